@@ -1,0 +1,1 @@
+"""Safety stages: triage (red flags), input policy, output policy and redaction."""

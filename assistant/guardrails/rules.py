@@ -1,0 +1,168 @@
+"""The triage rule file's schema, validated strictly, and compiled once into regexes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from assistant.content import read_yaml, validate
+from assistant.errors import ConfigError
+from assistant.models import Level
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OtherPerson(Strict):
+    people: str
+    history: str
+    current: str
+
+
+class Context(Strict):
+    terminators: list[str]
+    negation_window: int = 8
+    negation_before: list[str]
+    pseudo_negation: list[str] = Field(default_factory=list)
+    negation_after: list[str]
+    hypothetical: list[str]
+    other_person: OtherPerson
+    general_sentence: str = r"(?!x)x"
+    family: str
+    affirmative: str
+    denial: str
+
+
+class AgeRange(Strict):
+    min: int = 0
+    max: int = 130
+
+
+class FindingRule(Strict):
+    id: str
+    all: list[str] = Field(default_factory=list)
+    phrases: list[str] = Field(default_factory=list)
+    history_kind: bool = False
+    ignore_context: bool = False
+
+    @model_validator(mode="after")
+    def _has_pattern(self) -> "FindingRule":
+        if not self.all and not self.phrases:
+            raise ValueError(f"finding {self.id!r} needs `all` concepts or `phrases`")
+        return self
+
+
+class Examples(Strict):
+    fire: list[str] = Field(default_factory=list)
+    quiet: list[str] = Field(default_factory=list)
+
+
+class FlagRule(Strict):
+    id: str
+    condition: str
+    level: Level
+    reason: str = ""
+    when: list[list[str]] = Field(min_length=1)
+    screening_question: str | None = None
+    screen: bool = False
+    escalate_to: str | None = None
+    examples: Examples = Field(default_factory=Examples)
+
+
+class RuleFile(Strict):
+    context: Context
+    age_findings: dict[str, AgeRange] = Field(default_factory=dict)
+    concepts: dict[str, list[str]]
+    findings: list[FindingRule]
+    flags: list[FlagRule]
+    vocabulary: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> "RuleFile":
+        finding_ids = {f.id for f in self.findings} | set(self.age_findings)
+        flag_ids = {f.id for f in self.flags}
+        for finding in self.findings:
+            for concept in finding.all:
+                if concept not in self.concepts:
+                    raise ValueError(f"finding {finding.id!r} uses unknown concept {concept!r}")
+        for flag in self.flags:
+            for group in flag.when:
+                for fid in group:
+                    if fid not in finding_ids:
+                        raise ValueError(f"flag {flag.id!r} uses unknown finding {fid!r}")
+            if flag.escalate_to and flag.escalate_to not in flag_ids:
+                raise ValueError(f"flag {flag.id!r} escalates to unknown flag {flag.escalate_to!r}")
+            if flag.screen and not flag.screening_question:
+                raise ValueError(f"screening flag {flag.id!r} needs a screening_question")
+        return self
+
+
+def _rx(pattern: str, path: Path, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])")
+    except re.error as exc:
+        raise ConfigError(f"{path}: {where}: bad pattern {pattern!r}: {exc}") from exc
+
+
+def _alternation(patterns: list[str], path: Path, where: str) -> re.Pattern[str]:
+    return _rx("|".join(f"(?:{p})" for p in patterns), path, where)
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    source: RuleFile
+    concepts: dict[str, re.Pattern[str]]
+    phrases: dict[str, re.Pattern[str] | None]
+    terminators: re.Pattern[str]
+    soft_terminators: re.Pattern[str]
+    negation_before: re.Pattern[str]
+    pseudo_negation: re.Pattern[str] | None
+    negation_after: re.Pattern[str]
+    hypothetical: re.Pattern[str]
+    people: re.Pattern[str]
+    history: re.Pattern[str]
+    current: re.Pattern[str]
+    general_sentence: re.Pattern[str]
+    family: re.Pattern[str]
+    affirmative: re.Pattern[str]
+    denial: re.Pattern[str]
+
+
+def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
+    ctx = rules.context
+    strong = [t for t in ctx.terminators if t in ("but", "however", "although", "though", "except", "apart from", "aside from", "yet", "whereas")]
+    soft = [t for t in ctx.terminators if t not in strong and t != ","]
+    soft.append(r", (?=(?:i|my|it|he|she|they|his|her|the|this|that|now|and|but|so|also)\b)")
+    return CompiledRules(
+        source=rules,
+        concepts={k: _alternation(v, path, f"concepts.{k}") for k, v in rules.concepts.items()},
+        phrases={f.id: (_alternation(f.phrases, path, f"findings.{f.id}.phrases") if f.phrases else None) for f in rules.findings},
+        terminators=_alternation(strong, path, "context.terminators"),
+        soft_terminators=re.compile("|".join(f"(?:(?<![a-z0-9]){p}(?![a-z0-9]))" if not p.startswith(",") else f"(?:{p})" for p in [*strong, *soft])),
+        negation_before=_alternation(ctx.negation_before, path, "context.negation_before"),
+        pseudo_negation=_alternation(ctx.pseudo_negation, path, "context.pseudo_negation") if ctx.pseudo_negation else None,
+        negation_after=re.compile("|".join(f"(?:{p})" for p in ctx.negation_after)),
+        hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
+        people=_rx(ctx.other_person.people, path, "context.other_person.people"),
+        history=_rx(ctx.other_person.history, path, "context.other_person.history"),
+        current=_rx(ctx.other_person.current, path, "context.other_person.current"),
+        general_sentence=_rx(ctx.general_sentence, path, "context.general_sentence"),
+        family=_rx(ctx.family, path, "context.family"),
+        affirmative=re.compile(ctx.affirmative),
+        denial=re.compile(ctx.denial),
+    )
+
+
+def load_rule_file(path: Path) -> RuleFile:
+    return validate(RuleFile, read_yaml(path), path)
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path) -> CompiledRules:
+    """Load, validate and compile a triage rule file (cached per path)."""
+    return compile_rules(load_rule_file(path), path)

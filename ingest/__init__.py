@@ -1,0 +1,1 @@
+"""Offline ingestion: load -> validate -> chunk -> embed -> upsert."""

@@ -1,0 +1,75 @@
+"""Header-aware chunking with content-hash ids and full provenance metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
+
+from assistant.content import Article, ExerciseCard
+
+_HEADERS = MarkdownHeaderTextSplitter([("#", "h1"), ("##", "h2"), ("###", "h3")], strip_headers=True)
+_SPLITTER = RecursiveCharacterTextSplitter(chunk_size=900, chunk_overlap=80, separators=["\n\n", "\n", ". ", " "])
+
+
+@dataclass
+class Chunk:
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """Content hash: the same text and metadata always give the same id."""
+        key = self.text + "\x1f" + "|".join(f"{k}={self.meta[k]}" for k in sorted(self.meta))
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded: title and section give a chunk its context."""
+        section = self.meta.get("section") or ""
+        head = self.meta.get("title", "")
+        return f"{head}. {section}. {self.text}" if section else f"{head}. {self.text}"
+
+
+def markdown_chunks(body: str, base: dict[str, Any]) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for doc in _HEADERS.split_text(body):
+        section = doc.metadata.get("h3") or doc.metadata.get("h2") or doc.metadata.get("h1") or ""
+        for piece in _SPLITTER.split_text(doc.page_content):
+            if piece.strip():
+                chunks.append(Chunk(piece.strip(), {**base, "section": section, "order": len(chunks) + 1}))
+    return chunks
+
+
+def article_chunks(article: Article) -> list[Chunk]:
+    """A 'questions' chunk (title, summary, how patients ask) plus one chunk per body section."""
+    base = {
+        "source_id": article.id,
+        "title": article.title,
+        "kind": "article",
+        "status": article.review.status,
+        "source_file": article.path.rsplit("/", 1)[-1],
+    }
+    lead = Chunk(article.summary + "\n" + "\n".join(article.questions), {**base, "section": "questions", "order": 0})
+    return [lead, *markdown_chunks(article.body, base)]
+
+
+def card_text(card: ExerciseCard) -> str:
+    steps = " ".join(card.steps)
+    return f"{card.name} ({card.category.replace('_', ' ')} exercise for {', '.join(card.targets)}). {card.summary} {steps} {card.dosage.text}"
+
+
+def card_chunks(card: ExerciseCard) -> list[Chunk]:
+    meta = {
+        "source_id": card.id,
+        "title": card.name,
+        "kind": "exercise",
+        "category": card.category,
+        "status": card.review.status,
+        "source_file": card.path.rsplit("/", 1)[-1],
+        "section": "",
+        "order": 0,
+    }
+    return [Chunk(card_text(card), meta)]

@@ -1,0 +1,88 @@
+"""Redaction: every example in knowledge/safety/redaction.yaml is a test, plus the edge cases."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import ConfigError
+from assistant.guardrails.redact import compiled, default_path, load_rules, redact
+
+RULES = load_rules()
+MUST_CHANGE = [
+    pytest.param(ex.text, ex.becomes, id=f"{rule.id}-{i}") for rule in RULES.rules for i, ex in enumerate(rule.redact)
+]
+MUST_KEEP = [pytest.param(text, id=f"{rule.id}-keep-{i}") for rule in RULES.rules for i, text in enumerate(rule.keep)]
+MUST_KEEP += [pytest.param(text, id=f"clinical-{i}") for i, text in enumerate(RULES.keep)]
+
+
+@pytest.mark.parametrize(("text", "becomes"), MUST_CHANGE)
+def test_personal_data_is_replaced_by_its_label(text: str, becomes: str) -> None:
+    assert redact(text) == becomes
+
+
+@pytest.mark.parametrize("text", MUST_KEEP)
+def test_clinical_wording_is_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_every_rule_has_examples_that_keep_text() -> None:
+    """A rule without `keep` examples has never been checked against over-redaction."""
+    assert [rule.id for rule in RULES.rules if not rule.keep] == []
+
+
+def test_a_message_with_everything_keeps_its_clinical_meaning() -> None:
+    message = (
+        "Hi, my name is Sarah Jones (DOB 01/02/1960), NHS 943 476 5919. I'm 67, pain at L4/L5 for "
+        "3 weeks; 10 reps, 3 times a day. Call 07700 900123 or sarah@example.com, 12 Acacia Avenue, M1 1AE."
+    )
+    assert redact(message) == (
+        "Hi, my name is [name] (DOB [dob]), NHS [nhs-number]. I'm 67, pain at L4/L5 for "
+        "3 weeks; 10 reps, 3 times a day. Call [phone] or [email], [address], [postcode]."
+    )
+
+
+def test_empty_text_stays_empty() -> None:
+    assert redact("") == ""
+
+
+def test_unicode_survives_and_names_in_other_scripts_are_redacted() -> None:
+    assert redact("my name is Zoë Łukasik 😀 — douleur à L5") == "my name is [name] 😀 — douleur à L5"
+    assert redact("my name is Дмитрий, I'm 40") == "my name is [name], I'm 40"
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    ["a", "1", " 1", "0 ", "a.", "a@", "(0", "+4", "my name is ", "1 A ", "12 a ", "born on 3 ", "DOB 01/02/1960 "],
+)
+def test_huge_text_is_redacted_fast(chunk: str) -> None:
+    """Patterns that backtrack on long input would stall logging; 200k characters must take well under a second."""
+    text = (chunk * (200_000 // len(chunk) + 1))[:200_000]
+    start = time.perf_counter()
+    out = redact(text)
+    assert time.perf_counter() - start < 2.0
+    assert len(out) <= len(text) + 200_000
+
+
+def test_rules_are_compiled_once() -> None:
+    assert compiled() is compiled()
+
+
+def test_a_typo_in_the_rules_file_fails_loudly(tmp_path: Path) -> None:
+    text = default_path().read_text(encoding="utf-8").replace("    label: \"[email]\"", "    lable: \"[email]\"", 1)
+    (tmp_path / "redaction.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rules\.0\.lable: Extra inputs are not permitted"):
+        load_rules(tmp_path / "redaction.yaml")
+
+
+def test_a_pattern_that_does_not_compile_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "redaction.yaml"
+    path.write_text(
+        "rules:\n  - id: broken\n    label: '[x]'\n    why: a deliberately broken rule\n"
+        "    pattern: '(unclosed'\n    redact: [{text: a, becomes: b}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="'broken': pattern does not compile"):
+        load_rules(path)
