@@ -77,6 +77,7 @@ class Reply(BaseModel):
     refusal_reason: str | None = None
     draft_content: bool = False
     latency_ms: float = 0.0
+    turn_id: int | None = None
 
     def contract(self) -> dict[str, object]:
         """The JSON object of Contract 1 (extra fields are allowed by the contract)."""

@@ -67,10 +67,16 @@ class KnowledgeIndex:
     chunks: list[StoredChunk]
     model: str
     dimension: int
+    vectors: np.ndarray
     by_id: dict[str, StoredChunk] = field(default_factory=dict)
+    row: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_id = {c.id: c for c in self.chunks}
+        self.row = {c.id: i for i, c in enumerate(self.chunks)}
+
+    def vector(self, chunk_id: str) -> np.ndarray:
+        return self.vectors[self.row[chunk_id]]
 
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Chunk ids with cosine similarity, best first."""
@@ -89,7 +95,7 @@ def open_index(settings: Settings, model: str, dimension: int, client: Any | Non
         raise StoreError("The knowledge store is empty. Run `physio-assistant ingest` to build it.")
     try:
         collection = client.get_collection(name)
-        got = collection.get(include=["documents", "metadatas"])
+        got = collection.get(include=["documents", "metadatas", "embeddings"])
     except Exception as exc:  # noqa: BLE001
         raise StoreError(f"The knowledge store is damaged ({exc}). {REBUILD_HINT}") from exc
     meta = collection.metadata or {}
@@ -98,11 +104,12 @@ def open_index(settings: Settings, model: str, dimension: int, client: Any | Non
             f"The knowledge store was built with {meta.get('embedding_model')} ({meta.get('dimension')} dims) "
             f"but the configured model is {model} ({dimension} dims). {REBUILD_HINT}"
         )
-    chunks = [
-        StoredChunk(cid, doc or "", dict(m or {}))
-        for cid, doc, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-    ]
-    if not chunks:
+    rows = sorted(
+        zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True),
+        key=lambda r: (str((r[2] or {}).get("source_id", "")), int((r[2] or {}).get("order", 0))),
+    )
+    if not rows:
         raise StoreError("The knowledge store has no content. Run `physio-assistant ingest` to fill it.")
-    chunks.sort(key=lambda c: (str(c.meta.get("source_id", "")), int(c.meta.get("order", 0))))
-    return KnowledgeIndex(collection=collection, chunks=chunks, model=model, dimension=dimension)
+    chunks = [StoredChunk(cid, doc or "", dict(m or {})) for cid, doc, m, _ in rows]
+    vectors = np.asarray([r[3] for r in rows], dtype=np.float32)
+    return KnowledgeIndex(collection=collection, chunks=chunks, model=model, dimension=dimension, vectors=vectors)

@@ -71,7 +71,7 @@ def test_rules_are_compiled_once() -> None:
 
 
 def test_a_typo_in_the_rules_file_fails_loudly(tmp_path: Path) -> None:
-    text = default_path().read_text(encoding="utf-8").replace("    label: \"[email]\"", "    lable: \"[email]\"", 1)
+    text = default_path().read_text(encoding="utf-8").replace('    label: "[email]"', '    lable: "[email]"', 1)
     (tmp_path / "redaction.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"rules\.0\.lable: Extra inputs are not permitted"):
         load_rules(tmp_path / "redaction.yaml")

@@ -201,6 +201,17 @@ class TriageEngine:
         best = max(open_screens, key=lambda f: self._flags[f.escalate_to or f.id].level.rank)
         return best.screening_question
 
+    def mentioned(self, text: str, rx: re.Pattern[str]) -> bool:
+        """Whether `rx` matches a mention in `text` that is not denied, hypothetical or someone else's."""
+        for original in sentences(text):
+            sent = self.fixer.fix(normalise(original))
+            masks: list[bool] | None = None
+            for m in rx.finditer(sent):
+                masks = masks or self._context_masks(sent)
+                if not self._suppressed(m.start(), m.end(), sent, masks):
+                    return True
+        return False
+
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
 

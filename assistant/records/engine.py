@@ -46,7 +46,11 @@ def open_engine(url: URL) -> Engine:
 def _sqlite(url: URL) -> Engine:
     memory = url.database in (None, "", ":memory:")
     if not memory:
-        Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database or "").expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RecordsError(f"Cannot create the folder {folder} for the records database: {exc}. {HINT}") from exc
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 5},

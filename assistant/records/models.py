@@ -29,7 +29,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def as_utc(value: dt.datetime) -> dt.datetime:
     """Naive datetimes are taken to be UTC already."""
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):

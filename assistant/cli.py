@@ -1,0 +1,210 @@
+"""The `physio-assistant` command: a thin layer over the conversation API and the pipelines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from assistant.errors import PhysioError
+from assistant.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sciatica and back pain assistant for physiotherapy clinics.")
+err = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]Error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+def _assistant(settings: Settings, records: Any = None) -> Any:
+    from assistant.conversation import Assistant
+
+    return Assistant.load(settings, records=records, say=lambda m: err.print(f"[dim]{m}[/]"))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Extra documents (.md, .txt, .html, .pdf) to add as draft sources.")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything (e.g. after changing the model).")] = False,
+) -> None:
+    """Load, validate, chunk and embed the knowledge base (and your documents) into the store."""
+    from rich.progress import Progress
+
+    from assistant.embeddings import load_embedder
+    from ingest.pipeline import ingest as run
+
+    settings = _settings()
+    try:
+        embedder = load_embedder(settings)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("Embedding", total=None)
+            summary = run(settings, embedder, list(paths or []), rebuild=rebuild, progress=lambda d, t: progress.update(task, completed=d, total=t))
+    except PhysioError as exc:
+        _fail(exc)
+    for problem in summary.problems:
+        err.print(f"[yellow]Skipped:[/] {problem}")
+    out.print(f"[green]Ingest done:[/] {summary.line()}")
+
+
+@app.command()
+def ask(
+    message: Annotated[str | None, typer.Argument(help="Your question.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Contract 1 JSON object.")] = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read JSON lines on stdin, write one JSON line per input.")] = False,
+) -> None:
+    """Ask one question, or answer a stream of JSON lines (`--jsonl`)."""
+    settings = _settings()
+    try:
+        assistant = _assistant(settings)
+    except PhysioError as exc:
+        _fail(exc)
+    if jsonl:
+        _jsonl(assistant)
+        return
+    if message is None:
+        _fail(PhysioError('Give a question, e.g. physio-assistant ask "Is walking OK with sciatica?"'))
+    reply = assistant.reply(message)
+    if as_json:
+        sys.stdout.write(json.dumps(reply.contract(), ensure_ascii=False) + "\n")
+    else:
+        _show(reply)
+
+
+def _jsonl(assistant: Any) -> None:
+    from assistant.errors import InputError
+
+    for n, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        obj_id = None
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise InputError("each line must be a JSON object")
+            obj_id = obj.get("id")
+            if "message" not in obj or not isinstance(obj["message"], str):
+                raise InputError("`message` must be a string")
+            reply = assistant.reply(obj["message"], obj.get("history"), id=None if obj_id is None else str(obj_id))
+            result: dict[str, Any] = reply.contract()
+        except json.JSONDecodeError as exc:
+            result = {"id": None, "error": f"line {n}: not valid JSON ({exc.msg})"}
+        except (InputError, PhysioError) as exc:
+            result = {"id": obj_id, "error": f"line {n}: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - one bad line never stops the run
+            result = {"id": obj_id, "error": f"line {n}: internal error ({type(exc).__name__})"}
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+def _show(reply: Any) -> None:
+    style = {"emergency": "bold white on red", "urgent": "bold black on yellow"}.get(reply.triage.level.value)
+    if style:
+        out.print(Panel(f"{reply.triage.level.value.upper()}", style=style))
+    out.print(Markdown(reply.answer))
+    out.print(f"[dim]{reply.latency_ms:.0f} ms[/]")
+
+
+@app.command()
+def chat() -> None:
+    """An interactive terminal chat that keeps the conversation (Ctrl-D or 'quit' to leave)."""
+    settings = _settings()
+    try:
+        assistant = _assistant(settings)
+    except PhysioError as exc:
+        _fail(exc)
+    from assistant.clinic_hours import open_status
+
+    clinic = assistant.kb.clinic
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    out.print(Panel(f"Hello! I can answer questions about sciatica and back pain.\n{open_status(clinic).sentence(clinic, dt.datetime.now(ZoneInfo(clinic.timezone)))}", title=clinic.name))
+    history: list[dict[str, str]] = []
+    while True:
+        try:
+            message = out.input("[bold cyan]You:[/] ")
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            break
+        if message.strip().lower() in {"quit", "exit", "bye"}:
+            break
+        reply = assistant.reply(message, history)
+        _show(reply)
+        history += [{"role": "user", "content": message}, {"role": "assistant", "content": reply.answer}]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+) -> None:
+    """Start the web app: patient chat at /, clinician review at /review, health at /healthz."""
+    from assistant.web.server import run
+
+    try:
+        run(_settings(), host=host, port=port)
+    except PhysioError as exc:
+        _fail(exc)
+
+
+@app.command()
+def purge(days: Annotated[int | None, typer.Option(help="Delete conversations older than this many days (default: the retention setting).")] = None) -> None:
+    """Delete old conversations from the records database (clinician-approved answers are kept)."""
+    from assistant.records import Records
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    count = Records(settings.records_url).purge(days if days is not None else settings.retention_days)
+    out.print(f"Deleted {count} conversation(s).")
+
+
+@app.command("hash-password")
+def hash_password(password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)]) -> None:
+    """Print a scrypt hash for PHYSIO_REVIEW_PASSWORD_HASH (the password itself is never stored)."""
+    from assistant.web.auth import hash_password as make
+
+    out.print(make(password))
+
+
+@app.command("eval")
+def run_eval(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the report goes.")] = Path("eval-out"),
+    only: Annotated[str | None, typer.Option(help="Run one evaluator (triage, retrieval, answers, regression).")] = None,
+) -> None:
+    """Run every dataset through the real pipeline, write the report, fail on a broken gate."""
+    from evals.runner import main as run
+
+    code = run(_settings(), out_dir, only)
+    raise typer.Exit(code)
+
+
+@app.command()
+def bench(out_dir: Annotated[Path, typer.Option("--out", help="Where the results go.")] = Path("bench-out")) -> None:
+    """Measure speed as ratios against bare model operations, measured side by side."""
+    from evals.bench import main as run
+
+    started = time.perf_counter()
+    run(_settings(), out_dir)
+    err.print(f"[dim]bench took {time.perf_counter() - started:.0f} s[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

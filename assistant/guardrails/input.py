@@ -1,0 +1,62 @@
+"""Input policy: what kind of message this is before any answer is attempted."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from assistant.guardrails.policy import Policy
+from assistant.guardrails.text import normalise
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    """The verdict on one message; `blocked` means no retrieval or answer is attempted."""
+
+    kind: str  # ok | empty | too_long | unreadable | injection
+    cleaned: str
+    injection: bool = False
+    medication_dose: bool = False
+    diagnosis_request: bool = False
+    on_topic: bool = True
+
+    @property
+    def blocked(self) -> bool:
+        return self.kind in ("empty", "too_long", "unreadable")
+
+
+def clean(text: str) -> str:
+    """Drop control and invisible characters but keep ordinary whitespace and every script."""
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if ch in "\n\t ":
+            out.append(ch)
+        elif cat in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            out.append(" ")
+        else:
+            out.append(ch)
+    return " ".join("".join(out).split(" ")).strip()
+
+
+def check_input(message: object, policy: Policy, max_chars: int) -> InputCheck:
+    """Classify a raw message: empty, too long, unreadable, injection, dose or diagnosis request."""
+    if not isinstance(message, str):
+        return InputCheck("unreadable", "")
+    if len(message) > max_chars:
+        return InputCheck("too_long", message[:max_chars])
+    text = clean(message)
+    if not text.strip():
+        return InputCheck("empty", "")
+    letters = sum(ch.isalpha() for ch in text)
+    if letters == 0 or (len(text) > 20 and letters / len(text) < 0.3):
+        return InputCheck("unreadable", text)
+    norm = normalise(text)
+    return InputCheck(
+        "ok",
+        text,
+        injection=bool(policy.injection.search(norm)),
+        medication_dose=bool(policy.medication_dose.search(norm)),
+        diagnosis_request=bool(policy.diagnosis_request.search(norm)),
+        on_topic=bool(policy.on_topic.search(norm) or policy.medicine_words.search(norm)),
+    )

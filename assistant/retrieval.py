@@ -1,0 +1,163 @@
+"""Hybrid retrieval: dense (Chroma, cosine) + BM25 (bm25s), fused by reciprocal rank fusion.
+
+Results are deduplicated per article; a clinician-approved answer to a near-identical question
+wins outright; follow-ups are rewritten from the conversation before searching.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.models import Turn
+from assistant.store import KnowledgeIndex
+
+RRF_K = 60
+_WORD = re.compile(r"[a-z0-9]+")
+STOPWORDS = frozenset(
+    """a an and are as at be been but by can could do does did for from had has have how i if in into is it its
+    just me my of on or our so than that the their them then there these they this to was we were what when
+    where which who why will with would you your yours am im ive dont cant ok okay please thanks thank hi hello
+    should shall may might much many very really get got go going""".split()
+)
+
+
+def stem(word: str) -> str:
+    """A small suffix stripper: enough for 'stretches'/'stretching' to meet 'stretch'."""
+    for suffix in ("ings", "ing", "edly", "ied", "ies", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: -len(suffix)]
+            if suffix in ("ied", "ies"):
+                base += "y"
+            if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "ls":
+                base = base[:-1]
+            return base
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+@dataclass
+class Hit:
+    """One source (article, exercise card, document or approved answer) found for a query."""
+
+    source_id: str
+    title: str
+    kind: str
+    status: str
+    score: float
+    cosine: float
+    chunk_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Approved:
+    id: int
+    question: str
+    answer: str
+    reviewer: str
+    vector: np.ndarray
+
+
+class HybridRetriever:
+    """Searches one loaded `KnowledgeIndex`; holds the BM25 index and the approved answers."""
+
+    def __init__(self, index: KnowledgeIndex) -> None:
+        import bm25s
+
+        self.index = index
+        self._ids = [c.id for c in index.chunks]
+        corpus = [tokens(f"{c.meta.get('title', '')} {c.meta.get('section', '')} {c.text}") or ["empty"] for c in index.chunks]
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(corpus, show_progress=False)
+        self.approved: list[Approved] = []
+
+    def set_approved(self, items: Sequence[Approved]) -> None:
+        self.approved = list(items)
+
+    def match_approved(self, vector: np.ndarray, threshold: float) -> tuple[Approved, float] | None:
+        """The clinician-approved answer to a question this close to the patient's, if any."""
+        best: tuple[Approved, float] | None = None
+        for item in self.approved:
+            sim = float(item.vector @ vector)
+            if sim >= threshold and (best is None or sim > best[1]):
+                best = (item, sim)
+        return best
+
+    def dense(self, vector: np.ndarray, k: int = 40) -> list[tuple[str, float]]:
+        return self.index.dense(vector, k)
+
+    def sparse(self, text: str, k: int = 40) -> list[tuple[str, float]]:
+        q = tokens(text)
+        if not q:
+            return []
+        scores = self._bm25.get_scores(q)
+        top = np.argsort(-scores)[:k]
+        return [(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def search(
+        self, vector: np.ndarray, text: str, k: int = 5, kinds: tuple[str, ...] = ("article", "document"), mode: str = "hybrid"
+    ) -> list[Hit]:
+        """Top `k` sources of the given kinds, one entry per source, best first."""
+        dense = self.dense(vector) if mode in ("hybrid", "dense") else []
+        sparse = self.sparse(text) if mode in ("hybrid", "bm25") else []
+        fused: dict[str, float] = {}
+        for ranked in (dense, sparse):
+            rank = 0
+            for cid, _ in ranked:
+                if self.index.by_id[cid].meta.get("kind") not in kinds:
+                    continue
+                rank += 1
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+        cos = dict(dense)
+        per_source: dict[str, Hit] = {}
+        for cid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
+            chunk = self.index.by_id[cid]
+            sid = str(chunk.meta.get("source_id"))
+            hit = per_source.get(sid)
+            if hit is None:
+                per_source[sid] = Hit(
+                    source_id=sid,
+                    title=str(chunk.meta.get("title", sid)),
+                    kind=str(chunk.meta.get("kind", "article")),
+                    status=str(chunk.meta.get("status", "draft")),
+                    score=score,
+                    cosine=cos.get(cid, 0.0),
+                    chunk_ids=[cid],
+                )
+            else:
+                hit.chunk_ids.append(cid)
+                hit.score += 0.25 * score  # a second matching chunk of the same source adds a little
+                hit.cosine = max(hit.cosine, cos.get(cid, 0.0))
+        hits = sorted(per_source.values(), key=lambda h: -h.score)
+        return hits[:k]
+
+
+_FOLLOWUP = re.compile(
+    r"^(?:and|but|also|what about|how about|so|ok|okay|then|or)\b|\b(?:it|its|that|this|those|these|them|they|there|one|ones|same|"
+    r"instead|as well|too|either|else|more|longer|again|how long|how often|how many|how much|which)\b",
+)
+_CONTENT = re.compile(r"[a-z]{4,}")
+
+
+def needs_context(message: str) -> bool:
+    """Short or referring messages ('how long do I hold it?', 'and when driving?') need the history."""
+    text = message.lower().strip()
+    words = _CONTENT.findall(text)
+    content = [w for w in words if w not in STOPWORDS and w not in {"what", "about", "does", "long", "often", "hold", "with"}]
+    return bool(_FOLLOWUP.search(text)) and len(content) <= 4 or len(text.split()) <= 3
+
+
+def resolve_followup(message: str, history: Sequence[Turn]) -> str:
+    """Deterministic rewrite: a follow-up is searched together with the previous exchange's topic."""
+    if not history or not needs_context(message):
+        return message
+    last_user = next((t.content for t in reversed(history) if t.role == "user"), "")
+    last_bot = next((t.content for t in reversed(history) if t.role == "assistant"), "")
+    topic = " ".join(last_bot.split()[:30])
+    return f"{message} (about: {last_user[:300]} {topic})".strip()
