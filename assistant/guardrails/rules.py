@@ -33,6 +33,8 @@ class Context(Strict):
     hypothetical: list[str]
     other_person: OtherPerson
     general_sentence: str = r"(?!x)x"
+    first_person_report: str = r"(?!x)x"
+    resolved: str = r"(?!x)x"
     family: str
     affirmative: str
     denial: str
@@ -71,6 +73,8 @@ class FlagRule(Strict):
     screening_question: str | None = None
     screen: bool = False
     escalate_to: str | None = None
+    # how to recognise this screening question when the assistant asked it in its own words
+    asks_about: str | None = None
     examples: Examples = Field(default_factory=Examples)
 
 
@@ -128,6 +132,8 @@ class CompiledRules:
     history: re.Pattern[str]
     current: re.Pattern[str]
     general_sentence: re.Pattern[str]
+    first_person_report: re.Pattern[str]
+    resolved: re.Pattern[str]
     family: re.Pattern[str]
     affirmative: re.Pattern[str]
     denial: re.Pattern[str]
@@ -152,6 +158,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         history=_rx(ctx.other_person.history, path, "context.other_person.history"),
         current=_rx(ctx.other_person.current, path, "context.other_person.current"),
         general_sentence=_rx(ctx.general_sentence, path, "context.general_sentence"),
+        first_person_report=re.compile(ctx.first_person_report),
+        resolved=_rx(ctx.resolved, path, "context.resolved"),
         family=_rx(ctx.family, path, "context.family"),
         affirmative=re.compile(ctx.affirmative),
         denial=re.compile(ctx.denial),

@@ -18,7 +18,15 @@ _CONTRACTIONS = [
     (r"\bi'?ve\b", "i have"),
     (r"\bi'd\b", "i would"),
     (r"\bi'll\b", "i will"),
-    (r"\b(it|that|there|what|he|she)'s\b", r"\1 is"),
+    (r"\b(it|that|there|what|he|she|who|where|how)'s\b", r"\1 is"),
+    (r"\bcannae\b", "cannot"),
+    (r"\b(\w+)nae\b", r"\1 not"),
+    (r"\b(din|would|could|is|was|does|did)na\b", r"\1 not"),
+    (r"\b(?:ma|me|mah|meh)\b(?= (?:back|leg|legs|arse|ass|bum|bottom|bits|butt|foot|feet|knee|hip|privates|bladder|bowels?|wee|pee|stomach|tummy|chest))", "my"),
+    (r"\bah\b(?= (?:cannot|can|have|am|do|did|dinnae|feel|think|need|was|went|got))", "i"),
+    (r"\bnoo\b", "now"),
+    (r"\bwhit\b", "what"),
+    (r"\baw\b", "all"),
     (r"\b(you|we|they)'re\b", r"\1 are"),
     (r"\b(you|we|they)'ve\b", r"\1 have"),
     (r"\bgonna\b", "going to"),
@@ -40,6 +48,7 @@ def normalise(text: str) -> str:
     text = re.sub(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069]", "", text)
     for rx, repl in _CONTRACTIONS_RX:
         text = rx.sub(repl, text)
+    text = re.sub(r"(?<=\d)\.(?=\d)", "p", text)  # 38.6 -> 38p6, kept as one token
     text = text.replace("'s ", " ").replace("'", "")
     text = _NON_WORD_RX.sub(" ", text)
     text = text.replace(",", " , ")

@@ -16,7 +16,7 @@ from assistant.guardrails.text import TypoFixer, normalise, sentences
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 
 _AGE_RX = re.compile(
-    r"(?:\b(?:i am|im|aged|age|i turned|he is|she is|they are|(?:mum|mom|dad|mother|father|husband|wife|partner|nan|gran) is)\s+(\d{1,3})\b(?!\s*(?:weeks|days|months|hours|minutes|kg|lbs|stone|percent|%|mg|times|reps|miles|km|steps))"
+    r"(?:\b(?:i am|im|aged|age|i turned|he is|she is|who is|they are|(?:mum|mom|dad|mother|father|husband|wife|partner|nan|gran) is)\s+(\d{1,3})\b(?!\s*(?:weeks|days|months|hours|minutes|kg|lbs|stone|percent|%|mg|times|reps|miles|km|steps))"
     r"|\b(\d{1,3})\s*(?:years? old|yrs? old|yo|y/o|year old|yr old)\b"
     r"|\b(\d{2})\s*(?:m|f|male|female)\b"
     r"|\bin (?:my|his|her|their) (\d)0s\b"
@@ -42,6 +42,11 @@ class TriageEngine:
         self._questions = {
             f.screening_question: (f.escalate_to or f.id) for f in self.rules.source.flags if f.screening_question and f.screen
         }
+        self._asks = [
+            (re.compile(f.asks_about), f.screening_question, f.escalate_to or f.id)
+            for f in self.rules.source.flags
+            if f.asks_about and f.screening_question
+        ]
 
     # ---- findings in one message -------------------------------------------------------
     def findings(self, text: str, turn: int = 0) -> list[Finding]:
@@ -86,8 +91,13 @@ class TriageEngine:
         for m in self.rules.hypothetical.finditer(sent):
             for i in range(m.start(), scope_end(m.end())):
                 mask[i] = True
-        if self.rules.family.search(sent) or self.rules.general_sentence.search(sent):
+        if self.rules.family.search(sent) or (
+            self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent)
+        ):
             return [True] * (len(sent) + 1)
+        for m in self.rules.resolved.finditer(sent):
+            for i in range(0, scope_end(m.end())):
+                mask[i] = True
         first_person = re.compile(r"\b(?:i|me|myself)\b")
         if not re.search(r"\b(?:so did i|me too|i have too|i also|as did i|i did too|same as me)\b", sent):
             for m in self.rules.people.finditer(sent):
@@ -185,6 +195,11 @@ class TriageEngine:
         for q in self._questions:
             if q in said:
                 return q
+        # the assistant may have asked in other words: a question sentence about the same signs
+        asked = " ".join(s for s in sentences(said) if s.rstrip().endswith("?")).lower()
+        for rx, question, _target in self._asks:
+            if asked and rx.search(asked):
+                return question
         return None
 
     def _ordered(self, fired: dict[str, FlagHit]) -> list[FlagHit]:
