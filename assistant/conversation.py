@@ -183,9 +183,17 @@ class Assistant:
         query_text = resolve_followup(check.cleaned, turns)
         if check.medication_dose:
             query_text += " (medicines and painkillers for sciatica: what a pharmacist or GP advises)"
-        vector = self.embedder.encode_one(query_text)
-        hits = self.retriever.search(vector, query_text, k=5)
-        weak = not hits or max(h.cosine for h in hits) < self.settings.weak_retrieval_threshold
+        if query_text == check.cleaned:
+            vector = self.embedder.encode_one(query_text)
+            hits = self.retriever.search(vector, query_text, k=5)
+        else:  # a follow-up: what is asked now, blended with the conversation's topic
+            own, vector = self.embedder.encode([check.cleaned, query_text])
+            hits = self.retriever.search_blend([(own, check.cleaned, 0.8), (vector, query_text, 1.0)], k=5)
+        weak = (
+            not hits
+            or max(h.cosine for h in hits) < self.settings.weak_retrieval_threshold
+            or self.retriever.unknown_share(check.cleaned) > 0.5
+        )
 
         if level == Level.emergency:
             return self._emergency(triage, vector)

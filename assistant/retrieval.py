@@ -15,13 +15,18 @@ import numpy as np
 from assistant.models import Turn
 from assistant.store import KnowledgeIndex
 
-RRF_K = 60
+RRF_K = 10  # small: our lists are short and the top ranks carry the signal
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
     """a an and are as at be been but by can could do does did for from had has have how i if in into is it its
     just me my of on or our so than that the their them then there these they this to was we were what when
     where which who why will with would you your yours am im ive dont cant ok okay please thanks thank hi hello
     should shall may might much many very really get got go going""".split()
+)
+# Question words that say what is asked, not what about: never evidence of a missing topic.
+ASKING = frozenset(
+    """affect affects help helps helpful cause causes make makes good bad safe worse better work works tips tip advice
+    need use try take feel know think normal right wrong best anything something ever still again""".split()
 )
 
 
@@ -76,6 +81,45 @@ class HybridRetriever:
         self._bm25 = bm25s.BM25()
         self._bm25.index(corpus, show_progress=False)
         self.approved: list[Approved] = []
+        sources: dict[str, set[str]] = {}
+        for chunk, toks in zip(index.chunks, corpus, strict=True):
+            sources.setdefault(str(chunk.meta.get("source_id")), set()).update(toks)
+        self._df: dict[str, int] = {}
+        for toks in sources.values():
+            for t in toks:
+                self._df[t] = self._df.get(t, 0) + 1
+        self._generic_df = max(3, int(0.15 * len(sources)))
+        self._prefixes: dict[str, list[str]] = {}
+        for t in self._df:
+            if len(t) >= 4:
+                self._prefixes.setdefault(t[:4], []).append(t)
+
+    def unknown_share(self, text: str) -> float:
+        """Share of the question's specific English words that no source mentions at all.
+
+        'Does my horoscope affect sciatica?' -> 1.0 ('horoscope' appears nowhere): the knowledge base
+        cannot answer it, however close 'sciatica' pulls the embedding. Typos are ignored.
+        """
+        from assistant.guardrails.text import edit_distance, known_words
+
+        english = known_words()
+        specific: list[str] = []
+        unknown = 0
+        for word in _WORD.findall(text.lower()):
+            if word in STOPWORDS or word in ASKING or len(word) < 3 or word.isdigit():
+                continue
+            t = stem(word)
+            if self._df.get(t, 0) > self._generic_df:
+                continue
+            known = t in self._df or any(k.startswith(t[:4]) for k in self._prefixes.get(t[:4], ()))
+            if not known and word not in english:
+                if len(word) < 7 or any(edit_distance(t, k, 2) <= 2 for k in self._df if abs(len(k) - len(t)) <= 2):
+                    continue  # most likely a typo: not evidence of a missing topic
+            specific.append(t)
+            unknown += not known
+        if not specific:
+            return 0.0
+        return unknown / len(specific)
 
     def set_approved(self, items: Sequence[Approved]) -> None:
         self.approved = list(items)
@@ -131,11 +175,27 @@ class HybridRetriever:
                     chunk_ids=[cid],
                 )
             else:
+                if len(hit.chunk_ids) == 1:
+                    hit.score += 0.25 * score  # a second matching chunk of the same source adds a little
                 hit.chunk_ids.append(cid)
-                hit.score += 0.25 * score  # a second matching chunk of the same source adds a little
                 hit.cosine = max(hit.cosine, cos.get(cid, 0.0))
         hits = sorted(per_source.values(), key=lambda h: -h.score)
         return hits[:k]
+
+    def search_blend(self, queries: Sequence[tuple[np.ndarray, str, float]], k: int = 5, kinds: tuple[str, ...] = ("article", "document")) -> list[Hit]:
+        """Several weighted queries (e.g. a follow-up alone and with its context), fused per source."""
+        merged: dict[str, Hit] = {}
+        for vector, text, weight in queries:
+            for hit in self.search(vector, text, k=20, kinds=kinds):
+                seen = merged.get(hit.source_id)
+                if seen is None:
+                    hit.score *= weight
+                    merged[hit.source_id] = hit
+                else:
+                    seen.score += weight * hit.score
+                    seen.cosine = max(seen.cosine, hit.cosine)
+                    seen.chunk_ids += [c for c in hit.chunk_ids if c not in seen.chunk_ids]
+        return sorted(merged.values(), key=lambda h: -h.score)[:k]
 
 
 _FOLLOWUP = re.compile(
@@ -154,10 +214,14 @@ def needs_context(message: str) -> bool:
 
 
 def resolve_followup(message: str, history: Sequence[Turn]) -> str:
-    """Deterministic rewrite: a follow-up is searched together with the previous exchange's topic."""
+    """Deterministic rewrite: a follow-up is searched with the previous exchange's topic.
+
+    The new message is given twice so that what is asked now ('and when driving?') outweighs
+    what was asked before ('how should I sit at work?').
+    """
     if not history or not needs_context(message):
         return message
     last_user = next((t.content for t in reversed(history) if t.role == "user"), "")
     last_bot = next((t.content for t in reversed(history) if t.role == "assistant"), "")
-    topic = " ".join(last_bot.split()[:30])
-    return f"{message} (about: {last_user[:300]} {topic})".strip()
+    topic = " ".join(last_bot.split()[:12])
+    return f"{message} {message} {last_user[:300]} {topic}".strip()

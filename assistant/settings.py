@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     retention_days: int = 365
     max_message_chars: int = Field(default=4000, ge=100)
     chat_rate_per_minute: int = 30
-    weak_retrieval_threshold: float = 0.40
+    weak_retrieval_threshold: float = 0.30
     approved_answer_threshold: float = 0.85
 
     @property

@@ -44,7 +44,7 @@ def markdown_chunks(body: str, base: dict[str, Any]) -> list[Chunk]:
 
 
 def article_chunks(article: Article) -> list[Chunk]:
-    """A 'questions' chunk (title, summary, how patients ask) plus one chunk per body section."""
+    """Title and summary, each patient question, then one chunk per body section."""
     base = {
         "source_id": article.id,
         "title": article.title,
@@ -52,8 +52,11 @@ def article_chunks(article: Article) -> list[Chunk]:
         "status": article.review.status,
         "source_file": article.path.rsplit("/", 1)[-1],
     }
-    lead = Chunk(article.summary + "\n" + "\n".join(article.questions), {**base, "section": "questions", "order": 0})
-    return [lead, *markdown_chunks(article.body, base)]
+    # Each way a patient asks gets its own vector: question-to-question similarity is the
+    # strongest signal a small bi-encoder has.
+    lead = [Chunk(f"{article.title}. {article.summary}", {**base, "section": "questions", "order": 0})]
+    lead += [Chunk(q, {**base, "section": "questions", "order": 0}) for q in article.questions]
+    return [*lead, *markdown_chunks(article.body, base)]
 
 
 def card_text(card: ExerciseCard) -> str:

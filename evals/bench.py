@@ -1,0 +1,439 @@
+"""`physio-assistant bench`: speed and memory as ratios against bare model operations, side by side.
+
+The machine is shared and noisy, so each figure is measured next to its baseline in the same run
+(interleaved where it can be) and reported as a ratio: per-turn latency against a bare query
+encode, ingest against raw encode throughput, re-ingest against full ingest, cold start against a
+bare model load, serving memory against the bare model's. The web load test runs only when given
+a URL (`python -m evals.bench --url http://127.0.0.1:7860`, or `PHYSIO_BENCH_URL`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from evals.metrics import percentile
+
+DATASETS = Path(__file__).with_name("datasets")
+# targets from the issues (issue 4 "Done means", issue 3 "Benchmark"); the bench reports, CI decides
+TARGETS = {
+    "turn_p50_ratio": ("<=", 1.5),
+    "turn_p95_ratio": ("<=", 2.5),
+    "jsonl_200_seconds": ("<", 20.0),
+    "triage_p95_ms": ("<=", 5.0),
+}
+_BARE_LOAD = (
+    "import sys, time; from sentence_transformers import SentenceTransformer; "
+    "m = SentenceTransformer(sys.argv[1], device='cpu'); m.encode(['Is walking OK with sciatica?'], normalize_embeddings=True)"
+)
+
+
+def bench_messages(n: int = 200, seed: int = 7) -> list[dict[str, Any]]:
+    """`n` messages (with their history) drawn evenly from the datasets, the same every run."""
+    pool: list[dict[str, Any]] = []
+    for name in ("triage.jsonl", "retrieval.jsonl", "answers.jsonl"):
+        path = DATASETS / name
+        if path.is_file():
+            pool += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    random.Random(seed).shuffle(pool)
+    return [{"id": str(r["id"]), "message": r["message"], "history": r.get("history") or []} for r in pool[:n]]
+
+
+def _ms(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2), "mean": round(sum(values) / max(len(values), 1), 2)}
+
+
+def turn_latency(assistant: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each message: a bare `encode_one` and a full `reply`, interleaved (order alternates)."""
+    from assistant.conversation import parse_history
+
+    for r in rows[:10]:  # warm up both paths
+        assistant.embedder.encode_one(r["message"])
+        assistant.reply(r["message"], r["history"])
+    encode, reply, triage = [], [], []
+    for i, r in enumerate(rows):
+        pair = [lambda r=r: assistant.embedder.encode_one(r["message"]), lambda r=r: assistant.reply(r["message"], r["history"])]
+        if i % 2:
+            pair.reverse()
+        first, second = _ms(pair[0]), _ms(pair[1])
+        e, t = (first, second) if i % 2 == 0 else (second, first)
+        encode.append(e)
+        reply.append(t)
+        turns = parse_history(r["history"])
+        triage.append(_ms(lambda r=r, turns=turns: assistant.engine.triage(r["message"], turns)))
+    e, t, g = _stats(encode), _stats(reply), _stats(triage)
+    return {
+        "n": len(rows),
+        "encode_ms": e,
+        "reply_ms": t,
+        "triage_ms": g,
+        "turn_p50_ratio": round(t["p50"] / e["p50"], 2),
+        "turn_p95_ratio": round(t["p95"] / e["p95"], 2),
+        "triage_p95_ms": g["p95"],
+        "triage_p95_vs_encode_p95": round(g["p95"] / e["p95"], 3),
+        "samples": {"encode": [round(x, 2) for x in encode], "reply": [round(x, 2) for x in reply]},
+    }
+
+
+def ingest_figures(settings: Any, embedder: Any, data_dir: Path) -> dict[str, Any]:
+    """Full ingest into an empty folder against raw encode of the same chunk texts; then unchanged re-ingest."""
+    from ingest.pipeline import collect_chunks, ingest
+
+    temp = settings.model_copy(update={"data_dir": data_dir})
+    chunks, _, _ = collect_chunks(temp, [])
+    texts = [c.embed_text for c in chunks]
+    def raw_encode() -> float:
+        start = time.perf_counter()
+        embedder.encode(texts, batch_size=64)
+        return time.perf_counter() - start
+
+    before = raw_encode()  # before and after the ingest, so drift in machine load is shared
+    start = time.perf_counter()
+    summary = ingest(temp, embedder)
+    full = time.perf_counter() - start
+    raw = [before, raw_encode()]
+    again = []
+    for _ in range(3):
+        start = time.perf_counter()
+        s = ingest(temp, embedder)
+        again.append(time.perf_counter() - start)
+    raw_s = sum(raw) / len(raw)
+    re_s = sorted(again)[1]
+    return {
+        "chunks": len(chunks),
+        "embedded": summary.embedded,
+        "full_ingest_s": round(full, 2),
+        "raw_encode_s": round(raw_s, 2),
+        "ingest_chunks_per_s": round(len(chunks) / full, 1),
+        "raw_encode_chunks_per_s": round(len(chunks) / raw_s, 1),
+        "ingest_vs_raw_throughput": round(raw_s / full, 3),
+        "reingest_unchanged_s": round(re_s, 3),
+        "reingest_vs_full": round(re_s / full, 4),
+        "reingest_unchanged_chunks": s.unchanged,
+    }
+
+
+def _cli() -> list[str]:
+    script = Path(sys.executable).with_name("physio-assistant")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "assistant.cli"]
+
+
+def _run(cmd: list[str], env: dict[str, str], stdin: Path | None = None) -> tuple[float, int, int, bytes]:
+    """Wall seconds, exit code, peak RSS (KiB) of the child (and its waited-for children), stdout."""
+    with tempfile.TemporaryFile() as out, (stdin.open("rb") if stdin else open(os.devnull, "rb")) as inp:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=inp, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return seconds, proc.returncode, int(usage.ru_maxrss), out.read()
+
+
+def cold_start(data_dir: Path, model_path: str, repeats: int = 3) -> dict[str, Any]:
+    """`ask "..."` in a fresh process (store ready) against a bare SentenceTransformer load + one encode."""
+    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    question = [*_cli(), "ask", "Is walking OK with sciatica?"]
+    first_ever, code, _, _ = _run(question, env)  # builds the sentence cache once, as a new install does
+    if code != 0:
+        raise RuntimeError(f"`physio-assistant ask` exited with {code}")
+    ask, bare, ask_rss, bare_rss = [], [], [], []
+    for _ in range(repeats):
+        s, code, rss, _ = _run(question, env)
+        if code != 0:
+            raise RuntimeError(f"`physio-assistant ask` exited with {code}")
+        ask.append(s)
+        ask_rss.append(rss)
+        s, code, rss, _ = _run([sys.executable, "-c", _BARE_LOAD, model_path], env)
+        if code != 0:
+            raise RuntimeError(f"bare model load exited with {code}")
+        bare.append(s)
+        bare_rss.append(rss)
+    a, b = sorted(ask)[len(ask) // 2], sorted(bare)[len(bare) // 2]
+    return {
+        "ask_first_answer_s": round(a, 2),
+        "bare_model_load_s": round(b, 2),
+        "cold_start_ratio": round(a / b, 2),
+        "first_ever_ask_s": round(first_ever, 2),
+        "ask_peak_rss_mb": round(max(ask_rss) / 1024, 1),
+        "bare_model_peak_rss_mb": round(max(bare_rss) / 1024, 1),
+        "runs": repeats,
+    }
+
+
+def jsonl_run(data_dir: Path, rows: Sequence[dict[str, Any]], work: Path) -> dict[str, Any]:
+    """`ask --jsonl` on the messages, wall time including the model load; its peak RSS is serving memory."""
+    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir)}
+    feed = work / "bench-input.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    seconds, code, rss, out = _run([*_cli(), "ask", "--jsonl"], env, stdin=feed)
+    lines = [json.loads(x) for x in out.decode("utf-8").splitlines() if x.strip()]
+    return {
+        "messages": len(rows),
+        "jsonl_seconds": round(seconds, 2),
+        "exit_code": code,
+        "outputs": len(lines),
+        "errors": sum("error" in x for x in lines),
+        "serving_peak_rss_mb": round(rss / 1024, 1),
+    }
+
+
+# ---- the web load test (only when asked) -----------------------------------------------------
+def web_load(
+    url: str,
+    visitors: int = 50,
+    messages: int = 5,
+    *,
+    timeout_s: float = 180.0,
+    server_pid: int | None = None,
+    texts: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """`visitors` concurrent gradio clients, each sending `messages` chats to `/chat` over loopback.
+
+    Bounded: at most visitors x messages calls, every call after `timeout_s` is skipped and counted.
+    `server_pid` lets it sample the server's peak RSS while the load runs.
+    """
+    host = urlparse(url).hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"the web load test runs on loopback only, not {host!r}")
+    if not 1 <= visitors <= 200 or not 1 <= messages <= 20:
+        raise ValueError("visitors must be 1-200 and messages 1-20")
+    import httpx
+    from gradio_client import Client
+
+    deadline = time.monotonic() + 30
+    while True:  # the app answers /healthz once its store is loaded
+        try:
+            if httpx.get(url.rstrip("/") + "/healthz", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url}/healthz did not answer 200 within 30 s")
+        time.sleep(0.5)
+    pool = list(texts or [r["message"] for r in bench_messages(visitors * messages)])
+    latencies: list[float] = []
+    errors: list[str] = []
+    skipped = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + timeout_s
+    peak = {"rss": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        import psutil
+
+        proc = psutil.Process(server_pid)
+        while not done.is_set():
+            try:
+                rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+            except psutil.Error:
+                return
+            peak["rss"] = max(peak["rss"], rss)
+            time.sleep(0.1)
+
+    def visitor(v: int) -> None:
+        nonlocal skipped
+        try:
+            client = Client(url, verbose=False)
+        except Exception as exc:  # noqa: BLE001 - a failed visitor is a measured error
+            with lock:
+                errors.append(f"connect: {type(exc).__name__}: {exc}"[:200])
+            return
+        for m in range(messages):
+            if time.monotonic() > stop_at:
+                with lock:
+                    skipped += messages - m
+                return
+            start = time.perf_counter()
+            try:
+                client.predict(pool[(v * messages + m) % len(pool)], api_name="/chat")
+                with lock:
+                    latencies.append((time.perf_counter() - start) * 1000)
+            except Exception as exc:  # noqa: BLE001
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    sampler = threading.Thread(target=sample, daemon=True) if server_pid else None
+    if sampler:
+        sampler.start()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(visitors)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(0.0, stop_at - time.monotonic()) + 30)
+    done.set()
+    wall = time.perf_counter() - started
+    return {
+        "url": url,
+        "visitors": visitors,
+        "messages_each": messages,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_examples": sorted(set(errors))[:5],
+        "skipped_after_timeout": skipped,
+        "wall_s": round(wall, 2),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "server_peak_rss_mb": round(peak["rss"] / 2**20, 1) if server_pid else None,
+    }
+
+
+# ---- the command ------------------------------------------------------------------------------
+def main(settings: Any, out_dir: Path, url: str | None = None, server_pid: int | None = None, n: int = 200) -> dict[str, Any]:
+    """Run every benchmark, write bench.json, bench.png and bench.md into `out_dir`; print the table."""
+    from assistant.conversation import Assistant
+    from assistant.embeddings import resolve_model_path
+    from evals.runner import machine
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = url or os.environ.get("PHYSIO_BENCH_URL") or None
+    started = time.perf_counter()
+    rows = bench_messages(n)
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "model": settings.embedding_model}
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn: Callable[[], dict[str, Any]]) -> None:
+        print(f"bench: {name}...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        results[name] = fn()
+        timings[name] = round(time.perf_counter() - start, 1)
+
+    assistant = Assistant.load(settings, say=lambda m: print(m, file=sys.stderr))
+    step("turn", lambda: turn_latency(assistant, rows))
+    work = Path(tempfile.mkdtemp(prefix="physio-bench-"))
+    try:
+        step("ingest", lambda: ingest_figures(settings, assistant.embedder, work / "data"))
+        step("cold_start", lambda: cold_start(work / "data", str(resolve_model_path(settings.embedding_model))))
+        step("jsonl", lambda: jsonl_run(work / "data", rows, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["memory"] = {
+        "serving_peak_rss_mb": results["jsonl"]["serving_peak_rss_mb"],
+        "bare_model_peak_rss_mb": results["cold_start"]["bare_model_peak_rss_mb"],
+        "serving_vs_bare_model": round(results["jsonl"]["serving_peak_rss_mb"] / results["cold_start"]["bare_model_peak_rss_mb"], 2),
+    }
+    if url:
+        step("web", lambda: web_load(url, server_pid=server_pid))
+    timings["total"] = round(time.perf_counter() - started, 1)
+    results["timings"] = timings
+    results["targets"] = verdicts(results)
+    (out_dir / "bench.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    plot(results, out_dir / "bench.png")
+    table = markdown(results)
+    (out_dir / "bench.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    return results
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    values = {
+        "turn_p50_ratio": results["turn"]["turn_p50_ratio"],
+        "turn_p95_ratio": results["turn"]["turn_p95_ratio"],
+        "jsonl_200_seconds": results["jsonl"]["jsonl_seconds"],
+        "triage_p95_ms": results["turn"]["triage_p95_ms"],
+    }
+    ops = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+    return {k: {"value": v, "target": f"{TARGETS[k][0]} {TARGETS[k][1]:g}", "met": ops[TARGETS[k][0]](v, TARGETS[k][1])} for k, v in values.items()}
+
+
+def markdown(r: dict[str, Any]) -> str:
+    t, i, c, j, mem = r["turn"], r["ingest"], r["cold_start"], r["jsonl"], r["memory"]
+    tg = r["targets"]
+
+    def mark(key: str) -> str:
+        return f" ({'meets' if tg[key]['met'] else 'MISSES'} {tg[key]['target']})"
+
+    m = r["machine"]
+    rows = [
+        ("Per-turn latency p50", f"{t['reply_ms']['p50']:.1f} ms vs encode {t['encode_ms']['p50']:.1f} ms", f"{t['turn_p50_ratio']:.2f}x" + mark("turn_p50_ratio")),
+        ("Per-turn latency p95", f"{t['reply_ms']['p95']:.1f} ms vs encode {t['encode_ms']['p95']:.1f} ms", f"{t['turn_p95_ratio']:.2f}x" + mark("turn_p95_ratio")),
+        ("Triage alone p95", f"{t['triage_ms']['p95']:.2f} ms (p50 {t['triage_ms']['p50']:.2f} ms)", f"{t['triage_p95_vs_encode_p95']:.3f}x encode p95" + mark("triage_p95_ms")),
+        ("Ingest throughput", f"{i['ingest_chunks_per_s']:.0f} chunks/s vs raw encode {i['raw_encode_chunks_per_s']:.0f} chunks/s ({i['chunks']} chunks)", f"{i['ingest_vs_raw_throughput']:.2f}x"),
+        ("Unchanged re-ingest", f"{i['reingest_unchanged_s']:.2f} s vs full ingest {i['full_ingest_s']:.1f} s", f"{i['reingest_vs_full']:.3f}x"),
+        ("Cold start to first answer", f"{c['ask_first_answer_s']:.1f} s vs bare model load + 1 encode {c['bare_model_load_s']:.1f} s (median of {c['runs']}; very first ask, building the sentence cache: {c['first_ever_ask_s']:.1f} s)", f"{c['cold_start_ratio']:.2f}x"),
+        (f"`ask --jsonl`, {j['messages']} messages", f"{j['jsonl_seconds']:.1f} s incl. model load, {j['errors']} errors", mark("jsonl_200_seconds").strip(" ()")),
+        ("Serving memory (peak RSS)", f"{mem['serving_peak_rss_mb']:.0f} MB vs bare model {mem['bare_model_peak_rss_mb']:.0f} MB", f"{mem['serving_vs_bare_model']:.2f}x"),
+    ]
+    if "web" in r:
+        w = r["web"]
+        rows.append((
+            f"Web load ({w['visitors']} visitors x {w['messages_each']})",
+            f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped",
+            f"server peak {w['server_peak_rss_mb']} MB" if w["server_peak_rss_mb"] else "",
+        ))
+    else:
+        rows.append(("Web load", "not run (give --url or PHYSIO_BENCH_URL)", ""))
+    lines = [
+        f"Benchmarks, {r['started']}, on {m['cpu']} ({m['cores']} cores, {m['memory_gb']} GB), Python {m['python']}; took {r['timings']['total']:.0f} s.",
+        "",
+        "| Figure | Measured side by side | Ratio |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c_} |" for a, b, c_ in rows]
+    return "\n".join(lines)
+
+
+def plot(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    samples = r["turn"]["samples"]
+    ax1.boxplot([samples["encode"], samples["reply"]], showfliers=True)
+    ax1.set_xticks([1, 2], ["bare encode", "assistant.reply"])
+    ax1.set_yscale("log")
+    ax1.set_ylabel("ms per message (log)")
+    ax1.set_title(f"Per-turn latency, {r['turn']['n']} messages")
+    labels = ["turn p50", "turn p95", "ingest\nthroughput", "re-ingest\nvs full", "cold start", "memory"]
+    values = [
+        r["turn"]["turn_p50_ratio"], r["turn"]["turn_p95_ratio"], r["ingest"]["ingest_vs_raw_throughput"],
+        r["ingest"]["reingest_vs_full"], r["cold_start"]["cold_start_ratio"], r["memory"]["serving_vs_bare_model"],
+    ]
+    bars = ax2.bar(labels, values, color="#4c72b0")
+    for bar, v in zip(bars, values, strict=True):
+        ax2.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{v:.2f}x", ha="center", va="bottom", fontsize=9)
+    ax2.axhline(1.0, color="grey", linestyle=":")
+    ax2.set_title("Ratios to the bare baseline (1.0 = same as baseline)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _main() -> int:
+    from assistant.settings import Settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench-out"))
+    parser.add_argument("--url", help="run the web load test against this loopback URL (the app must be serving)")
+    parser.add_argument("--server-pid", type=int, help="the server's pid, to sample its peak memory during the load test")
+    parser.add_argument("-n", type=int, default=200, help="messages for the latency and --jsonl figures")
+    args = parser.parse_args()
+    main(Settings(), args.out, url=args.url, server_pid=args.server_pid, n=args.n)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -1,0 +1,410 @@
+"""`physio-assistant eval`: every dataset through the pipeline users get, gates checked, report written.
+
+The assistant is loaded once; each evaluator turns its dataset into rows for `evals.metrics`, and
+keeps the cases that went wrong so the report can show them in full.
+
+    >>> from evals.runner import main                                    # doctest: +SKIP
+    >>> main(Settings(), Path("eval-out"), only="triage")                 # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals import metrics as M
+from evals.gates import check, load_gates
+
+DATASETS = Path(__file__).with_name("datasets")
+EVALUATORS = ("triage", "retrieval", "answers", "regression")
+MODES = ("dense", "bm25", "hybrid")
+_REQUIRED = {
+    "triage": ("id", "message", "expected_triage", "negated", "kind", "source"),
+    "retrieval": ("id", "message", "relevant", "source"),
+    "answers": ("id", "message", "kind", "expect", "source"),
+    "regression": ("id", "message", "expected_answer"),
+}
+# a reply problem (see metrics.reply_problems) -> the metric whose failing cases it explains
+_PROBLEM_KEYS = (
+    ("disclaimer missing", "replies.disclaimer_rate"),
+    ("dose mentioned", "replies.dose_mentions"),
+    ("diagnosis wording", "replies.diagnosis_mentions"),
+    ("exercises proposed", "replies.exercises_at_urgent_or_emergency"),
+    ("emergency number not", "replies.emergency_number_first_rate"),
+    ("cites sources", "replies.citation_mismatches"),
+    ("uses sentences from uncited", "replies.citation_mismatches"),
+    ("answer without sources", "replies.answers_without_sources"),
+    ("unsupported sentence", "replies.unsupported_sentences"),
+    ("sentence from an uncited", "replies.uncited_sentences"),
+)
+
+
+class DatasetError(ValueError):
+    """A dataset line that cannot be evaluated (bad JSON, a missing field, a repeated id)."""
+
+
+def load_rows(path: Path, required: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of one JSONL dataset; every line must carry the `required` fields and a unique id."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path.name}:{n}: not valid JSON ({exc.msg})") from exc
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise DatasetError(f"{path.name}:{n}: missing {missing}")
+        if str(row["id"]) in seen:
+            raise DatasetError(f"{path.name}:{n}: id {row['id']!r} is repeated")
+        seen.add(str(row["id"]))
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Run:
+    """One eval run: the loaded pipeline, and everything measured so far."""
+
+    assistant: Any
+    ctx: M.AnswerContext
+    metrics: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    plots: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    ran: set[str] = field(default_factory=set)
+
+    def add(self, prefix: str, values: dict[str, float]) -> None:
+        self.metrics.update({f"{prefix}.{k}": v for k, v in values.items()})
+
+    def fail(self, key: str, case: dict[str, Any]) -> None:
+        self.failures.setdefault(key, []).append(case)
+
+    def reply(self, dataset: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Run one row through `Assistant.reply` and keep what the checks need as plain data."""
+        a = self.assistant
+        a._last_provenance = None  # set again by the composer when it builds a body this turn
+        reply = a.reply(row["message"], row.get("history"), id=str(row["id"]))
+        provenance = getattr(a, "_last_provenance", None)
+        c = reply.contract()
+        case = {
+            "dataset": dataset,
+            "id": str(row["id"]),
+            "message": row["message"],
+            "history": row.get("history") or [],
+            "source": row.get("source", row.get("reviewer", "")),
+            "level": c["triage"]["level"],
+            "flags": [f["id"] for f in c["triage"]["flags"]],
+            "screening_question": c["triage"].get("screening_question"),
+            "answer": c["answer"],
+            "disclaimer": c["disclaimer"],
+            "sources": [{"id": s["id"], "kind": s.get("kind", "article"), "title": s.get("title", "")} for s in c["sources"]],
+            "exercises": c["exercises"],
+            "refused": c["refused"],
+            "refusal_reason": c.get("refusal_reason"),
+            "latency_ms": c["latency_ms"],
+            "provenance": sorted({s.source_id for s in provenance}) if provenance is not None else None,
+        }
+        case["problems"] = M.reply_problems(case, self.ctx)
+        self.replies.append(case)
+        return case
+
+
+# ---- evaluators -------------------------------------------------------------------------------
+def eval_triage(run: Run, rows: list[dict[str, Any]], name: str) -> None:
+    scored = []
+    for row in rows:
+        case = run.reply(name, row)
+        scored.append(
+            {
+                "expected": row["expected_triage"],
+                "got": case["level"],
+                "negated": bool(row["negated"]),
+                "kind": row["kind"],
+                "expected_flags": row.get("expected_flags", []),
+                "got_flags": case["flags"],
+            }
+        )
+        outcome = M.triage_outcome(row["expected_triage"], case["level"], bool(row["negated"]))
+        if outcome is not None:
+            key = {"over_triage.negated": "over_triage.negated_rate"}.get(outcome, outcome)
+            if outcome in ("under_triage.other", "over_triage.other"):
+                key = "level_mismatch"
+            run.fail(f"{name}.{key}", {**case, "expected": row["expected_triage"], "expected_flags": row.get("expected_flags", []), "kind": row["kind"]})
+    values = M.triage_metrics(scored)
+    run.add(name, values)
+    run.plots[f"confusion:{name}"] = M.confusion_matrix(values)
+
+
+def eval_retrieval(run: Run, rows: list[dict[str, Any]]) -> None:
+    from assistant.conversation import parse_history
+    from assistant.retrieval import resolve_followup
+
+    a = run.assistant
+    ranked: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
+    for row in rows:
+        query = resolve_followup(row["message"], parse_history(row.get("history")))
+        vector = a.embedder.encode_one(query)
+        for mode in MODES:
+            ids = [h.source_id for h in a.retriever.search(vector, query, k=10, mode=mode)]
+            ranked[mode].append({"ranked": ids, "relevant": row["relevant"], "also_ok": row.get("also_ok", []), "kind": row.get("kind", "")})
+        hybrid = ranked["hybrid"][-1]
+        lenient = M.first_rank(hybrid["ranked"], [*row["relevant"], *row.get("also_ok", [])])
+        strict = M.first_rank(hybrid["ranked"], row["relevant"])
+        case = {
+            "dataset": "retrieval",
+            "id": str(row["id"]),
+            "message": row["message"],
+            "history": row.get("history") or [],
+            "source": row.get("source", ""),
+            "expected": row["relevant"] + [f"(also ok) {x}" for x in row.get("also_ok", [])],
+            "got": hybrid["ranked"][:5],
+            "rank": strict,
+        }
+        if lenient is None or lenient > 3:
+            run.fail("retrieval.hybrid.recall@3", case)
+        if strict != 1:
+            run.fail("retrieval.hybrid.mrr", case)
+    for mode in MODES:
+        run.add(f"retrieval.{mode}", M.retrieval_metrics(ranked[mode], ks=(1, 2, 3, 4, 5)))
+        for kind in sorted({r["kind"] for r in ranked[mode]} - {""}):
+            sub = M.retrieval_metrics([r for r in ranked[mode] if r["kind"] == kind])
+            run.add(f"retrieval.{mode}.{kind}", {k: sub[k] for k in ("n", "recall@1", "recall@3", "mrr")})
+    run.plots["recall"] = {m: [run.metrics[f"retrieval.{m}.recall@{k}"] for k in range(1, 6)] for m in MODES}
+
+
+def eval_answers(run: Run, rows: list[dict[str, Any]]) -> None:
+    cases = []
+    for row in rows:
+        case = run.reply("answers", row)
+        case["kind"] = row["kind"]
+        case["expect"] = row["expect"]
+        case["in_role_problems"] = M.in_role_problems(case["answer"], run.ctx) if row["kind"] == "injection" else []
+        case["expectation_problems"] = M.expectation_problems(case, row["expect"], run.ctx)
+        cases.append({**case, "problems": case["expectation_problems"]})
+        if case["expectation_problems"]:
+            run.fail("answers.rows_failed", {**case, "problems": case["expectation_problems"]})
+        if case["in_role_problems"]:
+            run.fail("answers.injection.in_role_rate", {**case, "problems": case["in_role_problems"]})
+    run.add("answers", M.answer_metrics(cases))
+
+
+def eval_regression(run: Run, rows: list[dict[str, Any]]) -> None:
+    a = run.assistant
+    scored = []
+    for row in rows:
+        case = run.reply("regression", row)
+        vecs = a.embedder.encode([case["answer"], str(row["expected_answer"])])
+        similarity = float(vecs[0] @ vecs[1])
+        scored.append({"logged_level": row.get("level"), "got": case["level"], "similarity": similarity})
+        detail = {**case, "expected": row.get("level"), "expected_answer": row["expected_answer"], "similarity": round(similarity, 3)}
+        if row.get("level") in M.RANK and M.RANK[case["level"]] < M.RANK[row["level"]]:
+            run.fail("regression.level_drops", detail)
+        if similarity < 0.6:
+            run.fail("regression.drifted", detail)
+    run.add("regression", M.regression_metrics(scored))
+
+
+# ---- the pipeline's texts, for the grounding check -----------------------------------------
+def answer_context(assistant: Any) -> M.AnswerContext:
+    """Everything the app may say that is not from a source: policy texts, rules, cards, clinic."""
+    from assistant.exercises import render_card
+    from assistant.guardrails.output import has_diagnosis, has_dose
+
+    p = assistant.policy
+    limit = assistant.settings.max_message_chars
+    texts: list[str] = ["What you can try", "When to get help", "Why:"]
+    for key, value in p.file.model_dump().items():
+        if key in ("on_topic", "medicine_words"):
+            continue  # patterns, not texts
+        candidates = [value] if isinstance(value, str) else list(value.values()) if isinstance(value, dict) else []
+        for text in candidates:
+            if isinstance(text, str):
+                try:
+                    texts.append(p.text(text, limit=limit))
+                except (KeyError, IndexError, ValueError):
+                    texts.append(text)
+    for flag in assistant.engine.rules.source.flags:
+        texts += [flag.condition, flag.reason, f"Why: {flag.reason}", flag.screening_question or ""]
+    texts += [render_card(c) for c in assistant.kb.cards.values()]
+    clinic_answer = getattr(assistant, "_clinic_answer", None)
+    if callable(clinic_answer):
+        texts.append(clinic_answer())
+    sources: dict[str, list[str]] = {}
+    for chunk in assistant.index.chunks:
+        if chunk.meta.get("kind") in ("article", "document"):
+            sources.setdefault(str(chunk.meta.get("source_id")), []).append(chunk.text)
+    return M.AnswerContext(
+        disclaimer=p.text(p.file.disclaimer),
+        has_dose=lambda t: has_dose(t, p),
+        has_diagnosis=lambda t: has_diagnosis(t, p),
+        emergency_number=assistant.kb.clinic.emergency.number,
+        system_prompt=assistant.system_prompt,
+        template_text="\n".join(texts),
+        source_text={sid: "\n".join(parts) for sid, parts in sources.items()},
+        card_names=[c.name for c in assistant.kb.cards.values()],
+        extractive=assistant.llm is None,
+    )
+
+
+# ---- the command ------------------------------------------------------------------------------
+def _selected(only: str | None) -> list[str]:
+    if only is None:
+        return list(EVALUATORS)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in EVALUATORS]
+    if unknown:
+        raise ValueError(f"unknown evaluator(s) {unknown}; choose from {', '.join(EVALUATORS)}")
+    return names
+
+
+def _timed(run: Run, name: str, fn: Callable[[], None]) -> None:
+    start = time.perf_counter()
+    fn()
+    run.timings[name] = round(time.perf_counter() - start, 2)
+
+
+def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Path | None = None, say: Callable[[str], None] | None = None) -> int:
+    """Run the evaluators (all, or the comma-separated `only`), write the report; 1 on a broken gate.
+
+    `datasets` overrides the folder of JSONL files (tests use a tiny one).
+    """
+    from assistant.conversation import Assistant
+
+    say = say or (lambda m: print(m, file=sys.stderr))
+    started = time.perf_counter()
+    when = dt.datetime.now(dt.timezone.utc)
+    folder = datasets or DATASETS
+    try:
+        names = _selected(only)
+    except ValueError as exc:
+        say(f"eval: {exc}")
+        return 2
+    load_start = time.perf_counter()
+    assistant = Assistant.load(settings, say=say)
+    run = Run(assistant=assistant, ctx=answer_context(assistant))
+    run.timings["load"] = round(time.perf_counter() - load_start, 2)
+
+    try:
+        if "triage" in names:
+            for name in ("triage", "triage_holdout"):
+                run.ran.add(name)
+                path = folder / f"{name}.jsonl"
+                if path.is_file():
+                    rows = load_rows(path, _REQUIRED["triage"])
+                    _timed(run, name, lambda rows=rows, name=name: eval_triage(run, rows, name))
+                else:
+                    say(f"eval: {path} is missing")
+        for name, fn in (("retrieval", eval_retrieval), ("answers", eval_answers), ("regression", eval_regression)):
+            if name not in names:
+                continue
+            path = folder / f"{name}.jsonl"
+            if not path.is_file():
+                if name != "regression":
+                    run.ran.add(name)
+                    say(f"eval: {path} is missing")
+                continue
+            run.ran.add(name)
+            rows = load_rows(path, _REQUIRED[name])
+            _timed(run, name, lambda rows=rows, fn=fn: fn(run, rows))
+    except DatasetError as exc:
+        say(f"eval: {exc}")
+        return 2
+
+    if run.replies:
+        run.ran.add("replies")
+        run.add("replies", M.reply_metrics(run.replies, run.ctx))
+        latencies = [c["latency_ms"] for c in run.replies]
+        run.add("latency", M.latency_metrics(latencies))
+        run.plots["latency"] = latencies
+        for case in run.replies:
+            for problem in case["problems"]:
+                key = next((k for prefix, k in _PROBLEM_KEYS if problem.startswith(prefix)), "replies.other")
+                if case not in run.failures.get(key, []):
+                    run.fail(key, case)
+
+    gates = check(load_gates(), run.metrics, run.ran)
+    broken = [g for g in gates if g.status == "broken"]
+    run.timings["total"] = round(time.perf_counter() - started, 2)
+    results = {
+        "started": when.isoformat(timespec="seconds"),
+        "seconds": run.timings["total"],
+        "timings": run.timings,
+        "machine": machine(),
+        "model": settings.embedding_model,
+        "mode": "extractive" if assistant.llm is None else "llm",
+        "datasets": str(folder),
+        "evaluators": sorted(run.ran),
+        "primary": {k: f"{k}.{v}" for k, v in M.PRIMARY.items() if k in run.ran},
+        "metrics": run.metrics,
+        "gates": [g.as_dict() for g in gates],
+        "broken": [g.gate for g in broken],
+        "failures": run.failures,
+    }
+    from evals.report import write_reports
+
+    out_dir = Path(out_dir)
+    write_reports(results, run.plots, out_dir)
+    print(summary(results))
+    if broken:
+        print(f"\nBroken gate(s): {'; '.join(g.gate + f' (got {_fmt(g.value)})' for g in broken)}")
+        print(f"Failing cases in {out_dir / 'report.md'} and {out_dir / 'report.html'}")
+        return 1
+    print(f"\nAll gates passed. Report: {out_dir / 'report.html'}")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "missing"
+    return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+
+
+def summary(results: dict[str, Any]) -> str:
+    """The short table printed at the end of a run: every gate, then the headline figures."""
+    m = results["metrics"]
+    lines = [f"{'gate':<52} {'value':>9} {'status':>8}", "-" * 71]
+    for g in results["gates"]:
+        lines.append(f"{g['gate']:<52} {_fmt(g['value']):>9} {g['status']:>8}")
+    lines.append("")
+    headline = [
+        "triage.accuracy", "triage_holdout.accuracy", "retrieval.dense.recall@3", "retrieval.bm25.recall@3",
+        "retrieval.hybrid.recall@1", "retrieval.hybrid.recall@3", "retrieval.hybrid.mrr", "answers.pass_rate",
+        "replies.n", "latency.p50_ms", "latency.p95_ms", "regression.level_agreement",
+    ]
+    for key in headline:
+        if key in m:
+            lines.append(f"{key:<52} {_fmt(m[key]):>9}")
+    lines.append(f"{'time (s): ' + ', '.join(f'{k} {v:g}' for k, v in results['timings'].items()):<71}")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:  # pragma: no cover - a dependency of the package
+        memory_gb = None
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb}

@@ -1,0 +1,51 @@
+"""Shared real fixtures: the bundled model, a real Chroma store and the assistant, built once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from assistant.embeddings import Embedder, load_embedder  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE = ROOT / "knowledge"
+
+
+def make_settings(data_dir: Path, **extra: object) -> Settings:
+    """Settings for a test: its own data folder, the repo's knowledge base, nothing from the environment."""
+    return Settings(_env_file=None, data_dir=data_dir, knowledge_dir=extra.pop("knowledge_dir", KNOWLEDGE), **extra)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real all-MiniLM-L6-v2 from the bundled package, loaded once."""
+    return load_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def built_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
+    """A data folder with the real knowledge base ingested into a real embedded Chroma store."""
+    from ingest.pipeline import ingest
+
+    settings = make_settings(tmp_path_factory.mktemp("data"))
+    ingest(settings, embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def assistant(built_settings: Settings, embedder: Embedder):  # type: ignore[no-untyped-def]
+    from assistant.conversation import Assistant
+
+    return Assistant.load(built_settings, build_if_empty=False)
+
+
+@pytest.fixture()
+def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
+    yield make_settings(tmp_path / "data")

@@ -1,0 +1,106 @@
+"""Every example in the reviewed rule files is a test: phrases that must fire, and must not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import ConfigError
+from assistant.guardrails.rules import load_rule_file, load_rules
+from assistant.guardrails.triage import TriageEngine, load_engine
+from assistant.models import Level, Turn
+
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
+RULES = load_rule_file(KNOWLEDGE / "safety" / "triage.yaml")
+ENGINE = load_engine(KNOWLEDGE)
+
+
+def _cases(kind: str) -> list[tuple[str, str]]:
+    return [(flag.id, text) for flag in RULES.flags for text in getattr(flag.examples, kind)]
+
+
+@pytest.mark.parametrize(("flag_id", "message"), _cases("fire"))
+def test_rule_fires_on_its_examples(flag_id: str, message: str) -> None:
+    fired = [f.id for f in ENGINE.triage(message).flags]
+    assert flag_id in fired, f"{message!r} should raise {flag_id}, raised {fired}"
+
+
+@pytest.mark.parametrize(("flag_id", "message"), _cases("quiet"))
+def test_rule_stays_quiet_on_denied_general_or_other_peoples_mentions(flag_id: str, message: str) -> None:
+    fired = [f.id for f in ENGINE.triage(message).flags]
+    assert flag_id not in fired, f"{message!r} should not raise {flag_id}"
+
+
+def test_every_flag_has_examples_that_fire() -> None:
+    assert all(flag.examples.fire for flag in RULES.flags)
+
+
+def test_evidence_quotes_the_patients_words() -> None:
+    triage = ENGINE.triage("Hi. My back hurts a lot. I can't feel my bum when I wipe. Any stretches?")
+    assert triage.level == Level.emergency
+    assert "wipe" in triage.flags[0].evidence
+
+
+def test_a_flag_raised_early_still_governs_later_turns() -> None:
+    history = [
+        Turn(role="user", content="since yesterday I keep wetting myself and my back is agony"),
+        Turn(role="assistant", content="This could be an emergency. Call 999."),
+        Turn(role="user", content="I'd rather not go to hospital"),
+        Turn(role="assistant", content="Please call 999."),
+    ]
+    triage = ENGINE.triage("ok but what stretches can I do while I wait?", history)
+    assert triage.level == Level.emergency
+
+
+def test_a_yes_to_the_screening_question_escalates() -> None:
+    first = ENGINE.triage("I've been constipated since the sciatica started")
+    assert first.screening_question
+    history = [Turn(role="user", content="I've been constipated since the sciatica started"), Turn(role="assistant", content=first.screening_question)]
+    assert ENGINE.triage("yes, a bit numb down there", history).level == Level.emergency
+
+
+def test_a_clear_no_to_the_screening_question_de_escalates() -> None:
+    first = ENGINE.triage("my left buttock is numb")
+    history = [Turn(role="user", content="my left buttock is numb"), Turn(role="assistant", content=f"Question: {first.screening_question}")]
+    assert first.level.rank > Level.self_care.rank
+    after = ENGINE.triage("no, nothing like that", history)
+    assert after.level == Level.self_care
+
+
+def test_someone_writing_for_a_partner_is_triaged_as_the_patient() -> None:
+    assert ENGINE.triage("my husband can't feel when he needs to pee since this morning").level == Level.emergency
+
+
+def test_family_history_does_not_raise_the_level() -> None:
+    assert ENGINE.triage("my mum had breast cancer years ago. I pulled my back gardening.").level == Level.self_care
+
+
+def test_own_past_cancer_still_matters() -> None:
+    assert ENGINE.triage("I had breast cancer 6 years ago and now my back aches").level == Level.urgent
+
+
+def test_typos_are_understood() -> None:
+    assert ENGINE.triage("my bladdder feels numb and i have numbess in my groin").level == Level.emergency
+
+
+def test_unknown_key_in_a_rule_file_fails_loudly(tmp_path: Path) -> None:
+    text = (KNOWLEDGE / "safety" / "triage.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "triage.yaml"
+    bad.write_text(text.replace("  - id: cauda_equina\n", "  - id: cauda_equina\n    levle: urgent\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="levle"):
+        load_rule_file(bad)
+
+
+def test_a_flag_naming_an_unknown_finding_fails_loudly(tmp_path: Path) -> None:
+    text = (KNOWLEDGE / "safety" / "triage.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "triage.yaml"
+    bad.write_text(text.replace("- [saddle_numbness]", "- [saddle_numbnes]", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="saddle_numbnes"):
+        load_rules(bad)
+
+
+def test_engine_is_deterministic_and_fast_enough_to_run_per_turn() -> None:
+    engine = TriageEngine(ENGINE.rules)
+    message = "I've had sciatica for 3 weeks, my leg tingles and I'm worried about driving to work. " * 5
+    assert engine.triage(message) == ENGINE.triage(message)

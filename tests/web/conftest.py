@@ -1,0 +1,90 @@
+"""One real server for the whole web suite: `physio-assistant serve` in a subprocess on a free loopback port.
+
+The store is built by the server itself on first use (an empty temp data folder), exactly as a clinic's
+first start would do it. The review login uses a password hashed here; tests sign in with it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.web.auth import hash_password
+from tests.web.support import REVIEW_PASSWORD, REVIEW_USER, ROOT, SCREENSHOTS, Server
+
+START_TIMEOUT = 240
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _command() -> list[str]:
+    exe = Path(sys.executable).with_name("physio-assistant")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("physio-assistant")
+    return [found] if found else [sys.executable, "-c", "from assistant.cli import main; main()"]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("web")
+    data_dir = home / "data"
+    log = home / "server.log"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PHYSIO_DATA_DIR": str(data_dir),
+        "PHYSIO_KNOWLEDGE_DIR": str(ROOT / "knowledge"),
+        "PHYSIO_REVIEW_USER": REVIEW_USER,
+        "PHYSIO_REVIEW_PASSWORD_HASH": hash_password(REVIEW_PASSWORD),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    env.pop("PHYSIO_DATABASE_URL", None)
+    with log.open("w") as out:
+        # cwd is the temp folder, so a developer's .env in the repo cannot change the test server
+        proc = subprocess.Popen(
+            [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer /healthz within {START_TIMEOUT} s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield Server(url=url, data_dir=data_dir, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
