@@ -22,19 +22,35 @@ from tests.conftest import KNOWLEDGE, make_settings
 SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seed"
 
 
+SMALL_ARTICLES = ["heat-and-ice", "driving-with-sciatica", "what-is-sciatica", "walking-with-sciatica", "sleep-positions"]
+SMALL_CARDS = ["clam", "walking-programme", "hamstring-stretch"]
+
+
 def copy_knowledge(tmp_path: Path) -> Path:
+    """A small but real copy of the knowledge base: same schema and rules, fewer articles (faster)."""
     target = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    shutil.copytree(KNOWLEDGE, target, ignore=shutil.ignore_patterns("__pycache__", "*.py", "articles", "exercises"))
+    (target / "articles").mkdir()
+    (target / "exercises").mkdir()
+    for name in SMALL_ARTICLES:
+        shutil.copy(KNOWLEDGE / "articles" / f"{name}.md", target / "articles")
+    for name in SMALL_CARDS:
+        shutil.copy(KNOWLEDGE / "exercises" / f"{name}.yaml", target / "exercises")
     return target
 
 
-def test_first_ingest_fills_the_store_and_a_second_changes_nothing(fresh_settings: Settings, embedder) -> None:
-    first = ingest(fresh_settings, embedder)
-    assert first.added > 100 and first.embedded == first.added
-    second = ingest(fresh_settings, embedder)
+@pytest.fixture()
+def small(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data", knowledge_dir=copy_knowledge(tmp_path))
+
+
+def test_first_ingest_fills_the_store_and_a_second_changes_nothing(small: Settings, embedder) -> None:
+    first = ingest(small, embedder)
+    assert first.added > 30 and first.embedded == first.added
+    second = ingest(small, embedder)
     assert (second.added, second.updated, second.removed, second.embedded) == (0, 0, 0, 0)
     assert second.unchanged == first.added
-    index = open_index(fresh_settings, embedder.model_name, embedder.dimension)
+    index = open_index(small, embedder.model_name, embedder.dimension)
     assert len(index.chunks) == first.added
     assert {"source_id", "title", "kind", "status", "section", "source_file"} <= set(index.chunks[0].meta)
 
@@ -48,7 +64,7 @@ def test_changed_and_removed_content_is_replaced_and_removed(tmp_path: Path, emb
     (knowledge / "articles" / "driving-with-sciatica.md").unlink()
     summary = ingest(settings, embedder)
     assert summary.updated > 0 and summary.removed > 0
-    assert summary.embedded < 10, "only the changed chunks are embedded again"
+    assert summary.embedded < 6, "only the changed chunks are embedded again"
     index = open_index(settings, embedder.model_name, embedder.dimension)
     sources = {c.meta["source_id"] for c in index.chunks}
     assert "driving-with-sciatica" not in sources and "heat-and-ice" in sources
@@ -66,28 +82,29 @@ def test_an_invalid_file_stops_ingest_with_file_field_and_problem_and_writes_not
         open_index(settings, embedder.model_name, embedder.dimension)
 
 
-def test_a_store_built_with_another_model_is_refused_with_how_to_rebuild(fresh_settings: Settings, embedder) -> None:
-    ingest(fresh_settings, embedder)
+def test_a_store_built_with_another_model_is_refused_with_how_to_rebuild(small: Settings, embedder) -> None:
+    ingest(small, embedder)
     with pytest.raises(StoreError, match="ingest --rebuild"):
-        open_index(fresh_settings, "some-other-model", 768)
+        open_index(small, "some-other-model", 768)
     other = type(embedder)("some-other-model", embedder._model, embedder.dimension)
     with pytest.raises(StoreError, match="ingest --rebuild"):
-        ingest(fresh_settings, other)
-    rebuilt = ingest(fresh_settings, other, rebuild=True)
+        ingest(small, other)
+    rebuilt = ingest(small, other, rebuild=True)
     assert rebuilt.embedded == rebuilt.updated
-    assert open_index(fresh_settings, "some-other-model", embedder.dimension).chunks
+    assert open_index(small, "some-other-model", embedder.dimension).chunks
 
 
-def test_two_ingests_at_once_are_refused(fresh_settings: Settings, embedder) -> None:
+def test_two_ingests_at_once_are_refused(small: Settings, embedder) -> None:
     from filelock import FileLock
 
-    fresh_settings.data_dir.mkdir(parents=True)
-    with FileLock(str(fresh_settings.data_dir / "ingest.lock")):
+    small.data_dir.mkdir(parents=True)
+    with FileLock(str(small.data_dir / "ingest.lock")):
         with pytest.raises(StoreError, match="Another ingest is running"):
-            ingest(fresh_settings, embedder)
+            ingest(small, embedder)
 
 
-def test_clinic_documents_are_added_and_bad_files_are_reported_one_by_one(fresh_settings: Settings, embedder, tmp_path: Path) -> None:
+def test_clinic_documents_are_added_and_bad_files_are_reported_one_by_one(small: Settings, embedder, tmp_path: Path) -> None:
+    fresh_settings = small
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "leaflet.md").write_text("# Our back class\n\nEvery Tuesday evening we run a gentle back class for people with sciatica.\n", encoding="utf-8")
@@ -157,7 +174,7 @@ def test_a_chroma_server_is_used_when_configured(tmp_path: Path, embedder) -> No
     port = _free_port()
     server = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server"), "--port", str(port), "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        settings = make_settings(tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port)
+        settings = make_settings(tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port, knowledge_dir=copy_knowledge(tmp_path))
         deadline = time.time() + 30
         while True:
             try:
@@ -168,7 +185,7 @@ def test_a_chroma_server_is_used_when_configured(tmp_path: Path, embedder) -> No
                     raise
                 time.sleep(0.3)
         summary = ingest(settings, embedder)
-        assert summary.added > 100
+        assert summary.added > 30
         index = open_index(settings, embedder.model_name, embedder.dimension)
         assert len(index.chunks) == summary.added
         assert not (settings.data_dir / "chroma").exists(), "nothing was written to the embedded store"

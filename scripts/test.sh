@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole suite against real parts: a real PostgreSQL server, the real model, real Chroma,
+# the real web server and headless Chromium; then the eval gates. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+PHYSIO_TEST_POSTGRES_URL="$(bash scripts/start-postgres.sh)"
+export PHYSIO_TEST_POSTGRES_URL
+started=$(date +%s)
+.venv/bin/pytest -q -ra --durations=15
+echo "tests took $(( $(date +%s) - started )) s"
+eval_dir="$(mktemp -d)"
+PHYSIO_DATA_DIR="$eval_dir/data" .venv/bin/physio-assistant eval --out "${EVAL_OUT:-eval-out}"
+rm -rf "$eval_dir"
