@@ -99,6 +99,9 @@ class TypoFixer:
     def __init__(self, vocabulary: Iterable[str]) -> None:
         self.vocabulary = sorted({v.lower() for v in vocabulary})
         self._vocab_set = set(self.vocabulary)
+        self._by_initial: dict[str, list[str]] = {}
+        for v in self.vocabulary:
+            self._by_initial.setdefault(v[0], []).append(v)
         self._cache: dict[str, str] = {}
 
     def fix_token(self, token: str) -> str:
@@ -112,12 +115,15 @@ class TypoFixer:
             elif token not in known_words() and len(token) >= 5:
                 limit = 2 if len(token) >= 8 else 1
                 best = min(
-                    ((edit_distance(collapsed, v, limit), v) for v in self.vocabulary if abs(len(v) - len(collapsed)) <= limit),
+                    # typos rarely change the first letter: compare with words sharing it only
+                    ((edit_distance(collapsed, v, limit), v) for v in self._by_initial.get(collapsed[0], ()) if abs(len(v) - len(collapsed)) <= limit),
                     default=(limit + 1, token),
                 )
                 inflection = best[1].startswith(collapsed[:-1]) and abs(len(best[1]) - len(collapsed)) == 1 and best[1][-1] in "sd"
                 if best[0] <= limit and not inflection:
                     fixed = best[1]
+        if len(self._cache) > 50_000:  # bounded: a long-running server sees many words
+            self._cache.clear()
         self._cache[token] = fixed
         return fixed
 

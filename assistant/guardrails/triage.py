@@ -38,6 +38,7 @@ class TriageEngine:
 
     def __post_init__(self) -> None:
         self.fixer = TypoFixer(self.rules.source.vocabulary)
+        self._cache: dict[str, list[tuple[str, str]]] = {}
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id) for f in self.rules.source.flags if f.screening_question and f.screen
@@ -51,22 +52,32 @@ class TriageEngine:
     # ---- findings in one message -------------------------------------------------------
     def findings(self, text: str, turn: int = 0) -> list[Finding]:
         """Every finding that fires in one user message, with the sentence that fired it."""
-        out: dict[str, Finding] = {}
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._findings(text)
+            if len(self._cache) > 2048:
+                self._cache.clear()
+            self._cache[text] = cached
+        return [Finding(fid, ev, turn) for fid, ev in cached]
+
+    def _findings(self, text: str) -> list[tuple[str, str]]:
+        out: dict[str, str] = {}
         for original in sentences(text):
             sent = self.fixer.fix(normalise(original))
             if not sent:
                 continue
             masks = self._context_masks(sent)
+            live: dict[str, bool] = {}  # concept -> has a mention that counts (computed once per sentence)
             for rule in self.rules.source.findings:
                 if rule.id in out:
                     continue
-                if self._finding_fires(rule.id, rule.all, rule.ignore_context, sent, masks):
-                    out[rule.id] = Finding(rule.id, original[:200], turn)
+                if self._finding_fires(rule.id, rule.all, rule.ignore_context, sent, masks, live):
+                    out[rule.id] = original[:200]
         for fid, evidence in self._age_findings(text).items():
-            out.setdefault(fid, Finding(fid, evidence, turn))
-        return list(out.values())
+            out.setdefault(fid, evidence)
+        return list(out.items())
 
-    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, sent: str, masks: list[bool]) -> bool:
+    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, sent: str, masks: list[bool], live: dict[str, bool]) -> bool:
         phrase_rx = self.rules.phrases.get(fid)
         if phrase_rx is not None:
             for m in phrase_rx.finditer(sent):
@@ -75,8 +86,15 @@ class TriageEngine:
         if not concepts:
             return False
         for concept in concepts:
-            rx = self.rules.concepts[concept]
-            if not any(ignore or not self._suppressed(m.start(), m.end(), sent, masks) for m in rx.finditer(sent)):
+            if ignore:
+                if not self.rules.concepts[concept].search(sent):
+                    return False
+                continue
+            if concept not in live:
+                live[concept] = any(
+                    not self._suppressed(m.start(), m.end(), sent, masks) for m in self.rules.concepts[concept].finditer(sent)
+                )
+            if not live[concept]:
                 return False
         return True
 
