@@ -27,6 +27,7 @@ from assistant.guardrails.input import InputCheck, check_input
 from assistant.guardrails.output import scrub
 from assistant.guardrails.policy import Policy, load_policy
 from assistant.guardrails.triage import TriageEngine, load_engine
+from assistant.records.outbox import LogOutbox
 from assistant.models import ExerciseRef, FlagHit, Level, Reply, SourceRef, Triage, Turn
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.settings import Settings
@@ -74,6 +75,7 @@ class Assistant:
     system_prompt: str = ""
     card_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status_overlay: dict[str, str] = field(default_factory=dict)
+    outbox: LogOutbox | None = None
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
@@ -160,11 +162,9 @@ class Assistant:
         yield reply.answer, reply
 
     def _log(self, conversation_id: str, message: str, reply: Reply, client_id: str | None) -> None:
-        try:
-            turn_id = self.records.log_turn(conversation_id, message, reply.contract(), client_id=client_id)
-            reply.turn_id = turn_id  # type: ignore[attr-defined]
-        except Exception as exc:  # noqa: BLE001 - logging degrades, the patient still gets the answer
-            log.warning("conversation log unavailable, answer not recorded: %s", type(exc).__name__)
+        if self.outbox is None or self.outbox.records is not self.records:
+            self.outbox = LogOutbox(self.records)
+        reply.turn_id = self.outbox.log(conversation_id, message, reply.contract(), client_id)
 
     # ---- composing ---------------------------------------------------------------------------
     def _compose(self, check: InputCheck, triage: Triage, turns: list[Turn]) -> Reply:
