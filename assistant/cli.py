@@ -177,7 +177,10 @@ def hash_password(password: Annotated[str, typer.Option(prompt=True, hide_input=
     """Print a scrypt hash for PHYSIO_REVIEW_PASSWORD_HASH (the password itself is never stored)."""
     from assistant.web.auth import hash_password as make
 
-    out.print(make(password))
+    try:
+        print(make(password))  # plain print: a wrapped hash would be copied broken
+    except PhysioError as exc:
+        _fail(exc)
 
 
 @app.command("eval")

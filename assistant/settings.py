@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     review_user: str = "physio"
     review_password_hash: str | None = None
 
+    # which sites may show the patient chat in an iframe (CSP frame-ancestors); /review never can be
+    frame_ancestors: str = "'self'"
+
     retention_days: int = 365
     max_message_chars: int = Field(default=4000, ge=100)
     chat_rate_per_minute: int = 30

@@ -70,7 +70,8 @@ class ParsedHash:
 def parse_hash(encoded: str) -> ParsedHash:
     """Check the stored hash's shape; `ConfigError` says how to make a good one."""
     try:
-        scheme, n, r, p, salt, digest = encoded.strip().split("$")
+        # whitespace cannot be part of the hash: ignore it (a terminal may have wrapped a copied value)
+        scheme, n, r, p, salt, digest = "".join(encoded.split()).split("$")
         parsed = ParsedHash(int(n), int(r), int(p), _unb64(salt), _unb64(digest))
     except ValueError as exc:
         raise ConfigError(
@@ -203,7 +204,7 @@ class ReviewAuth:
 
     def __init__(self, user: str, password_hash: str | None, *, clock: Callable[[], float] = time.time):
         self.user = user
-        self.password_hash = password_hash.strip() if password_hash else None
+        self.password_hash = "".join(password_hash.split()) if password_hash else None
         if self.password_hash:
             parse_hash(self.password_hash)  # fail at start-up, not at the first login
         self.limiter = LoginLimiter()

@@ -40,7 +40,8 @@ EXAMPLES = [
     "Is the clinic open today?",
 ]
 _CONTACT = re.compile(r"^(?:[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d\s().-]{7,20})$")
-_STREAM_STEP = 8  # words per streamed frame
+_STREAM_STEP = 8  # words per streamed frame, at least
+_STREAM_FRAMES = 12  # at most this many frames per answer (the worker slot is held while streaming)
 _STREAM_PAUSE = 0.02
 _SALT = secrets.token_bytes(16)  # per process: client ids are pseudonymous and not linkable across restarts
 
@@ -198,7 +199,8 @@ class ChatPage:
             return
         referral = self._referral(reply)
         words = len(split_answer(reply, referral).body.split(" "))
-        for k in range(_STREAM_STEP, words, _STREAM_STEP):
+        step = max(_STREAM_STEP, words // _STREAM_FRAMES)  # a long answer streams in bigger steps, not for longer
+        for k in range(step, words, step):
             display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb, referral=referral, partial_words=k)}
             yield gr.skip(), display, display, turns, turn_ids, conv_id
             time.sleep(_STREAM_PAUSE)
@@ -349,11 +351,11 @@ def build_chat(assistant: Any, settings: Any, limiter: ChatLimiter) -> gr.Blocks
                 padding=False,
             )
             with gr.Row():
-                name = gr.Textbox(label="Your name", max_length=120, elem_id="pa-cb-name", html_attributes=gr.InputHTMLAttributes(autocomplete="name"))
-                contact = gr.Textbox(label="Phone number or email", max_length=120, elem_id="pa-cb-contact", html_attributes=gr.InputHTMLAttributes(autocomplete="tel"))
+                name = gr.Textbox(label="Your name", max_length=120, min_width=240, elem_id="pa-cb-name", html_attributes=gr.InputHTMLAttributes(autocomplete="name"))
+                contact = gr.Textbox(label="Phone number or email", max_length=120, min_width=240, elem_id="pa-cb-contact", html_attributes=gr.InputHTMLAttributes(autocomplete="tel"))
             with gr.Row():
-                when = gr.Textbox(label="When is a good time? (optional)", placeholder="For example: weekday mornings", max_length=120, elem_id="pa-cb-when")
-                note = gr.Textbox(label="What would you like to talk about? (optional)", max_length=500, elem_id="pa-cb-note")
+                when = gr.Textbox(label="When is a good time? (optional)", placeholder="For example: weekday mornings", max_length=120, min_width=240, elem_id="pa-cb-when")
+                note = gr.Textbox(label="What would you like to talk about? (optional)", max_length=500, min_width=240, elem_id="pa-cb-note")
             consent = gr.Checkbox(
                 label=f"I agree that {clinic.name} may store these details and contact me about this request.",
                 elem_id="pa-cb-consent",

@@ -230,6 +230,8 @@ def reply_html(
         if partial_words < len(words):
             out.append(f'<div class="pa-answer">{markdown_html(" ".join(words[:partial_words]))}</div></div>')
             return "".join(out)
+    if any(s.kind == "approved" for s in reply.sources):
+        out.append('<p class="pa-checked">&#10003; Answer written by one of our physiotherapists</p>')
     out.append(f'<div class="pa-answer">{markdown_html(body)}</div>')
     if reply.exercises and reply.triage.level not in (Level.emergency, Level.urgent):
         deck = cards if cards is not None else kb.cards

@@ -20,7 +20,7 @@ log = logging.getLogger("physio.web.review")
 
 LEVELS = [("All levels", "all"), ("Emergency", "emergency"), ("Urgent", "urgent"), ("Routine", "routine"), ("Self-care", "self_care")]
 REVIEWED = [("All", "all"), ("Not yet reviewed", "no"), ("Reviewed", "yes")]
-TURN_HEADERS = ["#", "When", "Level", "Question", "Flags", "Sources", "Feedback", "Review"]
+TURN_HEADERS = ["#", "When", "Level", "Question", "Flags", "Sources", "Rating", "Review"]
 ARTICLE_HEADERS = ["Article", "Title", "Status", "Flags for update"]
 CALLBACK_HEADERS = ["Ref", "Received", "Name", "Contact", "Preferred time", "About", "Status"]
 
@@ -274,17 +274,17 @@ def build_review(assistant: Any, settings: Any) -> gr.Blocks:
         )
         with gr.Tabs():
             with gr.Tab("Conversations", id="conversations"):
-                with gr.Row(equal_height=True):
+                with gr.Row(equal_height=False, elem_id="rv-filters"):
                     level = gr.Dropdown(LEVELS, value="all", label="Triage level", elem_id="rv-level")
                     reviewed = gr.Dropdown(REVIEWED, value="all", label="Review status", elem_id="rv-reviewed")
                     since = gr.Textbox(label="From (YYYY-MM-DD)", placeholder="2025-01-01", elem_id="rv-since")
                     until = gr.Textbox(label="To (YYYY-MM-DD)", placeholder="2025-12-31", elem_id="rv-until")
-                    refresh = gr.Button("Show answers", variant="primary", elem_id="rv-refresh")
+                    refresh = gr.Button("Show answers", variant="primary", elem_id="rv-refresh", scale=0, min_width=150)
                 count = gr.Markdown("")
                 table = gr.Dataframe(
                     headers=TURN_HEADERS, interactive=False, wrap=True, elem_id="rv-turns", label="Answers", max_height=420,
                     datatype=["number", "str", "str", "str", "str", "str", "str", "str"],
-                    column_widths=["56px", "140px", "96px", "28%", "130px", "22%", "84px", "150px"],
+                    column_widths=["48px", "104px", "92px", "27%", "120px", "21%", "72px", "124px"],
                 )
                 pick = gr.Dropdown([], label="Answer to review", elem_id="rv-pick", allow_custom_value=False)
                 detail = gr.HTML('<p class="rv-empty">Choose an answer in the table or the list above to review it.</p>', padding=False, elem_id="rv-detail")
@@ -330,12 +330,10 @@ def build_review(assistant: Any, settings: Any) -> gr.Blocks:
         save.click(page.correct, [pick, correction], action_msg, **priv).then(**load_turns).then(page.show_turn, [pick, rows], [detail, correction, flag_article], **priv)
         flag_btn.click(page.flag, [flag_article, flag_note], action_msg, **priv)
         article_pick.change(page.show_article, [article_pick], article_view, **priv)
-        art_approve.click(page.approve_article, [article_pick], article_msg, **priv).then(
-            page.list_articles, None, [articles, article_pick], **priv
-        )
-        art_draft.click(page.draft_article, [article_pick], article_msg, **priv).then(
-            page.list_articles, None, [articles, article_pick], **priv
-        )
+        for button, action in ((art_approve, page.approve_article), (art_draft, page.draft_article)):
+            button.click(action, [article_pick], article_msg, **priv).then(
+                page.list_articles, None, [articles, article_pick], **priv
+            ).then(page.show_article, [article_pick], article_view, **priv)
         show_done.change(page.list_callbacks, [show_done], [callbacks, cb_pick], **priv)
         cb_done.click(page.callback_done, [cb_pick], cb_msg, **priv).then(page.list_callbacks, [show_done], [callbacks, cb_pick], **priv)
         demo.load(**load_turns)

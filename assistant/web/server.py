@@ -19,18 +19,16 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a clinic's server
+import gradio as gr
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import gradio as gr  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response  # noqa: E402
-from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
-
-from assistant.settings import Settings  # noqa: E402
-from assistant.web.auth import HOW_TO_ENABLE, SESSION_COOKIE, SESSION_SECONDS, ChatLimiter, ReviewAuth  # noqa: E402
-from assistant.web.chat import build_chat  # noqa: E402
-from assistant.web.render import e  # noqa: E402
-from assistant.web.review import build_review  # noqa: E402
+from assistant.settings import Settings
+from assistant.web.auth import HOW_TO_ENABLE, SESSION_COOKIE, SESSION_SECONDS, ChatLimiter, ReviewAuth
+from assistant.web.chat import build_chat
+from assistant.web.render import e
+from assistant.web.review import build_review
 
 log = logging.getLogger("physio.web")
 
