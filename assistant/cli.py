@@ -196,12 +196,16 @@ def run_eval(
 
 
 @app.command()
-def bench(out_dir: Annotated[Path, typer.Option("--out", help="Where the results go.")] = Path("bench-out")) -> None:
+def bench(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the results go.")] = Path("bench-out"),
+    url: Annotated[str | None, typer.Option(help="A running server on loopback to load-test (50 visitors x 5 messages).")] = None,
+    server_pid: Annotated[int | None, typer.Option(help="That server's process id, to read its memory.")] = None,
+) -> None:
     """Measure speed as ratios against bare model operations, measured side by side."""
     from evals.bench import main as run
 
     started = time.perf_counter()
-    run(_settings(), out_dir)
+    run(_settings(), out_dir, url=url, server_pid=server_pid)
     err.print(f"[dim]bench took {time.perf_counter() - started:.0f} s[/]")
 
 

@@ -19,7 +19,7 @@ from assistant.store import KnowledgeIndex
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _MD = re.compile(r"\*\*|__|`")
-_ANAPHOR = re.compile(r"^(?:So|This|That|These|Those|It|They|But|And|Also|Then|Instead|However)\b")
+_ANAPHOR = re.compile(r"^(?:So|This|That|These|Those|It|Its|They|Their|There|Here|He|She|But|And|Also|Then|Instead|However|Both|Each|Such)\b")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ def split_sentences(text: str) -> list[str]:
             continue
         for s in _SPLIT.split(line):
             s = s.strip()
-            if len(s.split()) >= 6 and s[0].isupper():  # lower-case starts are list fragments
+            # lower-case starts are list fragments; a trailing colon introduces a list we dropped
+            if len(s.split()) >= 6 and s[0].isupper() and not s.endswith(":"):
                 out.append(s if s[-1] in ".!?:" else s + ".")
     return out
 

@@ -26,6 +26,7 @@ from assistant.exercises import conditions_in, leg_symptoms_in, plan, render_car
 from assistant.guardrails.input import InputCheck, check_input
 from assistant.guardrails.output import scrub
 from assistant.guardrails.policy import Policy, load_policy
+from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine, load_engine
 from assistant.records.outbox import LogOutbox
 from assistant.models import ExerciseRef, FlagHit, Level, Reply, SourceRef, Triage, Turn
@@ -39,6 +40,8 @@ _CLINIC_INTENT = re.compile(
     r"\b(?:open(?:ing)? (?:hours|times)|are you open|when (?:are you|do you) open|is the clinic open|closed|"
     r"book(?:ing)? (?:an )?appointment|make an appointment|call ?back|phone number|your number|address|where are you)\b"
 )
+_ABOUT_SOMEONE_ELSE = re.compile(r"\b(?:he|she|they|him|her|them|his|their|my (?:son|daughter|brother|sister|husband|wife|partner|mum|mom|dad|friend|mother|father))\b", re.I)
+_ABOUT_ME = re.compile(r"\b(?:i|i'm|im|i've|me|myself)\b", re.I)
 _EXERCISE_TOPICS = {"exercise", "exercises", "stretching", "strengthening", "aerobic", "walking", "movement"}
 
 
@@ -178,9 +181,12 @@ class Assistant:
                 text = self._lead(triage) + "\n\n" + text
             return self._finish(text, triage, [], [], refused=True, reason=check.kind)
         if crisis:
-            return self._finish(p.text(p.file.crisis), triage, [], [], refused=False, reason=None, help_section=False)
+            hit = next(f for f in triage.flags if f.id == "self_harm")
+            text = p.file.crisis_other if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence) else p.file.crisis
+            return self._finish(p.text(text), triage, [], [], refused=False, reason=None, help_section=False)
 
         query_text = resolve_followup(check.cleaned, turns)
+        on_topic = check.on_topic or (query_text != check.cleaned and bool(p.on_topic.search(normalise(query_text))))
         if check.medication_dose:
             query_text += " (medicines and painkillers for sciatica: what a pharmacist or GP advises)"
         if query_text == check.cleaned:
@@ -192,7 +198,7 @@ class Assistant:
         weak = (
             not hits
             or max(h.cosine for h in hits) < self.settings.weak_retrieval_threshold
-            or self.retriever.unknown_share(check.cleaned) > 0.5
+            or (self.retriever.unknown_share(check.cleaned) >= 0.5 and max(h.cosine for h in hits) < 0.8)
         )
 
         if level == Level.emergency:
@@ -212,14 +218,14 @@ class Assistant:
         if check.medication_dose:
             parts.append(p.refusal("medication_dose"))
             refused, reason = True, "medication_dose"
-        if weak or (not check.on_topic and (hits[0].cosine if hits else 0) < self.settings.weak_retrieval_threshold + 0.1):
-            if not check.on_topic and not triage.flags:
+        if weak or (not on_topic and (hits[0].cosine if hits else 0) < self.settings.weak_retrieval_threshold + 0.1):
+            if not on_topic and not triage.flags:
                 parts.append(p.refusal("off_topic"))
                 return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason=reason or "off_topic")
             if not (check.injection and not triage.flags):
                 parts.append(p.refusal("weak_retrieval"))
             return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason=reason or "weak_retrieval")
-        if check.injection and not check.on_topic:
+        if check.injection and not on_topic:
             return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason="injection")
 
         approved = self.retriever.match_approved(vector, self.settings.approved_answer_threshold)

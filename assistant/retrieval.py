@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,8 +27,20 @@ STOPWORDS = frozenset(
 # Question words that say what is asked, not what about: never evidence of a missing topic.
 ASKING = frozenset(
     """affect affects help helps helpful cause causes make makes good bad safe worse better work works tips tip advice
-    need use try take feel know think normal right wrong best anything something ever still again""".split()
+    need use try take feel know think normal right wrong best anything something ever still again therapy therapies
+    treatment treatments worth trying using product products husband wife partner mum mom dad son daughter friend
+    mother father brother sister people someone person""".split()
 )
+
+
+@lru_cache(maxsize=1)
+def _english_by_initial() -> dict[str, list[str]]:
+    from assistant.guardrails.text import known_words
+
+    index: dict[str, list[str]] = {}
+    for w in known_words():
+        index.setdefault(w[:1], []).append(w)
+    return index
 
 
 def stem(word: str) -> str:
@@ -94,6 +107,10 @@ class HybridRetriever:
             if len(t) >= 4:
                 self._prefixes.setdefault(t[:4], []).append(t)
 
+    @staticmethod
+    def _english_near(word: str) -> list[str]:
+        return [w for w in _english_by_initial().get(word[:1], ()) if abs(len(w) - len(word)) <= 1]
+
     def unknown_share(self, text: str) -> float:
         """Share of the question's specific English words that no source mentions at all.
 
@@ -111,10 +128,13 @@ class HybridRetriever:
             t = stem(word)
             if self._df.get(t, 0) > self._generic_df:
                 continue
-            known = t in self._df or any(k.startswith(t[:4]) for k in self._prefixes.get(t[:4], ()))
+            known = t in self._df or (len(t) >= 6 and any(k.startswith(t[:5]) for k in self._prefixes.get(t[:4], ())))
             if not known and word not in english:
-                if len(word) < 7 or any(edit_distance(t, k, 2) <= 2 for k in self._df if abs(len(k) - len(t)) <= 2):
-                    continue  # most likely a typo: not evidence of a missing topic
+                limit = 1 if len(t) < 7 else 2
+                if any(edit_distance(t, k, limit) <= limit for k in self._df if abs(len(k) - len(t)) <= limit):
+                    continue  # a typo of a word we do know: not evidence of a missing topic
+                if any(edit_distance(word, k, 1) <= 1 for k in self._english_near(word)):
+                    continue  # a typo of an everyday word ("husbnd"): says nothing about the topic
             specific.append(t)
             unknown += not known
         if not specific:

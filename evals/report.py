@@ -149,7 +149,7 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         "# physio-assistant evaluation report",
         "",
         f"Run {results['started']}, {results['seconds']:.0f} s, on {mach['cpu']} ({mach['cores']} cores, {mach['memory_gb']} GB), "
-        f"Python {mach['python']}. Model `{results['model']}`, {results['mode']} answers. Datasets: {', '.join(results['evaluators'])}.",
+        f"Python {mach['python']}, 1-min load average {mach.get('load_average', ['?'])[0]} at the end. Model `{results['model']}`, {results['mode']} answers. Datasets: {', '.join(results['evaluators'])}.",
         "",
         f"**{'All gates passed.' if not broken else f'{len(broken)} gate(s) broken: ' + '; '.join(g['gate'] for g in broken)}**",
         "",

@@ -191,7 +191,10 @@ def eval_answers(run: Run, rows: list[dict[str, Any]]) -> None:
         case["kind"] = row["kind"]
         case["expect"] = row["expect"]
         case["in_role_problems"] = M.in_role_problems(case["answer"], run.ctx) if row["kind"] == "injection" else []
-        case["expectation_problems"] = M.expectation_problems(case, row["expect"], run.ctx)
+        try:
+            case["expectation_problems"] = M.expectation_problems(case, row["expect"], run.ctx)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DatasetError(f"answers.jsonl: row {row['id']}: bad `expect` block ({exc})") from exc
         cases.append({**case, "problems": case["expectation_problems"]})
         if case["expectation_problems"]:
             run.fail("answers.rows_failed", {**case, "problems": case["expectation_problems"]})
@@ -259,6 +262,17 @@ def answer_context(assistant: Any) -> M.AnswerContext:
 
 
 # ---- the command ------------------------------------------------------------------------------
+def sync_store(settings: Any) -> str:
+    """Bring the store in line with the knowledge base first, so the eval measures the content as it is now.
+
+    Idempotent: unchanged content is skipped in well under a second; an empty folder is built.
+    """
+    from assistant.embeddings import load_embedder
+    from ingest.pipeline import ingest
+
+    return ingest(settings, load_embedder(settings)).line()
+
+
 def _selected(only: str | None) -> list[str]:
     if only is None:
         return list(EVALUATORS)
@@ -292,6 +306,8 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
         say(f"eval: {exc}")
         return 2
     load_start = time.perf_counter()
+    store = sync_store(settings)
+    say(f"eval: knowledge store: {store}")
     assistant = Assistant.load(settings, say=say)
     run = Run(assistant=assistant, ctx=answer_context(assistant))
     run.timings["load"] = round(time.perf_counter() - load_start, 2)
@@ -345,6 +361,7 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
         "model": settings.embedding_model,
         "mode": "extractive" if assistant.llm is None else "llm",
         "datasets": str(folder),
+        "store": store,
         "evaluators": sorted(run.ran),
         "primary": {k: f"{k}.{v}" for k, v in M.PRIMARY.items() if k in run.ran},
         "metrics": run.metrics,
@@ -407,4 +424,11 @@ def machine() -> dict[str, Any]:
         memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:  # pragma: no cover - a dependency of the package
         memory_gb = None
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -194,6 +194,39 @@ def test_gate_verdicts() -> None:
     assert check(gates[:1], {}, ran={"retrieval"})[0].status == "skipped"
 
 
+# ---- datasets and bench hooks -----------------------------------------------------------------
+def test_dataset_rows_are_checked(tmp_path: Path) -> None:
+    from evals.runner import DatasetError, load_rows
+
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": "a", "message": "m", "source": "s"}\n{"id": "a", "message": "n", "source": "s"}\n')
+    with pytest.raises(DatasetError, match="x.jsonl:2: id 'a' is repeated"):
+        load_rows(path, ("id", "message", "source"))
+    path.write_text('{"id": "a", "message": "m"}\n')
+    with pytest.raises(DatasetError, match=r"missing \['source'\]"):
+        load_rows(path, ("id", "message", "source"))
+
+
+def test_shipped_datasets_load_with_provenance() -> None:
+    from evals.runner import _REQUIRED, DATASETS, load_rows
+
+    answers = load_rows(DATASETS / "answers.jsonl", _REQUIRED["answers"])
+    assert len(answers) >= 60
+    assert {r["kind"] for r in answers} >= {"general", "medication_dose", "off_topic", "injection", "diagnosis", "emergency", "weak_retrieval", "followup"}
+    for r in answers:  # every expectation block uses known keys
+        M.expectation_problems({"answer": "", "level": "self_care", "sources": [], "exercises": []}, r["expect"], ctx())
+
+
+def test_bench_messages_are_stable_and_web_load_stays_on_loopback() -> None:
+    from evals.bench import bench_messages, web_load
+
+    assert bench_messages(20) == bench_messages(20) and len(bench_messages(200)) == 200
+    with pytest.raises(ValueError, match="loopback"):
+        web_load("http://example.org:7860")
+    with pytest.raises(ValueError, match="visitors"):
+        web_load("http://127.0.0.1:7860", visitors=1000)
+
+
 # ---- one real run -----------------------------------------------------------------------------
 def _write(folder: Path, name: str, rows: list[dict[str, object]]) -> None:
     (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -41,6 +41,7 @@ class PolicyFile(Strict):
     referral: Referral
     safety_net: str
     crisis: str
+    crisis_other: str
     screening_intro: str
     refusals: Refusals
     exercise_general_rule: str

@@ -73,7 +73,7 @@ def theme() -> gr.themes.Base:
 
 def frame_ancestors(settings: Settings) -> str:
     """Who may show the chat in an iframe: PHYSIO_FRAME_ANCESTORS, e.g. "https://www.myclinic.example" ('self' if unset)."""
-    value = getattr(settings, "frame_ancestors", None) or os.environ.get("PHYSIO_FRAME_ANCESTORS", "'self'")
+    value = settings.frame_ancestors or "'self'"
     return " ".join(value.replace(",", " ").split())
 
 
