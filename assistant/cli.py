@@ -200,12 +200,13 @@ def bench(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the results go.")] = Path("bench-out"),
     url: Annotated[str | None, typer.Option(help="A running server on loopback to load-test (50 visitors x 5 messages).")] = None,
     server_pid: Annotated[int | None, typer.Option(help="That server's process id, to read its memory.")] = None,
+    soak_minutes: Annotated[float, typer.Option(help="After the load test, a steady soak of this many minutes (needs --url).")] = 0.0,
 ) -> None:
     """Measure speed as ratios against bare model operations, measured side by side."""
     from evals.bench import main as run
 
     started = time.perf_counter()
-    run(_settings(), out_dir, url=url, server_pid=server_pid)
+    run(_settings(), out_dir, url=url, server_pid=server_pid, soak_minutes=soak_minutes)
     err.print(f"[dim]bench took {time.perf_counter() - started:.0f} s[/]")
 
 
