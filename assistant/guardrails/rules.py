@@ -114,7 +114,8 @@ def _rx(pattern: str, path: Path, where: str) -> re.Pattern[str]:
 
 
 def _alternation(patterns: list[str], path: Path, where: str) -> re.Pattern[str]:
-    return _rx("|".join(f"(?:{p})" for p in patterns), path, where)
+    # a trailing space in a pattern would fight the word boundary added around it
+    return _rx("|".join(f"(?:{p.strip()})" for p in patterns), path, where)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ _CONTRACTIONS = [
     (r"\bi'd\b", "i would"),
     (r"\bi'll\b", "i will"),
     (r"\b(it|that|there|what|he|she|who|where|how)'s\b", r"\1 is"),
+    (r"\b(he|she)s\b", r"\1 is"),
+    (r"\b(they|you|we)re\b", r"\1 are"),
     (r"\bcannae\b", "cannot"),
     (r"\b(\w+)nae\b", r"\1 not"),
     (r"\b(din|would|could|is|was|does|did)na\b", r"\1 not"),

@@ -62,10 +62,13 @@ class TriageEngine:
 
     def _findings(self, text: str) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
-        for original in sentences(text):
+        parts = sentences(text)
+        for i, original in enumerate(parts):
             sent = self.fixer.fix(normalise(original))
             if not sent:
                 continue
+            if original.rstrip().endswith("?") and i + 1 < len(parts) and self._answers_no(parts[i + 1]):
+                continue  # "numb bum? no." : a checklist question answered no
             masks = self._context_masks(sent)
             live: dict[str, bool] = {}  # concept -> has a mention that counts (computed once per sentence)
             for rule in self.rules.source.findings:
@@ -76,6 +79,9 @@ class TriageEngine:
         for fid, evidence in self._age_findings(text).items():
             out.setdefault(fid, evidence)
         return list(out.items())
+
+    def _answers_no(self, sentence: str) -> bool:
+        return bool(re.match(r"(?:no|nope|nah|none|never|not really|not at all|negative)\b", normalise(sentence)))
 
     def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, sent: str, masks: list[bool], live: dict[str, bool]) -> bool:
         phrase_rx = self.rules.phrases.get(fid)
