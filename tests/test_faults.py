@@ -84,3 +84,21 @@ def test_sigkill_during_saves_leaves_the_database_consistent(tmp_path: Path, wha
         assert answers[0]["answer"].startswith("corrected answer number")
     con = sqlite3.connect(tmp_path / "records.sqlite3")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.slow
+def test_an_unreachable_records_database_at_start_up_does_not_stop_the_chat(built_settings, tmp_path: Path) -> None:
+    from assistant.conversation import Assistant
+    from assistant.records.lazy import ReconnectingRecords
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database folder should be")
+    records = ReconnectingRecords(f"sqlite:///{blocker / 'records.sqlite3'}", retry_seconds=0)
+    assert not records.connected
+    bot = Assistant.load(built_settings, records=records, build_if_empty=False)
+    reply = bot.reply("is walking ok with sciatica?", conversation_id="c-down")
+    assert reply.answer and reply.turn_id is None and bot.outbox.pending == 1
+    blocker.unlink()  # the database becomes reachable
+    later = bot.reply("and swimming?", conversation_id="c-down")
+    assert records.connected and later.turn_id is not None and bot.outbox.pending == 0
+    assert [t["user_message"] for t in records.list_turns(limit=5)] == ["and swimming?", "is walking ok with sciatica?"]

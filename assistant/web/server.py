@@ -344,11 +344,13 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     import uvicorn
 
     from assistant.conversation import Assistant
-    from assistant.records import Records
+    from assistant.records.lazy import ReconnectingRecords
 
     ReviewAuth(settings.review_user, settings.review_password_hash)  # a malformed hash fails now, not after loading
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    records = Records(settings.records_url)
+    records = ReconnectingRecords(settings.records_url)
+    if not records.connected:
+        print("Warning: the records database cannot be reached; the chat will answer and log once it can.", flush=True)
     assistant = Assistant.load(settings, records=records, say=lambda m: print(m, flush=True))
     app = build_app(assistant, settings)
     if not settings.review_password_hash:
