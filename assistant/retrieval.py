@@ -16,6 +16,7 @@ import numpy as np
 from assistant.models import Turn
 from assistant.store import KnowledgeIndex
 
+IN_MEMORY_LIMIT = 50_000  # chunks; beyond this, dense search goes through Chroma's HNSW index
 RRF_K = 10  # small: our lists are short and the top ranks carry the signal
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
@@ -103,7 +104,9 @@ class HybridRetriever:
                 self._df[t] = self._df.get(t, 0) + 1
         self._generic_df = max(3, int(0.15 * len(sources)))
         self._prefixes: dict[str, list[str]] = {}
+        self._by_initial: dict[str, list[str]] = {}
         for t in self._df:
+            self._by_initial.setdefault(t[:1], []).append(t)
             if len(t) >= 4:
                 self._prefixes.setdefault(t[:4], []).append(t)
 
@@ -131,7 +134,7 @@ class HybridRetriever:
             known = t in self._df or (len(t) >= 6 and any(k.startswith(t[:5]) for k in self._prefixes.get(t[:4], ())))
             if not known and word not in english:
                 limit = 1 if len(t) < 7 else 2
-                if any(edit_distance(t, k, limit) <= limit for k in self._df if abs(len(k) - len(t)) <= limit):
+                if any(edit_distance(t, k, limit) <= limit for k in self._by_initial.get(t[:1], ()) if abs(len(k) - len(t)) <= limit):
                     continue  # a typo of a word we do know: not evidence of a missing topic
                 if any(edit_distance(word, k, 1) <= 1 for k in self._english_near(word)):
                     continue  # a typo of an everyday word ("husbnd"): says nothing about the topic
@@ -154,7 +157,14 @@ class HybridRetriever:
         return best
 
     def dense(self, vector: np.ndarray, k: int = 40) -> list[tuple[str, float]]:
-        return self.index.dense(vector, k)
+        """Cosine neighbours. A small store is searched exactly in memory (the vectors Chroma holds,
+        loaded once); a large one through Chroma's own index."""
+        if len(self._ids) > IN_MEMORY_LIMIT:
+            return self.index.dense(vector, k)
+        sims = self.index.vectors @ vector
+        top = np.argpartition(-sims, min(k, len(sims) - 1))[:k]
+        top = top[np.argsort(-sims[top])]
+        return [(self._ids[i], float(sims[i])) for i in top]
 
     def sparse(self, text: str, k: int = 40) -> list[tuple[str, float]]:
         q = tokens(text)
