@@ -12,3 +12,5 @@ echo "tests took $(( $(date +%s) - started )) s"
 eval_dir="$(mktemp -d)"
 PHYSIO_DATA_DIR="$eval_dir/data" .venv/bin/physio-assistant eval --out "${EVAL_OUT:-eval-out}"
 rm -rf "$eval_dir"
+# Dependency audit over the locked versions (reports plainly when no vulnerability database is reachable).
+timeout 180 bash scripts/audit.sh || echo "dependency audit did not finish; see scripts/audit.sh"
