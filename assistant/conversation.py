@@ -5,14 +5,15 @@ message -> input check -> triage -> retrieval -> compose -> exercises -> output 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import ValidationError
@@ -28,8 +29,8 @@ from assistant.guardrails.output import scrub
 from assistant.guardrails.policy import Policy, load_policy
 from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine, load_engine
+from assistant.models import ExerciseRef, Level, Reply, SourceRef, Triage, Turn
 from assistant.records.outbox import LogOutbox
-from assistant.models import ExerciseRef, FlagHit, Level, Reply, SourceRef, Triage, Turn
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
@@ -79,6 +80,7 @@ class Assistant:
     card_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status_overlay: dict[str, str] = field(default_factory=dict)
     outbox: LogOutbox | None = None
+    _last_provenance: list[Any] = field(default_factory=list)  # the sentences of the last answer, with their chunks
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
@@ -329,12 +331,8 @@ class Assistant:
 
     def _clinic_answer(self) -> str:
         c = self.kb.clinic
-        status = open_status(c)
-        import datetime as dt
-        from zoneinfo import ZoneInfo
-
         now = dt.datetime.now(ZoneInfo(c.timezone))
-        return f"{status.sentence(c, now)}\n\nOpening hours: {hours_table(c)}. Phone: {c.phone}. Address: {c.address}."
+        return f"{open_status(c, now).sentence(c, now)}\n\nOpening hours: {hours_table(c)}. Phone: {c.phone}. Address: {c.address}."
 
     def _status(self, source_id: str, default: str) -> str:
         return self.status_overlay.get(source_id, default)
@@ -399,10 +397,3 @@ def make_llm(settings: Settings) -> Any:
         return None
     return ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key or "not-needed", temperature=0.2, timeout=30)
 
-
-def flags_summary(flags: Sequence[FlagHit]) -> str:
-    return ", ".join(f.id for f in flags) or "none"
-
-
-def knowledge_root(settings: Settings) -> Path:
-    return settings.knowledge_path

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, quote
