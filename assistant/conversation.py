@@ -191,12 +191,7 @@ class Assistant:
         on_topic = check.on_topic or (query_text != check.cleaned and bool(p.on_topic.search(normalise(query_text))))
         if check.medication_dose:
             query_text += " (medicines and painkillers for sciatica: what a pharmacist or GP advises)"
-        if query_text == check.cleaned:
-            vector = self.embedder.encode_one(query_text)
-            hits = self.retriever.search(vector, query_text, k=5)
-        else:  # a follow-up: what is asked now, blended with the conversation's topic
-            own, vector = self.embedder.encode([check.cleaned, query_text])
-            hits = self.retriever.search_blend([(own, check.cleaned, 0.8), (vector, query_text, 1.0)], k=5)
+        vector, hits = self.retrieve(check.cleaned, turns, query_text=query_text)
         weak = (
             not hits
             or max(h.cosine for h in hits) < self.settings.weak_retrieval_threshold
@@ -255,6 +250,18 @@ class Assistant:
         elif level == Level.urgent and wants_exercises(check.cleaned, p):
             parts.append(p.text(p.file.exercise_blocked))
         return self._finish("\n\n".join(parts), triage, sources, exercises, refused=refused, reason=reason)
+
+    def retrieve(
+        self, message: str, turns: list[Turn], *, k: int = 5, mode: str = "hybrid", query_text: str | None = None
+    ) -> tuple[np.ndarray, list[Hit]]:
+        """Sources for a message in its conversation (the evals call this too, so they measure what patients get)."""
+        query_text = query_text or resolve_followup(message, turns)
+        if query_text == message:
+            vector = self.embedder.encode_one(query_text)
+            return vector, self.retriever.search(vector, query_text, k=k, mode=mode)
+        # a follow-up: what is asked now, blended with the conversation's topic
+        own, vector = self.embedder.encode([message, query_text])
+        return vector, self.retriever.search_blend([(own, message, 0.8), (vector, query_text, 1.0)], k=k, mode=mode)
 
     def _answer_sources(self, hits: list[Hit]) -> list[Hit]:
         """The best source, plus the next one when it is nearly as good."""

@@ -212,11 +212,13 @@ class HybridRetriever:
         hits = sorted(per_source.values(), key=lambda h: -h.score)
         return hits[:k]
 
-    def search_blend(self, queries: Sequence[tuple[np.ndarray, str, float]], k: int = 5, kinds: tuple[str, ...] = ("article", "document")) -> list[Hit]:
+    def search_blend(
+        self, queries: Sequence[tuple[np.ndarray, str, float]], k: int = 5, kinds: tuple[str, ...] = ("article", "document"), mode: str = "hybrid"
+    ) -> list[Hit]:
         """Several weighted queries (e.g. a follow-up alone and with its context), fused per source."""
         merged: dict[str, Hit] = {}
         for vector, text, weight in queries:
-            for hit in self.search(vector, text, k=20, kinds=kinds):
+            for hit in self.search(vector, text, k=20, kinds=kinds, mode=mode):
                 seen = merged.get(hit.source_id)
                 if seen is None:
                     hit.score *= weight

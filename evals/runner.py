@@ -147,17 +147,16 @@ def eval_triage(run: Run, rows: list[dict[str, Any]], name: str) -> None:
     run.plots[f"confusion:{name}"] = M.confusion_matrix(values)
 
 
-def eval_retrieval(run: Run, rows: list[dict[str, Any]]) -> None:
+def eval_retrieval(run: Run, rows: list[dict[str, Any]], name: str = "retrieval") -> None:
     from assistant.conversation import parse_history
-    from assistant.retrieval import resolve_followup
 
     a = run.assistant
     ranked: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     for row in rows:
-        query = resolve_followup(row["message"], parse_history(row.get("history")))
-        vector = a.embedder.encode_one(query)
+        turns = parse_history(row.get("history"))
         for mode in MODES:
-            ids = [h.source_id for h in a.retriever.search(vector, query, k=10, mode=mode)]
+            _, hits = a.retrieve(row["message"], turns, k=10, mode=mode)
+            ids = [h.source_id for h in hits]
             ranked[mode].append({"ranked": ids, "relevant": row["relevant"], "also_ok": row.get("also_ok", []), "kind": row.get("kind", "")})
         hybrid = ranked["hybrid"][-1]
         lenient = M.first_rank(hybrid["ranked"], [*row["relevant"], *row.get("also_ok", [])])
@@ -173,15 +172,16 @@ def eval_retrieval(run: Run, rows: list[dict[str, Any]]) -> None:
             "rank": strict,
         }
         if lenient is None or lenient > 3:
-            run.fail("retrieval.hybrid.recall@3", case)
+            run.fail(f"{name}.hybrid.recall@3", case)
         if strict != 1:
-            run.fail("retrieval.hybrid.mrr", case)
+            run.fail(f"{name}.hybrid.mrr", case)
     for mode in MODES:
-        run.add(f"retrieval.{mode}", M.retrieval_metrics(ranked[mode], ks=(1, 2, 3, 4, 5)))
+        run.add(f"{name}.{mode}", M.retrieval_metrics(ranked[mode], ks=(1, 2, 3, 4, 5)))
         for kind in sorted({r["kind"] for r in ranked[mode]} - {""}):
             sub = M.retrieval_metrics([r for r in ranked[mode] if r["kind"] == kind])
-            run.add(f"retrieval.{mode}.{kind}", {k: sub[k] for k in ("n", "recall@1", "recall@3", "mrr")})
-    run.plots["recall"] = {m: [run.metrics[f"retrieval.{m}.recall@{k}"] for k in range(1, 6)] for m in MODES}
+            run.add(f"{name}.{mode}.{kind}", {k: sub[k] for k in ("n", "recall@1", "recall@3", "mrr")})
+    if name == "retrieval":
+        run.plots["recall"] = {m: [run.metrics[f"retrieval.{m}.recall@{k}"] for k in range(1, 6)] for m in MODES}
 
 
 def eval_answers(run: Run, rows: list[dict[str, Any]]) -> None:
@@ -334,6 +334,11 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
             run.ran.add(name)
             rows = load_rows(path, _REQUIRED[name])
             _timed(run, name, lambda rows=rows, fn=fn: fn(run, rows))
+        held_out = folder / "retrieval_holdout.jsonl"
+        if "retrieval" in names and held_out.is_file():
+            run.ran.add("retrieval_holdout")
+            rows = load_rows(held_out, _REQUIRED["retrieval"])
+            _timed(run, "retrieval_holdout", lambda rows=rows: eval_retrieval(run, rows, "retrieval_holdout"))
     except DatasetError as exc:
         say(f"eval: {exc}")
         return 2
@@ -397,7 +402,8 @@ def summary(results: dict[str, Any]) -> str:
     lines.append("")
     headline = [
         "triage.accuracy", "triage_holdout.accuracy", "triage_fresh.accuracy", "retrieval.dense.recall@3", "retrieval.bm25.recall@3",
-        "retrieval.hybrid.recall@1", "retrieval.hybrid.recall@3", "retrieval.hybrid.mrr", "answers.pass_rate",
+        "retrieval.hybrid.recall@1", "retrieval.hybrid.recall@3", "retrieval.hybrid.mrr",
+        "retrieval_holdout.hybrid.recall@3", "retrieval_holdout.hybrid.mrr", "answers.pass_rate",
         "replies.n", "latency.p50_ms", "latency.p95_ms", "regression.level_agreement",
     ]
     for key in headline:
