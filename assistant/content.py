@@ -140,7 +140,10 @@ def describe_errors(path: Path, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(file)"
-        lines.append(f"{path}: {field}: {err['msg']}")
+        hint = ""
+        if err["type"] == "string_type" and isinstance(err.get("input"), dict):
+            hint = " (YAML read this as a mapping: a pattern containing ': ' must be quoted, or write '\\s' instead of the space)"
+        lines.append(f"{path}: {field}: {err['msg']}{hint}")
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ _CONTRACTIONS = [
     (r"\bcannae\b", "cannot"),
     (r"\b(\w+)nae\b", r"\1 not"),
     (r"\b(din|would|could|is|was|does|did)na\b", r"\1 not"),
-    (r"\b(?:ma|me|mah|meh)\b(?= (?:back|leg|legs|arse|ass|bum|bottom|bits|butt|foot|feet|knee|hip|privates|bladder|bowels?|wee|pee|stomach|tummy|chest))", "my"),
+    (r"\b(?:ma|me|mah|meh)\b(?= (?:back|leg|legs|arse|ass|bum|bottom|bits|butt|foot|feet|knee|hip|privates|bladder|bowels?|wee|pee|stomach|tummy|chest|shoulder|shoulders|waist|neck|spine))", "my"),
     (r"\bah\b(?= (?:cannot|can|have|am|do|did|dinnae|feel|think|need|was|went|got))", "i"),
     (r"\bnoo\b", "now"),
     (r"\bwhit\b", "what"),
@@ -32,6 +32,9 @@ _CONTRACTIONS = [
     (r"\b(you|we|they)'re\b", r"\1 are"),
     (r"\b(you|we|they)'ve\b", r"\1 have"),
     (r"\bgonna\b", "going to"),
+    (r"\bnite\b", "night"),
+    (r"\b(?:dosnt|doesnt|dosent)\b", "does not"),
+    (r"\b(?:confy|comfy)\b", "comfortable"),
     (r"\bwanna\b", "want to"),
     (r"\bu\b", "you"),
     (r"\bur\b", "your"),
@@ -51,6 +54,7 @@ def normalise(text: str) -> str:
     for rx, repl in _CONTRACTIONS_RX:
         text = rx.sub(repl, text)
     text = re.sub(r"(?<=\d)\.(?=\d)", "p", text)  # 38.6 -> 38p6, kept as one token
+    text = re.sub(r"\s[-\u2013\u2014]+\s", " , ", text)  # a spaced dash joins two clauses
     text = text.replace("'s ", " ").replace("'", "")
     text = _NON_WORD_RX.sub(" ", text)
     text = text.replace(",", " , ")
