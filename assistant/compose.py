@@ -29,18 +29,33 @@ class Sentence:
     source_id: str
 
 
+def _blocks(text: str) -> list[str]:
+    """Paragraphs and list items, with hard-wrapped lines joined back together."""
+    blocks: list[str] = []
+    current: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or _BULLET.match(raw):
+            if current:
+                blocks.append(" ".join(current))
+            current = [] if not line or line.startswith("#") else [line]
+            continue
+        current.append(line)
+    if current:
+        blocks.append(" ".join(current))
+    return blocks
+
+
 def split_sentences(text: str) -> list[str]:
     """Plain sentences from a Markdown chunk: bullets become sentences, headings are dropped."""
     out: list[str] = []
-    for line in text.splitlines():
-        line = _MD.sub("", _BULLET.sub("", line)).strip()
-        if not line or line.startswith("#"):
-            continue
-        for s in _SPLIT.split(line):
+    for block in _blocks(text):
+        block = _MD.sub("", _BULLET.sub("", block)).strip()
+        for s in _SPLIT.split(block):
             s = s.strip()
             # lower-case starts are list fragments; a trailing colon introduces a list we dropped
             if len(s.split()) >= 6 and s[0].isupper() and not s.endswith(":"):
-                out.append(s if s[-1] in ".!?:" else s + ".")
+                out.append(s if s[-1] in ".!?" else s + ".")
     return out
 
 

@@ -78,6 +78,8 @@ def load_embedder(settings: Settings) -> Embedder:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no weight-loading bars in the CLI's output
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     target = resolve_model_path(settings.embedding_model)
     if settings.embedding_model == BUNDLED_MODEL:
         assert isinstance(target, Path)

@@ -33,6 +33,7 @@ _CONTRACTIONS = [
     (r"\b(you|we|they)'ve\b", r"\1 have"),
     (r"\bgonna\b", "going to"),
     (r"\bnite\b", "night"),
+    (r"\bfel\b", "fell"),
     (r"\b(?:dosnt|doesnt|dosent)\b", "does not"),
     (r"\b(?:confy|comfy)\b", "comfortable"),
     (r"\bwanna\b", "want to"),

@@ -82,7 +82,7 @@ class TriageEngine:
         return list(out.items())
 
     def _answers_no(self, sentence: str) -> bool:
-        return bool(re.match(r"(?:no|nope|nah|none|never|not really|not at all|negative)\b", normalise(sentence)))
+        return bool(re.match(r"(?:(?:also|and|again|that is a|thats a) )?(?:no|nope|nah|none|never|not really|not at all|negative)\b", normalise(sentence)))
 
     def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, sent: str, masks: list[bool], live: dict[str, bool]) -> bool:
         phrase_rx = self.rules.phrases.get(fid)
