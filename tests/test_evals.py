@@ -254,6 +254,9 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     _write(good, "triage_round3", [
         {**base, "id": "r1", "message": "any tips for sleeping?", "expected_triage": "self_care", "kind": "general"},
     ])
+    _write(good, "triage_round5", [
+        {**base, "id": "v1", "message": "are chest stretches good for desk workers?", "expected_triage": "self_care", "kind": "general"},
+    ])
     _write(good, "triage_round4", [
         {**base, "id": "q1", "message": "is a standing desk worth it?", "expected_triage": "self_care", "kind": "general"},
     ])
@@ -272,6 +275,7 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     _write(bad, "triage_fresh", [{**base, "id": "b3", "message": "is swimming good?", "expected_triage": "self_care", "kind": "general"}])
     _write(bad, "triage_round3", [{**base, "id": "b4", "message": "is cycling good?", "expected_triage": "self_care", "kind": "general"}])
     _write(bad, "triage_round4", [{**base, "id": "b5", "message": "is rowing good?", "expected_triage": "self_care", "kind": "general"}])
+    _write(bad, "triage_round5", [{**base, "id": "b6", "message": "is tennis good?", "expected_triage": "self_care", "kind": "general"}])
     capsys.readouterr()
     assert main(settings, tmp_path / "out-bad", "triage", datasets=bad, say=lambda m: None) == 1
     printed = capsys.readouterr().out

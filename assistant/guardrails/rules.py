@@ -49,6 +49,8 @@ class FindingRule(Strict):
     id: str
     all: list[str] = Field(default_factory=list)
     phrases: list[str] = Field(default_factory=list)
+    # concepts that, mentioned (not denied) in the same sentence, explain the finding away
+    unless: list[str] = Field(default_factory=list)
     history_kind: bool = False
     ignore_context: bool = False
 
@@ -91,7 +93,7 @@ class RuleFile(Strict):
         finding_ids = {f.id for f in self.findings} | set(self.age_findings)
         flag_ids = {f.id for f in self.flags}
         for finding in self.findings:
-            for concept in finding.all:
+            for concept in [*finding.all, *finding.unless]:
                 if concept not in self.concepts:
                     raise ValueError(f"finding {finding.id!r} uses unknown concept {concept!r}")
         for flag in self.flags:

@@ -75,7 +75,9 @@ class TriageEngine:
             for rule in self.rules.source.findings:
                 if rule.id in out:
                     continue
-                if self._finding_fires(rule.id, rule.all, rule.ignore_context, sent, masks, live):
+                if self._finding_fires(rule.id, rule.all, rule.ignore_context, sent, masks, live) and not any(
+                    self._concept_live(c, sent, masks, live) for c in rule.unless
+                ):
                     out[rule.id] = original[:200]
         for fid, evidence in self._age_findings(text).items():
             out.setdefault(fid, evidence)
@@ -97,13 +99,17 @@ class TriageEngine:
                 if not self.rules.concepts[concept].search(sent):
                     return False
                 continue
-            if concept not in live:
-                live[concept] = any(
-                    not self._suppressed(m.start(), m.end(), sent, masks) for m in self.rules.concepts[concept].finditer(sent)
-                )
-            if not live[concept]:
+            if not self._concept_live(concept, sent, masks, live):
                 return False
         return True
+
+    def _concept_live(self, concept: str, sent: str, masks: list[bool], live: dict[str, bool]) -> bool:
+        """Whether the concept has a mention in this sentence that counts (cached per sentence)."""
+        if concept not in live:
+            live[concept] = any(
+                not self._suppressed(m.start(), m.end(), sent, masks) for m in self.rules.concepts[concept].finditer(sent)
+            )
+        return live[concept]
 
     def _context_masks(self, sent: str) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
@@ -128,8 +134,10 @@ class TriageEngine:
             for m in self.rules.people.finditer(sent):
                 end = scope_end(m.end())
                 window = sent[m.end() : end]
-                if self.rules.history.search(window) and not self.rules.current.search(window):
-                    fp = first_person.search(window)
+                fp = first_person.search(window)
+                # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
+                about_them = re.sub(r"(?:\b(?:and|now|so|but)\b|\s|,)+$", "", window[: fp.start()]) if fp else window
+                if self.rules.history.search(about_them) and not self.rules.current.search(about_them):
                     stop = m.end() + fp.start() if fp else end
                     for i in range(m.start(), stop):
                         mask[i] = True
