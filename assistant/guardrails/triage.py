@@ -68,8 +68,10 @@ class TriageEngine:
             sent = self.fixer.fix(normalise(original))
             if not sent:
                 continue
-            if original.rstrip().endswith("?") and i + 1 < len(parts) and self._answers_no(parts[i + 1]):
-                continue  # "numb bum? no." : a checklist question answered no
+            if original.rstrip().endswith("?"):
+                if i + 1 < len(parts) and self._answers_no(parts[i + 1]):
+                    continue  # "numb bum? no." : a checklist question answered no
+                sent += " qmark"  # "..., normal?" asks; it does not deny
             masks = self._context_masks(sent)
             live: dict[str, bool] = {}  # concept -> has a mention that counts (computed once per sentence)
             for rule in self.rules.source.findings:
@@ -165,6 +167,8 @@ class TriageEngine:
         tail = after[:stop].strip()
         words = tail.split()
         head = " ".join(words[:5])
+        if "qmark" in words:
+            return False
         m = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
         return bool(m and not head[: m.start()].strip().endswith("not"))
 
