@@ -80,6 +80,7 @@ class Assistant:
     card_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status_overlay: dict[str, str] = field(default_factory=dict)
     outbox: LogOutbox | None = None
+    _emergency_sources: dict[str, list[Hit]] = field(default_factory=dict)
     _last_provenance: list[Any] = field(default_factory=list)  # the sentences of the last answer, with their chunks
 
     # ---- construction --------------------------------------------------------------------
@@ -187,6 +188,9 @@ class Assistant:
             text = p.file.crisis_other if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence) else p.file.crisis
             return self._finish(p.text(text), triage, [], [], refused=False, reason=None, help_section=False)
 
+        if level == Level.emergency:
+            return self._emergency(triage)
+
         query_text = resolve_followup(check.cleaned, turns)
         on_topic = check.on_topic or (query_text != check.cleaned and bool(p.on_topic.search(normalise(query_text))))
         if check.medication_dose:
@@ -198,8 +202,6 @@ class Assistant:
             or (self.retriever.unknown_share(check.cleaned) >= 0.5 and max(h.cosine for h in hits) < 0.8)
         )
 
-        if level == Level.emergency:
-            return self._emergency(triage, vector)
         parts: list[str] = []
         if level == Level.urgent:
             parts.append(self._lead(triage))
@@ -317,14 +319,15 @@ class Assistant:
         relevance = {h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0) for h in ranked}
         return plan(self.kb.cards, relevance, conditions, leg_symptoms_in(texts))
 
-    def _emergency(self, triage: Triage, vector: np.ndarray) -> Reply:
+    def _emergency(self, triage: Triage) -> Reply:
+        """Short: what to do, why, and the one article that explains the warning sign."""
         top = triage.flags[0]
-        flag = self.engine.flag(top.id)
-        text = self._lead(triage)
-        reason_vec = self.embedder.encode_one(flag.condition)
-        hits = self.retriever.search(reason_vec, flag.condition, k=1)
-        sources = [self._source_ref(h) for h in hits[:1]]
-        return self._finish(text, triage, sources, [], refused=False, reason=None)
+        if top.id not in self._emergency_sources:  # the condition text is fixed: search for it once per flag
+            condition = self.engine.flag(top.id).condition
+            hits = self.retriever.search(self.embedder.encode_one(condition), condition, k=1)
+            self._emergency_sources[top.id] = hits[:1]
+        sources = [self._source_ref(h) for h in self._emergency_sources[top.id]]
+        return self._finish(self._lead(triage), triage, sources, [], refused=False, reason=None)
 
     def _lead(self, triage: Triage) -> str:
         """The first lines of an emergency or urgent reply: what to do, then why, in one line."""

@@ -95,6 +95,7 @@ class HybridRetriever:
         self._bm25 = bm25s.BM25()
         self._bm25.index(corpus, show_progress=False)
         self.approved: list[Approved] = []
+        self._last: tuple[tuple[bytes, str, str], list[tuple[str, float]], list[tuple[str, float]]] | None = None
         sources: dict[str, set[str]] = {}
         for chunk, toks in zip(index.chunks, corpus, strict=True):
             sources.setdefault(str(chunk.meta.get("source_id")), set()).update(toks)
@@ -178,8 +179,7 @@ class HybridRetriever:
         self, vector: np.ndarray, text: str, k: int = 5, kinds: tuple[str, ...] = ("article", "document"), mode: str = "hybrid"
     ) -> list[Hit]:
         """Top `k` sources of the given kinds, one entry per source, best first."""
-        dense = self.dense(vector) if mode in ("hybrid", "dense") else []
-        sparse = self.sparse(text) if mode in ("hybrid", "bm25") else []
+        dense, sparse = self._ranked(vector, text, mode)
         fused: dict[str, float] = {}
         for ranked in (dense, sparse):
             rank = 0
@@ -211,6 +211,18 @@ class HybridRetriever:
                 hit.cosine = max(hit.cosine, cos.get(cid, 0.0))
         hits = sorted(per_source.values(), key=lambda h: -h.score)
         return hits[:k]
+
+    def _ranked(self, vector: np.ndarray, text: str, mode: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """Dense and BM25 rankings over every chunk; the last query's are reused (a turn searches
+        articles, then exercise cards, with the same query)."""
+        key = (vector.tobytes(), text, mode)
+        last = self._last  # one read: web requests run in threads
+        if last is None or last[0] != key:
+            dense = self.dense(vector) if mode in ("hybrid", "dense") else []
+            sparse = self.sparse(text) if mode in ("hybrid", "bm25") else []
+            last = (key, dense, sparse)
+            self._last = last
+        return last[1], last[2]
 
     def search_blend(
         self, queries: Sequence[tuple[np.ndarray, str, float]], k: int = 5, kinds: tuple[str, ...] = ("article", "document"), mode: str = "hybrid"

@@ -16,12 +16,12 @@ from assistant.guardrails.text import TypoFixer, normalise, sentences
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 
 _AGE_RX = re.compile(
-    r"(?:\b(?:i am|im|aged|age|i turned|he is|she is|who is|they are|(?:mum|mom|dad|mother|father|husband|wife|partner|nan|gran) is)\s+(\d{1,3})\b(?!\s*(?:weeks|days|months|hours|minutes|kg|lbs|stone|percent|%|mg|times|reps|miles|km|steps))"
-    r"|\b(\d{1,3})\s*(?:years? old|yrs? old|yo|y/o|year old|yr old)\b"
-    r"|\b(\d{2})\s*(?:m|f|male|female)\b"
-    r"|\b(?:grandad|grandpa|grandma|granny|nan|gran|mum|mom|dad|father|mother|husband|wife|resident|patient|neighbour|neighbor|aunt|uncle)\s*,?\s*(?:is |aged |age )?(\d{2,3})\b"
-    r"|\bin (?:my|his|her|their) (\d)0s\b"
-    r"|\b(elderly|pensioner|retired|old age pensioner|oap)\b)"
+    r"(?:\b(?:i am|im|aged|age|i turned|he is|she is|who is|they are|(?:mum|mom|dad|mother|father|husband|wife|partner|nan|gran) is)\s+(?P<stated>\d{1,3})\b(?!\s*(?:weeks|days|months|hours|minutes|kg|lbs|stone|percent|%|mg|times|reps|miles|km|steps))"
+    r"|\b(?P<years_old>\d{1,3})\s*(?:years? old|yrs? old|yo|y/o|year old|yr old)\b"
+    r"|\b(?P<age_sex>\d{2})\s*(?:m|f|male|female)\b"
+    r"|\b(?:grandad|grandpa|grandma|granny|nan|gran|mum|mom|dad|father|mother|husband|wife|resident|patient|neighbour|neighbor|aunt|uncle)\s*,?\s*(?:is |aged |age )?(?P<person>\d{2,3})\b"
+    r"|\bin (?:my|his|her|their) (?P<decade>\d)0s\b"
+    r"|\b(?P<elderly>elderly|pensioner|retired|old age pensioner|oap)\b)"
 )
 
 
@@ -175,11 +175,13 @@ class TriageEngine:
     def _age_findings(self, text: str) -> dict[str, str]:
         ages: list[tuple[int, str]] = []
         for m in _AGE_RX.finditer(normalise(text)):
-            if m.group(6):
+            if m["elderly"]:
                 ages.append((70, m.group(0)))
                 continue
-            raw = next(g for g in m.groups()[:5] if g)
-            value = int(raw) * 10 + 5 if m.group(5) else int(raw)
+            if m["decade"]:
+                value = int(m["decade"]) * 10 + 5  # "in my 70s" -> 75
+            else:
+                value = int(m["stated"] or m["years_old"] or m["age_sex"] or m["person"])
             if 5 <= value <= 110:
                 ages.append((value, m.group(0)))
         out: dict[str, str] = {}
