@@ -314,7 +314,7 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
 
     try:
         if "triage" in names:
-            for name in ("triage", "triage_holdout", "triage_fresh", "triage_round3", "triage_round4", "triage_round5"):
+            for name in M.TRIAGE_SETS:
                 run.ran.add(name)
                 path = folder / f"{name}.jsonl"
                 if path.is_file():
@@ -401,7 +401,7 @@ def summary(results: dict[str, Any]) -> str:
         lines.append(f"{g['gate']:<52} {_fmt(g['value']):>9} {g['status']:>8}")
     lines.append("")
     headline = [
-        "triage.accuracy", "triage_holdout.accuracy", "triage_fresh.accuracy", "triage_round3.accuracy", "triage_round4.accuracy", "triage_round5.accuracy", "retrieval.dense.recall@3", "retrieval.bm25.recall@3",
+        *(f"{name}.accuracy" for name in M.TRIAGE_SETS), "retrieval.dense.recall@3", "retrieval.bm25.recall@3",
         "retrieval.hybrid.recall@1", "retrieval.hybrid.recall@3", "retrieval.hybrid.mrr",
         "retrieval_holdout.hybrid.recall@3", "retrieval_holdout.hybrid.mrr", "answers.pass_rate",
         "replies.n", "latency.p50_ms", "latency.p95_ms", "regression.level_agreement",

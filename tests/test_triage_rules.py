@@ -68,6 +68,38 @@ def test_a_clear_no_to_the_screening_question_de_escalates() -> None:
     assert after.level == Level.self_care
 
 
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("the second one, yeah, since Friday", Level.emergency),  # a yes to one part of a two-part question
+        ("no to the first, yes to the second", Level.emergency),  # a yes anywhere wins over a no
+        ("not sure really", Level.emergency),  # unsure counts as yes
+        ("not sure, hang on... no, it all feels normal", Level.self_care),  # unsure, then a clear no
+        ("yeah all normal, it's just the leg", Level.self_care),  # a yes that introduces a no
+        ("i do not have any of those", Level.self_care),
+    ],
+)
+def test_answers_to_a_two_part_screening_question(answer: str, expected: Level) -> None:
+    history = [
+        Turn(role="user", content="Sciatica in my right leg since Tuesday, any exercises?"),
+        Turn(role="assistant", content="Two quick checks first: any numbness around your bottom? And any change in how you pee or poo?"),
+    ]
+    assert ENGINE.triage(answer, history).level == expected
+
+
+def test_a_screening_question_answered_before_it_is_asked_is_not_asked_again() -> None:
+    # "no fever" answers the infection question; "no thoughts of hurting myself" answers the safety one
+    assert ENGINE.triage("I had a spinal injection last week, no fever, no chills").level == Level.self_care
+    assert ENGINE.triage("I feel hopeless with this pain. No thoughts of hurting myself though.").level.rank < Level.urgent.rank
+    assert ENGINE.triage("I had a spinal injection last week and my back aches").level == Level.urgent
+
+
+def test_someone_elses_settled_story_told_for_comparison_does_not_count() -> None:
+    told = "My neighbour has a throbbing lump in her tummy and she is seeing her GP about it today. Does it run in families?"
+    assert ENGINE.triage(told).level == Level.self_care
+    assert ENGINE.triage("My neighbour has a throbbing lump in her tummy and back pain, what should she do?").level == Level.urgent
+
+
 def test_someone_writing_for_a_partner_is_triaged_as_the_patient() -> None:
     assert ENGINE.triage("my husband can't feel when he needs to pee since this morning").level == Level.emergency
 

@@ -38,6 +38,15 @@ class Context(Strict):
     family: str
     affirmative: str
     denial: str
+    # a hedge that takes back a denial ("I don't think I've wet myself... maybe a little")
+    retraction: str = r"(?!x)x"
+    # the writer asks about their own risk after telling someone else's story ("could that happen to me?")
+    comparison: str = r"(?!x)x"
+    # someone else's problem that is already being dealt with ("she's seeing her GP about it today")
+    handled: str = r"(?!x)x"
+    yes_then_no: str = r"(?!x)x"
+    uncertain: str = r"(?!x)x"
+    new_subject: str = r"(?!x)x"
 
 
 class AgeRange(Strict):
@@ -77,6 +86,8 @@ class FlagRule(Strict):
     escalate_to: str | None = None
     # how to recognise this screening question when the assistant asked it in its own words
     asks_about: str | None = None
+    # concepts whose denial answers this screening question before it is asked ("no fever")
+    answered_by: list[str] = Field(default_factory=list)
     examples: Examples = Field(default_factory=Examples)
 
 
@@ -103,6 +114,9 @@ class RuleFile(Strict):
                         raise ValueError(f"flag {flag.id!r} uses unknown finding {fid!r}")
             if flag.escalate_to and flag.escalate_to not in flag_ids:
                 raise ValueError(f"flag {flag.id!r} escalates to unknown flag {flag.escalate_to!r}")
+            for concept in flag.answered_by:
+                if concept not in self.concepts:
+                    raise ValueError(f"flag {flag.id!r} is answered by unknown concept {concept!r}")
             if flag.screen and not flag.screening_question:
                 raise ValueError(f"screening flag {flag.id!r} needs a screening_question")
         return self
@@ -140,6 +154,12 @@ class CompiledRules:
     family: re.Pattern[str]
     affirmative: re.Pattern[str]
     denial: re.Pattern[str]
+    retraction: re.Pattern[str]
+    comparison: re.Pattern[str]
+    handled: re.Pattern[str]
+    yes_then_no: re.Pattern[str]
+    uncertain: re.Pattern[str]
+    new_subject: re.Pattern[str]
 
 
 def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
@@ -166,6 +186,12 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         family=_rx(ctx.family, path, "context.family"),
         affirmative=re.compile(ctx.affirmative),
         denial=re.compile(ctx.denial),
+        retraction=_rx(ctx.retraction, path, "context.retraction"),
+        comparison=_rx(ctx.comparison, path, "context.comparison"),
+        handled=_rx(ctx.handled, path, "context.handled"),
+        yes_then_no=re.compile(ctx.yes_then_no),
+        uncertain=re.compile(ctx.uncertain),
+        new_subject=_rx(ctx.new_subject, path, "context.new_subject"),
     )
 
 

@@ -21,6 +21,7 @@ _AGE_RX = re.compile(
     r"|\b(?P<age_sex>\d{2})\s*(?:m|f|male|female)\b"
     r"|\b(?:grandad|grandpa|grandma|granny|nan|gran|mum|mom|dad|father|mother|husband|wife|resident|patient|neighbour|neighbor|aunt|uncle)\s*,?\s*(?:is |aged |age )?(?P<person>\d{2,3})\b"
     r"|\bin (?:my|his|her|their) (?P<decade>\d)0s\b"
+    r"|^(?P<lead>\d{2})\s*(?:and i\b|,\s*i\b|here\b|,\s*(?:male|female|m|f)\b)"
     r"|\b(?P<elderly>elderly|pensioner|retired|old age pensioner|oap)\b)"
 )
 
@@ -30,6 +31,16 @@ class Finding:
     id: str
     evidence: str
     turn: int
+
+
+@dataclass
+class _Scope:
+    """One sentence being matched: its text, context masks, and whether a hedge undoes denials."""
+
+    sent: str
+    masks: list[bool]
+    hedged: bool = False
+    live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
 
 
 @dataclass
@@ -64,56 +75,73 @@ class TriageEngine:
     def _findings(self, text: str) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
         parts = sentences(text)
+        fixed = [self.fixer.fix(normalise(p)) for p in parts]
+        comparing = bool(self.rules.comparison.search(" ".join(fixed)))
         for i, original in enumerate(parts):
-            sent = self.fixer.fix(normalise(original))
+            sent = fixed[i]
             if not sent:
                 continue
             if original.rstrip().endswith("?"):
                 if i + 1 < len(parts) and self._answers_no(parts[i + 1]):
                     continue  # "numb bum? no." : a checklist question answered no
                 sent += " qmark"  # "..., normal?" asks; it does not deny
-            masks = self._context_masks(sent)
-            live: dict[str, bool] = {}  # concept -> has a mention that counts (computed once per sentence)
+            nxt = fixed[i + 1] if i + 1 < len(fixed) else ""
+            scope = _Scope(
+                sent=sent,
+                masks=self._context_masks(sent, comparing),
+                # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
+                hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
+            )
             for rule in self.rules.source.findings:
                 if rule.id in out:
                     continue
-                if self._finding_fires(rule.id, rule.all, rule.ignore_context, sent, masks, live) and not any(
-                    self._concept_live(c, sent, masks, live) for c in rule.unless
+                if self._finding_fires(rule.id, rule.all, rule.ignore_context, scope) and not any(
+                    self._concept_live(c, scope) for c in rule.unless
                 ):
                     out[rule.id] = original[:200]
-        for fid, evidence in self._age_findings(text).items():
+        for fid, evidence in self._age_findings(text, others=not comparing).items():
             out.setdefault(fid, evidence)
         return list(out.items())
 
     def _answers_no(self, sentence: str) -> bool:
         return bool(re.match(r"(?:(?:also|and|again|that is a|thats a) )?(?:no|nope|nah|none|never|not really|not at all|negative)\b", normalise(sentence)))
 
-    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, sent: str, masks: list[bool], live: dict[str, bool]) -> bool:
+    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, scope: "_Scope") -> bool:
         phrase_rx = self.rules.phrases.get(fid)
         if phrase_rx is not None:
-            for m in phrase_rx.finditer(sent):
-                if ignore or not self._suppressed(m.start(), m.end(), sent, masks):
+            for m in phrase_rx.finditer(scope.sent):
+                if ignore or not self._suppressed(m.start(), m.end(), scope):
                     return True
         if not concepts:
             return False
         for concept in concepts:
             if ignore:
-                if not self.rules.concepts[concept].search(sent):
+                if not self.rules.concepts[concept].search(scope.sent):
                     return False
                 continue
-            if not self._concept_live(concept, sent, masks, live):
+            if not self._concept_live(concept, scope):
                 return False
         return True
 
-    def _concept_live(self, concept: str, sent: str, masks: list[bool], live: dict[str, bool]) -> bool:
+    def _concept_live(self, concept: str, scope: "_Scope") -> bool:
         """Whether the concept has a mention in this sentence that counts (cached per sentence)."""
-        if concept not in live:
-            live[concept] = any(
-                not self._suppressed(m.start(), m.end(), sent, masks) for m in self.rules.concepts[concept].finditer(sent)
+        if concept not in scope.live:
+            scope.live[concept] = any(
+                not self._suppressed(m.start(), m.end(), scope) for m in self.rules.concepts[concept].finditer(scope.sent)
             )
-        return live[concept]
+        return scope.live[concept]
 
-    def _context_masks(self, sent: str) -> list[bool]:
+    def denied(self, text: str, concepts: list[str]) -> bool:
+        """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
+        for original in sentences(text):
+            sent = self.fixer.fix(normalise(original))
+            for concept in concepts:
+                for m in self.rules.concepts[concept].finditer(sent):
+                    if self._negated(m.start(), m.end(), sent):
+                        return True
+        return False
+
+    def _context_masks(self, sent: str, comparing: bool = False) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
         mask = [False] * (len(sent) + 1)
         strong_ends = [m.start() for m in self.rules.terminators.finditer(sent)]
@@ -124,17 +152,26 @@ class TriageEngine:
         for m in self.rules.hypothetical.finditer(sent):
             for i in range(m.start(), scope_end(m.end())):
                 mask[i] = True
-        if self.rules.family.search(sent) or (
-            self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent)
-        ):
+        if self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
+        someone = self.rules.people.search(sent) or re.match(r"(?:he|she|they)\b", sent)
+        if someone and not re.search(r"\b(?:i|me|myself|my)\b", self.rules.people.sub(" ", sent)):
+            # another person's story told for comparison, or already in hand, is not the writer's
+            if self.rules.handled.search(sent) or (comparing and self.rules.history.search(sent)):
+                return [True] * (len(sent) + 1)
+        for m in self.rules.family.finditer(sent):
+            # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
+            end = next((t.start() for t in self.rules.soft_terminators.finditer(sent, m.end())), len(sent))
+            for i in range(0, end):
+                mask[i] = True
         for m in self.rules.resolved.finditer(sent):
             for i in range(0, scope_end(m.end())):
                 mask[i] = True
         first_person = re.compile(r"\b(?:i|me|myself)\b")
         if not re.search(r"\b(?:so did i|me too|i have too|i also|as did i|i did too|same as me)\b", sent):
             for m in self.rules.people.finditer(sent):
-                end = scope_end(m.end())
+                # their story ends where a new subject starts ("my family ... and my scan showed")
+                end = min(scope_end(m.end()), next((t.start() for t in self.rules.new_subject.finditer(sent, m.end())), len(sent)))
                 window = sent[m.end() : end]
                 fp = first_person.search(window)
                 # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
@@ -145,10 +182,10 @@ class TriageEngine:
                         mask[i] = True
         return mask
 
-    def _suppressed(self, start: int, end: int, sent: str, masks: list[bool]) -> bool:
-        if masks[start]:
+    def _suppressed(self, start: int, end: int, scope: "_Scope") -> bool:
+        if scope.masks[start]:
             return True
-        return self._negated(start, end, sent)
+        return not scope.hedged and self._negated(start, end, scope.sent)
 
     def _negated(self, start: int, end: int, sent: str) -> bool:
         window = self.rules.source.context.negation_window
@@ -172,16 +209,20 @@ class TriageEngine:
         m = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
         return bool(m and not head[: m.start()].strip().endswith("not"))
 
-    def _age_findings(self, text: str) -> dict[str, str]:
+    def _age_findings(self, text: str, others: bool = True) -> dict[str, str]:
+        """Ages stated in the message; `others=False` keeps only the writer's own."""
         ages: list[tuple[int, str]] = []
         for m in _AGE_RX.finditer(normalise(text)):
+            own = not (m["person"] or (m["stated"] and not re.match(r"(?:i am|im|aged|age|i turned)\b", m.group(0))))
+            if not others and not own:
+                continue
             if m["elderly"]:
                 ages.append((70, m.group(0)))
                 continue
             if m["decade"]:
                 value = int(m["decade"]) * 10 + 5  # "in my 70s" -> 75
             else:
-                value = int(m["stated"] or m["years_old"] or m["age_sex"] or m["person"])
+                value = int(m["stated"] or m["years_old"] or m["age_sex"] or m["person"] or m["lead"])
             if 5 <= value <= 110:
                 ages.append((value, m.group(0)))
         out: dict[str, str] = {}
@@ -206,6 +247,8 @@ class TriageEngine:
             for flag in self.rules.source.flags:
                 if flag.id in fired or flag.id in cleared:
                     continue
+                if flag.answered_by and any(self.denied(t.content, flag.answered_by) for t in turns[: idx + 1] if t.role == "user"):
+                    continue  # the writer already said no to what this screening question would ask
                 for group in flag.when:
                     if all(g in found for g in group):
                         ev = "; ".join(dict.fromkeys(found[g].evidence for g in group))
@@ -213,17 +256,20 @@ class TriageEngine:
                         break
             asked = self._question_asked(turns, idx)
             if asked:
-                answer = normalise(turn.content)
+                answer = self.rules.yes_then_no.sub("", normalise(turn.content))
                 target = self._questions[asked]
-                if self.rules.denial.search(answer) and not self.findings(turn.content):
+                denied = self.rules.denial.search(answer) and not self.findings(turn.content)
+                if self.rules.affirmative.search(answer) or (self.rules.uncertain.search(answer) and not denied):
+                    # a yes anywhere wins over a no ("no to the first, yes to the second"); unsure counts as yes
+                    if target not in fired:
+                        flag = self._flags[target]
+                        fired[target] = FlagHit(
+                            id=target, evidence=f"answered '{turn.content[:80]}' to: {asked}", condition=flag.condition, level=flag.level
+                        )
+                elif denied:
                     for fid in [k for k, hit in fired.items() if self._flags[k].screen and self._flags[k].screening_question == asked]:
                         fired.pop(fid)
                         cleared.add(fid)
-                elif self.rules.affirmative.search(answer) and target not in fired:
-                    flag = self._flags[target]
-                    fired[target] = FlagHit(
-                        id=target, evidence=f"answered '{turn.content[:80]}' to: {asked}", condition=flag.condition, level=flag.level
-                    )
         level = max_level(*(h.level for h in fired.values()))
         return Triage(level=level, flags=self._ordered(fired), screening_question=self._screening(fired, level))
 
@@ -259,10 +305,10 @@ class TriageEngine:
         """Whether `rx` matches a mention in `text` that is not denied, hypothetical or someone else's."""
         for original in sentences(text):
             sent = self.fixer.fix(normalise(original))
-            masks: list[bool] | None = None
+            scope: _Scope | None = None
             for m in rx.finditer(sent):
-                masks = masks or self._context_masks(sent)
-                if not self._suppressed(m.start(), m.end(), sent, masks):
+                scope = scope or _Scope(sent=sent, masks=self._context_masks(sent))
+                if not self._suppressed(m.start(), m.end(), scope):
                     return True
         return False
 
