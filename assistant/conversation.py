@@ -214,6 +214,9 @@ class Assistant:
         if _CLINIC_INTENT.search(check.cleaned.lower()):
             parts.append(self._clinic_answer())
             return self._finish("\n\n".join(parts), triage, [], [], refused=refused, reason=reason)
+        if check.elsewhere and not triage.flags and query_text == check.cleaned:
+            parts.append(p.refusal("elsewhere"))
+            return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason=reason or "elsewhere")
         if check.medication_dose:
             parts.append(p.refusal("medication_dose"))
             refused, reason = True, "medication_dose"

@@ -43,6 +43,16 @@ def test_off_topic_and_unknown_questions_are_refused_honestly(assistant) -> None
     assert unknown.refused and not unknown.exercises
 
 
+def test_another_part_of_the_body_is_referred_to_the_clinic_not_answered_from_back_articles(assistant) -> None:
+    for question in ("can you treat my tennis elbow?", "my neck clicks when I turn my head, is that bad?"):
+        reply = assistant.reply(question)
+        assert reply.refused and reply.refusal_reason == "elsewhere" and not reply.sources, question
+        assert assistant.kb.clinic.phone in reply.answer
+    # the same words beside the low back or legs stay in scope
+    both = assistant.reply("my shoulder is stiff and my sciatica is worse when I sit, what helps?")
+    assert not both.refused and both.sources
+
+
 def test_a_follow_up_is_answered_in_the_context_of_the_conversation(assistant) -> None:
     history = [
         {"role": "user", "content": "what stretch is good for the back of my thigh?"},

@@ -19,6 +19,7 @@ class InputCheck:
     medication_dose: bool = False
     diagnosis_request: bool = False
     on_topic: bool = True
+    elsewhere: bool = False  # about another part of the body, not the low back or legs
 
     @property
     def blocked(self) -> bool:
@@ -59,4 +60,5 @@ def check_input(message: object, policy: Policy, max_chars: int) -> InputCheck:
         medication_dose=bool(policy.medication_dose.search(norm)),
         diagnosis_request=bool(policy.diagnosis_request.search(norm)),
         on_topic=bool(policy.on_topic.search(norm) or policy.medicine_words.search(norm)),
+        elsewhere=bool(policy.other_body_part.search(norm) and not policy.core_topic.search(norm)),
     )

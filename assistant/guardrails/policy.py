@@ -33,6 +33,7 @@ class Refusals(Strict):
     injection: str
     medication_dose: str
     weak_retrieval: str
+    elsewhere: str
 
 
 class PolicyFile(Strict):
@@ -51,6 +52,8 @@ class PolicyFile(Strict):
     medicine_words: str
     diagnosis_request: list[str]
     on_topic: str
+    other_body_part: str = r"(?!x)x"
+    core_topic: str = r"(?!x)x"
     exercise_intent: list[str]
     contraindications: dict[str, list[str]]
     dose_in_output: list[str]
@@ -75,6 +78,8 @@ class Policy:
     medicine_words: re.Pattern[str]
     diagnosis_request: re.Pattern[str]
     on_topic: re.Pattern[str]
+    other_body_part: re.Pattern[str]
+    core_topic: re.Pattern[str]
     exercise_intent: re.Pattern[str]
     contraindications: dict[str, re.Pattern[str]]
     dose_in_output: re.Pattern[str]
@@ -120,6 +125,8 @@ def load_policy(path: Path, clinic: Clinic) -> Policy:
         medicine_words=re.compile(rf"\b{f.medicine_words}\b"),
         diagnosis_request=_any(f.diagnosis_request, "diagnosis_request"),
         on_topic=re.compile(rf"\b{f.on_topic}\b"),
+        other_body_part=re.compile(rf"\b{f.other_body_part}\b"),
+        core_topic=re.compile(rf"\b{f.core_topic}\b"),
         exercise_intent=_any(f.exercise_intent, "exercise_intent"),
         contraindications={k: _any(v, f"contraindications.{k}") for k, v in f.contraindications.items()},
         dose_in_output=_any(f.dose_in_output, "dose_in_output"),

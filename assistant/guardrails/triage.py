@@ -165,7 +165,10 @@ class TriageEngine:
             for i in range(0, end):
                 mask[i] = True
         for m in self.rules.resolved.finditer(sent):
-            for i in range(0, scope_end(m.end())):
+            # "cleared up after the op" covers its qualifier, but "...went away and now I can't feel my
+            # bum" starts something new at "and now": the scope ends at the next soft terminator
+            end = next((t.start() for t in self.rules.soft_terminators.finditer(sent, m.end())), len(sent))
+            for i in range(0, end):
                 mask[i] = True
         first_person = re.compile(r"\b(?:i|me|myself)\b")
         if not re.search(r"\b(?:so did i|me too|i have too|i also|as did i|i did too|same as me)\b", sent):
