@@ -91,7 +91,8 @@ def test_a_screening_question_answered_before_it_is_asked_is_not_asked_again() -
     # "no fever" answers the infection question; "no thoughts of hurting myself" answers the safety one
     assert ENGINE.triage("I had a spinal injection last week, no fever, no chills").level == Level.self_care
     assert ENGINE.triage("I feel hopeless with this pain. No thoughts of hurting myself though.").level.rank < Level.urgent.rank
-    assert ENGINE.triage("I had a spinal injection last week and my back aches").level == Level.urgent
+    asked = ENGINE.triage("I had a spinal injection last week and my back aches")
+    assert asked.screening_question and "fever" in asked.screening_question
 
 
 def test_someone_elses_settled_story_told_for_comparison_does_not_count() -> None:

@@ -47,6 +47,8 @@ class Context(Strict):
     yes_then_no: str = r"(?!x)x"
     uncertain: str = r"(?!x)x"
     new_subject: str = r"(?!x)x"
+    resolved_next: str = r"(?!x)x"
+    relapse: str = r"(?!x)x"
 
 
 class AgeRange(Strict):
@@ -160,6 +162,8 @@ class CompiledRules:
     yes_then_no: re.Pattern[str]
     uncertain: re.Pattern[str]
     new_subject: re.Pattern[str]
+    resolved_next: re.Pattern[str]
+    relapse: re.Pattern[str]
 
 
 def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
@@ -192,6 +196,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         yes_then_no=re.compile(ctx.yes_then_no),
         uncertain=re.compile(ctx.uncertain),
         new_subject=_rx(ctx.new_subject, path, "context.new_subject"),
+        resolved_next=re.compile(ctx.resolved_next),
+        relapse=_rx(ctx.relapse, path, "context.relapse"),
     )
 
 

@@ -100,6 +100,13 @@ def known_words() -> frozenset[str]:
     return frozenset(w for w in words if w.isalpha())
 
 
+# Short words that phone typists often run into the next word ("mybacks", "andnow", "wheni").
+_GLUE = frozenset(
+    "i a my on in to is at of it the and but not can cant when wen so be been has had have now no up im its her his "
+    "he she we they this that was were do dont did didnt".split()
+)
+
+
 class TypoFixer:
     """Corrects unknown tokens to the nearest safety term ("numbess" -> "numbness")."""
 
@@ -119,6 +126,8 @@ class TypoFixer:
             collapsed = _REPEAT_RX.sub(r"\1\1", token)
             if collapsed in self._vocab_set:
                 fixed = collapsed
+            elif token not in known_words() and (split := self._split(collapsed)):
+                fixed = split  # "feelmy" -> "feel my", "onthe" -> "on the" (no space typed)
             elif token not in known_words() and len(token) >= 5:
                 limit = 2 if len(token) >= 8 else 1
                 best = min(
@@ -133,6 +142,17 @@ class TypoFixer:
             self._cache.clear()
         self._cache[token] = fixed
         return fixed
+
+    @staticmethod
+    def _split(token: str) -> str | None:
+        """A short function word run into a real word ("feelmy", "onthe", "icant"), split in two."""
+        words = known_words()
+        for i in range(1, len(token)):
+            left, right = token[:i], token[i:]
+            glue_left, glue_right = left in _GLUE, right in _GLUE and len(right) >= 2
+            if (glue_left and glue_right) or (glue_left and right in words and len(right) >= 4) or (glue_right and left in words and len(left) >= 4):
+                return normalise(f"{left} {right}")  # "i cant" -> "i cannot"
+        return None
 
     def fix(self, normalised: str) -> str:
         return " ".join(self.fix_token(t) for t in normalised.split(" "))

@@ -86,9 +86,12 @@ class TriageEngine:
                     continue  # "numb bum? no." : a checklist question answered no
                 sent += " qmark"  # "..., normal?" asks; it does not deny
             nxt = fixed[i + 1] if i + 1 < len(fixed) else ""
+            cleared_next = bool(
+                self.rules.resolved_next.match(nxt) and self.rules.resolved.search(nxt) and not self.rules.relapse.search(nxt)
+            )
             scope = _Scope(
                 sent=sent,
-                masks=self._context_masks(sent, comparing),
+                masks=[True] * (len(sent) + 1) if cleared_next else self._context_masks(sent, comparing),
                 # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
                 hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
             )
@@ -192,8 +195,8 @@ class TriageEngine:
 
     def _negated(self, start: int, end: int, sent: str) -> bool:
         window = self.rules.source.context.negation_window
-        before = sent[:start]
-        cut = max((m.end() for m in self.rules.soft_terminators.finditer(before)), default=0)
+        # a terminator may overlap the mention itself ("... not touching it and i am crying")
+        cut = min(max((m.end() for m in self.rules.soft_terminators.finditer(sent) if m.start() < start), default=0), start)
         for m in self.rules.negation_before.finditer(sent, cut):
             if m.end() > start:
                 break
