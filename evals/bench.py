@@ -78,6 +78,7 @@ def turn_latency(assistant: Any, rows: Sequence[dict[str, Any]]) -> dict[str, An
         encode.append(e)
         reply.append(t)
         turns = parse_history(r["history"])
+        assistant.engine.forget()  # reply() just triaged this message: time it as a new one, not a cache hit
         triage.append(_ms(lambda r=r, turns=turns: assistant.engine.triage(r["message"], turns)))
     e, t, g = _stats(encode), _stats(reply), _stats(triage)
     return {

@@ -51,6 +51,7 @@ class TriageEngine:
     def __post_init__(self) -> None:
         self.fixer = TypoFixer(self.rules.source.vocabulary)
         self._cache: dict[str, list[tuple[str, str]]] = {}
+        self._prep_cache: dict[str, str] = {}
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id) for f in self.rules.source.flags if f.screening_question and f.screen
@@ -75,7 +76,7 @@ class TriageEngine:
     def _findings(self, text: str) -> list[tuple[str, str]]:
         out: dict[str, str] = {}
         parts = sentences(text)
-        fixed = [self.fixer.fix(normalise(p)) for p in parts]
+        fixed = [self._prepared(p) for p in parts]
         comparing = bool(self.rules.comparison.search(" ".join(fixed)))
         for i, original in enumerate(parts):
             sent = fixed[i]
@@ -102,7 +103,7 @@ class TriageEngine:
                     self._concept_live(c, scope) for c in rule.unless
                 ):
                     out[rule.id] = original[:200]
-        for fid, evidence in self._age_findings(text, others=not comparing).items():
+        for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
             out.setdefault(fid, evidence)
         return list(out.items())
 
@@ -128,16 +129,35 @@ class TriageEngine:
 
     def _concept_live(self, concept: str, scope: "_Scope") -> bool:
         """Whether the concept has a mention in this sentence that counts (cached per sentence)."""
-        if concept not in scope.live:
-            scope.live[concept] = any(
-                not self._suppressed(m.start(), m.end(), scope) for m in self.rules.concepts[concept].finditer(scope.sent)
-            )
-        return scope.live[concept]
+        live = scope.live.get(concept)
+        if live is None:
+            live = False
+            for m in self.rules.concepts[concept].finditer(scope.sent):
+                if not self._suppressed(m.start(), m.end(), scope):
+                    live = True
+                    break
+            scope.live[concept] = live
+        return live
+
+    def forget(self) -> None:
+        """Drop the per-message caches (benchmarks time a new message, not a cache hit)."""
+        self._cache.clear()
+        self._prep_cache.clear()
+
+    def _prepared(self, sentence: str) -> str:
+        """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
+        prepared = self._prep_cache.get(sentence)
+        if prepared is None:
+            prepared = self.fixer.fix(normalise(sentence))
+            if len(self._prep_cache) > 8192:
+                self._prep_cache.clear()
+            self._prep_cache[sentence] = prepared
+        return prepared
 
     def denied(self, text: str, concepts: list[str]) -> bool:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
         for original in sentences(text):
-            sent = self.fixer.fix(normalise(original))
+            sent = self._prepared(original)
             for concept in concepts:
                 for m in self.rules.concepts[concept].finditer(sent):
                     if self._negated(m.start(), m.end(), sent):
@@ -216,9 +236,9 @@ class TriageEngine:
         return bool(m and not head[: m.start()].strip().endswith("not"))
 
     def _age_findings(self, text: str, others: bool = True) -> dict[str, str]:
-        """Ages stated in the message; `others=False` keeps only the writer's own."""
+        """Ages stated in the (normalised) message; `others=False` keeps only the writer's own."""
         ages: list[tuple[int, str]] = []
-        for m in _AGE_RX.finditer(normalise(text)):
+        for m in _AGE_RX.finditer(text):
             own = not (m["person"] or (m["stated"] and not re.match(r"(?:i am|im|aged|age|i turned)\b", m.group(0))))
             if not others and not own:
                 continue
@@ -310,7 +330,7 @@ class TriageEngine:
     def mentioned(self, text: str, rx: re.Pattern[str]) -> bool:
         """Whether `rx` matches a mention in `text` that is not denied, hypothetical or someone else's."""
         for original in sentences(text):
-            sent = self.fixer.fix(normalise(original))
+            sent = self._prepared(original)
             scope: _Scope | None = None
             for m in rx.finditer(sent):
                 scope = scope or _Scope(sent=sent, masks=self._context_masks(sent))
