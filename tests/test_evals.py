@@ -263,6 +263,9 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     _write(good, "triage_round7", [
         {**base, "id": "x1", "message": "is a foam roller worth buying?", "expected_triage": "self_care", "kind": "general"},
     ])
+    _write(good, "triage_round8", [
+        {**base, "id": "y1", "message": "are standing desks good?", "expected_triage": "self_care", "kind": "general"},
+    ])
     _write(good, "triage_round4", [
         {**base, "id": "q1", "message": "is a standing desk worth it?", "expected_triage": "self_care", "kind": "general"},
     ])
@@ -284,6 +287,7 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     _write(bad, "triage_round5", [{**base, "id": "b6", "message": "is tennis good?", "expected_triage": "self_care", "kind": "general"}])
     _write(bad, "triage_round6", [{**base, "id": "b7", "message": "is golf good?", "expected_triage": "self_care", "kind": "general"}])
     _write(bad, "triage_round7", [{**base, "id": "b8", "message": "is bowling good?", "expected_triage": "self_care", "kind": "general"}])
+    _write(bad, "triage_round8", [{**base, "id": "b9", "message": "is darts good?", "expected_triage": "self_care", "kind": "general"}])
     capsys.readouterr()
     assert main(settings, tmp_path / "out-bad", "triage", datasets=bad, say=lambda m: None) == 1
     printed = capsys.readouterr().out

@@ -48,6 +48,7 @@ class Context(Strict):
     uncertain: str = r"(?!x)x"
     new_subject: str = r"(?!x)x"
     resolved_next: str = r"(?!x)x"
+    own_next: str = r"(?!x)x"
     relapse: str = r"(?!x)x"
 
 
@@ -163,6 +164,7 @@ class CompiledRules:
     uncertain: re.Pattern[str]
     new_subject: re.Pattern[str]
     resolved_next: re.Pattern[str]
+    own_next: re.Pattern[str]
     relapse: re.Pattern[str]
 
 
@@ -197,6 +199,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         uncertain=re.compile(ctx.uncertain),
         new_subject=_rx(ctx.new_subject, path, "context.new_subject"),
         resolved_next=re.compile(ctx.resolved_next),
+        own_next=re.compile(ctx.own_next),
         relapse=_rx(ctx.relapse, path, "context.relapse"),
     )
 

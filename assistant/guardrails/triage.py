@@ -92,7 +92,7 @@ class TriageEngine:
             )
             scope = _Scope(
                 sent=sent,
-                masks=[True] * (len(sent) + 1) if cleared_next else self._context_masks(sent, comparing),
+                masks=[True] * (len(sent) + 1) if cleared_next else self._context_masks(sent, comparing, own=bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))),
                 # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
                 hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
             )
@@ -164,7 +164,7 @@ class TriageEngine:
                         return True
         return False
 
-    def _context_masks(self, sent: str, comparing: bool = False) -> list[bool]:
+    def _context_masks(self, sent: str, comparing: bool = False, own: bool = False) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
         mask = [False] * (len(sent) + 1)
         strong_ends = [m.start() for m in self.rules.terminators.finditer(sent)]
@@ -172,10 +172,11 @@ class TriageEngine:
         def scope_end(pos: int) -> int:
             return min((e for e in strong_ends if e > pos), default=len(sent))
 
-        for m in self.rules.hypothetical.finditer(sent):
+        # "is it normal for it to travel up? - mine has": a report, not a general question
+        for m in [] if own else self.rules.hypothetical.finditer(sent):
             for i in range(m.start(), scope_end(m.end())):
                 mask[i] = True
-        if self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
+        if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
         someone = self.rules.people.search(sent) or re.match(r"(?:he|she|they)\b", sent)
         if someone and not re.search(r"\b(?:i|me|myself|my)\b", self.rules.people.sub(" ", sent)):
