@@ -104,6 +104,15 @@ class HybridRetriever:
             for t in toks:
                 self._df[t] = self._df.get(t, 0) + 1
         self._generic_df = max(3, int(0.15 * len(sources)))
+        # surface words of the knowledge base, for correcting patients' typos in queries ("streches")
+        self._surface: dict[str, int] = {}
+        for chunk in index.chunks:
+            for w in _WORD.findall(f"{chunk.meta.get('title', '')} {chunk.text}".lower()):
+                if len(w) >= 4 and w.isalpha():
+                    self._surface[w] = self._surface.get(w, 0) + 1
+        self._surface_by_initial: dict[str, list[str]] = {}
+        for w in self._surface:
+            self._surface_by_initial.setdefault(w[:1], []).append(w)
         self._prefixes: dict[str, list[str]] = {}
         self._by_initial: dict[str, list[str]] = {}
         for t in self._df:
@@ -114,6 +123,33 @@ class HybridRetriever:
     @staticmethod
     def _english_near(word: str) -> list[str]:
         return [w for w in _english_by_initial().get(word[:1], ()) if abs(len(w) - len(word)) <= 1]
+
+    def spell(self, text: str) -> str:
+        """The query with misspelt words replaced by the knowledge base's nearest word.
+
+        Only words that are neither English nor in the knowledge base are touched, and only by a
+        word one edit away (two for long words) that shares their first letter: "streches" ->
+        "stretches", "massege" -> "massage"; names and words we simply lack stay as typed.
+        """
+        from assistant.guardrails.text import edit_distance, known_words
+
+        english = known_words()
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0)
+            low = word.lower()
+            if len(low) < 5 or not low.isalpha() or low in self._surface or low in english:
+                return word
+            limit = 1 if len(low) < 8 else 2
+            near = [
+                (edit_distance(low, w, limit), -self._surface[w], w)
+                for w in self._surface_by_initial.get(low[:1], ())
+                if abs(len(w) - len(low)) <= limit
+            ]
+            best = min((n for n in near if n[0] <= limit), default=None)
+            return best[2] if best else word
+
+        return re.sub(r"[A-Za-z]+", fix, text)
 
     def unknown_share(self, text: str) -> float:
         """Share of the question's specific English words that no source mentions at all.

@@ -24,13 +24,15 @@ from evals import metrics as M
 from evals.gates import check, load_gates
 
 DATASETS = Path(__file__).with_name("datasets")
-EVALUATORS = ("triage", "retrieval", "answers", "regression")
+EVALUATORS = ("triage", "retrieval", "answers", "scope", "regression")
+RETRIEVAL_HOLDOUTS = ("retrieval_holdout", "retrieval_holdout2")
 MODES = ("dense", "bm25", "hybrid")
 _REQUIRED = {
     "triage": ("id", "message", "expected_triage", "negated", "kind", "source"),
     "retrieval": ("id", "message", "relevant", "source"),
     "answers": ("id", "message", "kind", "expect", "source"),
     "regression": ("id", "message", "expected_answer"),
+    "scope": ("id", "message", "expect"),
 }
 # a reply problem (see metrics.reply_problems) -> the metric whose failing cases it explains
 _PROBLEM_KEYS = (
@@ -203,6 +205,30 @@ def eval_answers(run: Run, rows: list[dict[str, Any]]) -> None:
     run.add("answers", M.answer_metrics(cases))
 
 
+def eval_scope(run: Run, rows: list[dict[str, Any]]) -> None:
+    """What the knowledge base cannot answer is declined (or sent to the clinic); what it can is answered."""
+    outside, inside = [], []
+    for row in rows:
+        case = run.reply("scope", row)
+        if row["expect"] == "refuse":
+            # a refusal, or the clinic's own details (hours, booking) with no article behind them
+            ok = case["refused"] or not case["sources"]
+            outside.append(ok)
+            if not ok:
+                run.fail("scope.outside_declined_rate", {**case, "expected": "declined or sent to the clinic"})
+        else:
+            relevant = set(row.get("relevant", []))
+            ok = not case["refused"] and (not relevant or any(s["id"] in relevant for s in case["sources"]))
+            inside.append(ok)
+            if not ok:
+                run.fail("scope.inside_answered_rate", {**case, "expected": sorted(relevant) or "an answer"})
+    run.add("scope", {
+        "n": float(len(rows)),
+        "outside_declined_rate": sum(outside) / len(outside) if outside else 1.0,
+        "inside_answered_rate": sum(inside) / len(inside) if inside else 1.0,
+    })
+
+
 def eval_regression(run: Run, rows: list[dict[str, Any]]) -> None:
     a = run.assistant
     scored = []
@@ -322,23 +348,24 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
                     _timed(run, name, lambda rows=rows, name=name: eval_triage(run, rows, name))
                 else:
                     say(f"eval: {path} is missing")
-        for name, fn in (("retrieval", eval_retrieval), ("answers", eval_answers), ("regression", eval_regression)):
+        for name, fn in (("retrieval", eval_retrieval), ("answers", eval_answers), ("scope", eval_scope), ("regression", eval_regression)):
             if name not in names:
                 continue
             path = folder / f"{name}.jsonl"
             if not path.is_file():
-                if name != "regression":
+                if name not in ("regression", "scope"):
                     run.ran.add(name)
                     say(f"eval: {path} is missing")
                 continue
             run.ran.add(name)
             rows = load_rows(path, _REQUIRED[name])
             _timed(run, name, lambda rows=rows, fn=fn: fn(run, rows))
-        held_out = folder / "retrieval_holdout.jsonl"
-        if "retrieval" in names and held_out.is_file():
-            run.ran.add("retrieval_holdout")
-            rows = load_rows(held_out, _REQUIRED["retrieval"])
-            _timed(run, "retrieval_holdout", lambda rows=rows: eval_retrieval(run, rows, "retrieval_holdout"))
+        for held in RETRIEVAL_HOLDOUTS:
+            held_out = folder / f"{held}.jsonl"
+            if "retrieval" in names and held_out.is_file():
+                run.ran.add(held)
+                rows = load_rows(held_out, _REQUIRED["retrieval"])
+                _timed(run, held, lambda rows=rows, held=held: eval_retrieval(run, rows, held))
     except DatasetError as exc:
         say(f"eval: {exc}")
         return 2
@@ -403,7 +430,9 @@ def summary(results: dict[str, Any]) -> str:
     headline = [
         *(f"{name}.accuracy" for name in M.TRIAGE_SETS), "retrieval.dense.recall@3", "retrieval.bm25.recall@3",
         "retrieval.hybrid.recall@1", "retrieval.hybrid.recall@3", "retrieval.hybrid.mrr",
-        "retrieval_holdout.hybrid.recall@3", "retrieval_holdout.hybrid.mrr", "answers.pass_rate",
+        "retrieval_holdout.hybrid.recall@3", "retrieval_holdout.hybrid.mrr",
+        "retrieval_holdout2.hybrid.recall@3", "retrieval_holdout2.hybrid.mrr", "answers.pass_rate",
+        "scope.outside_declined_rate", "scope.inside_answered_rate",
         "replies.n", "latency.p50_ms", "latency.p95_ms", "regression.level_agreement",
     ]
     for key in headline:

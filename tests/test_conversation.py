@@ -53,6 +53,15 @@ def test_another_part_of_the_body_is_referred_to_the_clinic_not_answered_from_ba
     assert not both.refused and both.sources
 
 
+def test_misspelt_words_are_corrected_to_the_knowledge_bases_own_words(assistant) -> None:
+    assert assistant.retriever.spell("best streches for my sciatia, or a deep tissue massege?") == (
+        "best stretches for my sciatica, or a deep tissue massage?"
+    )
+    assert assistant.retriever.spell("Does Zolpidem help?") == "Does Zolpidem help?"  # unknown names stay as typed
+    _, hits = assistant.retrieve("best streches for sciatic pain", [])
+    assert "stretching-for-sciatica" in [h.source_id for h in hits[:3]]
+
+
 def test_a_follow_up_is_answered_in_the_context_of_the_conversation(assistant) -> None:
     history = [
         {"role": "user", "content": "what stretch is good for the back of my thigh?"},
