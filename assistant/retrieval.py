@@ -280,7 +280,8 @@ class HybridRetriever:
 
 _FOLLOWUP = re.compile(
     r"^(?:and|but|also|what about|how about|so|ok|okay|then|or)\b|\b(?:it|its|that|this|those|these|them|they|there|one|ones|same|"
-    r"instead|as well|too|either|else|more|longer|again|how long|how often|how many|how much|which)\b",
+    r"instead|as well|too|either|else|more|longer|again|how long|how often|how many|how much|which|how far|how soon|how fast|how hard|"
+    r"afterwards|after that|before that|beforehand|to start with|at first|to begin with|the recovery|first)\b",
 )
 _CONTENT = re.compile(r"[a-z]{4,}")
 
