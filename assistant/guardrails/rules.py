@@ -172,7 +172,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
     ctx = rules.context
     strong = [t for t in ctx.terminators if t in ("but", "however", "although", "though", "except", "apart from", "aside from", "yet", "whereas")]
     soft = [t for t in ctx.terminators if t not in strong and t != ","]
-    soft.append(r", (?=(?:i|my|it|he|she|they|his|her|the|this|that|now|and|but|so|also)\b)")
+    soft.append(r", (?=(?:i|my|it|he|she|they|his|her|the|this|that|now|and|but|so|also|cannot|can|could|still|keep|keeps)\b)")
     return CompiledRules(
         source=rules,
         concepts={k: _alternation(v, path, f"concepts.{k}") for k, v in rules.concepts.items()},
