@@ -41,6 +41,7 @@ class _Scope:
     masks: list[bool]
     hedged: bool = False
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
+    present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
 
 
 @dataclass
@@ -96,8 +97,12 @@ class TriageEngine:
                 # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
                 hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
             )
+            phrases = self.rules.phrases
             for rule in self.rules.source.findings:
                 if rule.id in out:
+                    continue
+                # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
+                if phrases.get(rule.id) is None and not all(self._present(c, scope) for c in rule.all):
                     continue
                 if self._finding_fires(rule.id, rule.all, rule.ignore_context, scope) and not any(
                     self._concept_live(c, scope) for c in rule.unless
@@ -126,6 +131,13 @@ class TriageEngine:
             if not self._concept_live(concept, scope):
                 return False
         return True
+
+    def _present(self, concept: str, scope: "_Scope") -> bool:
+        """Whether the concept occurs in the sentence at all, whatever its context (cached)."""
+        present = scope.present.get(concept)
+        if present is None:
+            present = scope.present[concept] = self.rules.concepts[concept].search(scope.sent) is not None
+        return present
 
     def _concept_live(self, concept: str, scope: "_Scope") -> bool:
         """Whether the concept has a mention in this sentence that counts (cached per sentence)."""
