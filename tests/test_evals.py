@@ -269,6 +269,9 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     _write(good, "triage_round9", [
         {**base, "id": "z1", "message": "is a wobble cushion any good?", "expected_triage": "self_care", "kind": "general"},
     ])
+    _write(good, "triage_round10", [
+        {**base, "id": "t1", "message": "is a lumbar roll worth it?", "expected_triage": "self_care", "kind": "general"},
+    ])
     _write(good, "triage_round4", [
         {**base, "id": "q1", "message": "is a standing desk worth it?", "expected_triage": "self_care", "kind": "general"},
     ])
@@ -292,6 +295,7 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     _write(bad, "triage_round7", [{**base, "id": "b8", "message": "is bowling good?", "expected_triage": "self_care", "kind": "general"}])
     _write(bad, "triage_round8", [{**base, "id": "b9", "message": "is darts good?", "expected_triage": "self_care", "kind": "general"}])
     _write(bad, "triage_round9", [{**base, "id": "b10", "message": "is snooker good?", "expected_triage": "self_care", "kind": "general"}])
+    _write(bad, "triage_round10", [{**base, "id": "b11", "message": "is archery good?", "expected_triage": "self_care", "kind": "general"}])
     capsys.readouterr()
     assert main(settings, tmp_path / "out-bad", "triage", datasets=bad, say=lambda m: None) == 1
     printed = capsys.readouterr().out

@@ -17,7 +17,7 @@ from assistant.models import FlagHit, Level, Triage, Turn, max_level
 
 _AGE_RX = re.compile(
     r"(?:\b(?:i am|im|aged|age|i turned|he is|she is|who is|they are|(?:mum|mom|dad|mother|father|husband|wife|partner|nan|gran) is)\s+(?P<stated>\d{1,3})\b(?!\s*(?:weeks|days|months|hours|minutes|kg|lbs|stone|percent|%|mg|times|reps|miles|km|steps))"
-    r"|\b(?P<years_old>\d{1,3})\s*(?:years? old|yrs? old|yo|y/o|year old|yr old)\b"
+    r"|\b(?P<years_old>\d{1,3})\s*(?:years? old|yrs? old|yo|y/o|year old|yr old|years? young)\b"
     r"|\b(?P<age_sex>\d{2})\s*(?:m|f|male|female)\b"
     r"|\b(?:grandad|grandpa|grandma|granny|nan|gran|mum|mom|dad|father|mother|husband|wife|resident|patient|neighbour|neighbor|aunt|uncle)\s*,?\s*(?:is |aged |age )?(?P<person>\d{2,3})\b"
     r"|\bin (?:my|his|her|their) (?P<decade>\d)0s\b"
