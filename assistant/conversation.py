@@ -260,8 +260,10 @@ class Assistant:
         self, message: str, turns: list[Turn], *, k: int = 5, mode: str = "hybrid", query_text: str | None = None
     ) -> tuple[np.ndarray, list[Hit]]:
         """Sources for a message in its conversation (the evals call this too, so they measure what patients get)."""
-        query_text = self.retriever.spell(query_text or resolve_followup(message, turns))
-        message = self.retriever.spell(message)
+        query_text = query_text or resolve_followup(message, turns)
+        spelled = self.retriever.spell(message)
+        query_text = spelled if query_text == message else self.retriever.spell(query_text)
+        message = spelled
         if query_text == message:
             vector = self.embedder.encode_one(query_text)
             return vector, self.retriever.search(vector, query_text, k=k, mode=mode)

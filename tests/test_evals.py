@@ -251,30 +251,18 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     _write(good, "triage_fresh", [
         {**base, "id": "f1", "message": "my leg keeps giving way on the stairs", "expected_triage": "urgent", "kind": "urgent"},
     ])
-    _write(good, "triage_round3", [
-        {**base, "id": "r1", "message": "any tips for sleeping?", "expected_triage": "self_care", "kind": "general"},
-    ])
-    _write(good, "triage_round5", [
-        {**base, "id": "v1", "message": "are chest stretches good for desk workers?", "expected_triage": "self_care", "kind": "general"},
-    ])
-    _write(good, "triage_round6", [
-        {**base, "id": "w1", "message": "which shoes are best for walking?", "expected_triage": "self_care", "kind": "general"},
-    ])
-    _write(good, "triage_round7", [
-        {**base, "id": "x1", "message": "is a foam roller worth buying?", "expected_triage": "self_care", "kind": "general"},
-    ])
-    _write(good, "triage_round8", [
-        {**base, "id": "y1", "message": "are standing desks good?", "expected_triage": "self_care", "kind": "general"},
-    ])
-    _write(good, "triage_round9", [
-        {**base, "id": "z1", "message": "is a wobble cushion any good?", "expected_triage": "self_care", "kind": "general"},
-    ])
-    _write(good, "triage_round10", [
-        {**base, "id": "t1", "message": "is a lumbar roll worth it?", "expected_triage": "self_care", "kind": "general"},
-    ])
-    _write(good, "triage_round4", [
-        {**base, "id": "q1", "message": "is a standing desk worth it?", "expected_triage": "self_care", "kind": "general"},
-    ])
+    # every later independent round: an ordinary question that must stay self_care
+    for name, row_id, message in (
+        ("triage_round3", "r1", "any tips for sleeping?"),
+        ("triage_round4", "q1", "is a standing desk worth it?"),
+        ("triage_round5", "v1", "are chest stretches good for desk workers?"),
+        ("triage_round6", "w1", "which shoes are best for walking?"),
+        ("triage_round7", "x1", "is a foam roller worth buying?"),
+        ("triage_round8", "y1", "are standing desks good?"),
+        ("triage_round9", "z1", "is a wobble cushion any good?"),
+        ("triage_round10", "t1", "is a lumbar roll worth it?"),
+    ):
+        _write(good, name, [{**base, "id": row_id, "message": message, "expected_triage": "self_care", "kind": "general"}])
     out = tmp_path / "out"
     assert main(settings, out, "triage", datasets=good, say=lambda m: None) == 0
     results = json.loads((out / "results.json").read_text())
@@ -287,15 +275,18 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     bad.mkdir()
     _write(bad, "triage", [{**base, "id": "b1", "message": "What's the best pillow for back pain?", "expected_triage": "emergency", "kind": "emergency"}])
     _write(bad, "triage_holdout", [{**base, "id": "b2", "message": "<script>alert(1)</script> is heat good for my back?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_fresh", [{**base, "id": "b3", "message": "is swimming good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round3", [{**base, "id": "b4", "message": "is cycling good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round4", [{**base, "id": "b5", "message": "is rowing good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round5", [{**base, "id": "b6", "message": "is tennis good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round6", [{**base, "id": "b7", "message": "is golf good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round7", [{**base, "id": "b8", "message": "is bowling good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round8", [{**base, "id": "b9", "message": "is darts good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round9", [{**base, "id": "b10", "message": "is snooker good?", "expected_triage": "self_care", "kind": "general"}])
-    _write(bad, "triage_round10", [{**base, "id": "b11", "message": "is archery good?", "expected_triage": "self_care", "kind": "general"}])
+    for name, row_id, message in (
+        ("triage_fresh", "b3", "is swimming good?"),
+        ("triage_round3", "b4", "is cycling good?"),
+        ("triage_round4", "b5", "is rowing good?"),
+        ("triage_round5", "b6", "is tennis good?"),
+        ("triage_round6", "b7", "is golf good?"),
+        ("triage_round7", "b8", "is bowling good?"),
+        ("triage_round8", "b9", "is darts good?"),
+        ("triage_round9", "b10", "is snooker good?"),
+        ("triage_round10", "b11", "is archery good?"),
+    ):
+        _write(bad, name, [{**base, "id": row_id, "message": message, "expected_triage": "self_care", "kind": "general"}])
     capsys.readouterr()
     assert main(settings, tmp_path / "out-bad", "triage", datasets=bad, say=lambda m: None) == 1
     printed = capsys.readouterr().out

@@ -184,6 +184,9 @@ class TriageEngine:
         def scope_end(pos: int) -> int:
             return min((e for e in strong_ends if e > pos), default=len(sent))
 
+        def next_start(rx: re.Pattern[str], pos: int) -> int:
+            return next((t.start() for t in rx.finditer(sent, pos)), len(sent))
+
         # "is it normal for it to travel up? - mine has": a report, not a general question
         for m in [] if own else self.rules.hypothetical.finditer(sent):
             for i in range(m.start(), scope_end(m.end())):
@@ -197,20 +200,18 @@ class TriageEngine:
                 return [True] * (len(sent) + 1)
         for m in self.rules.family.finditer(sent):
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
-            end = next((t.start() for t in self.rules.soft_terminators.finditer(sent, m.end())), len(sent))
-            for i in range(0, end):
+            for i in range(0, next_start(self.rules.soft_terminators, m.end())):
                 mask[i] = True
         for m in self.rules.resolved.finditer(sent):
             # "cleared up after the op" covers its qualifier, but "...went away and now I can't feel my
             # bum" starts something new at "and now": the scope ends at the next soft terminator
-            end = next((t.start() for t in self.rules.soft_terminators.finditer(sent, m.end())), len(sent))
-            for i in range(0, end):
+            for i in range(0, next_start(self.rules.soft_terminators, m.end())):
                 mask[i] = True
         first_person = re.compile(r"\b(?:i|me|myself)\b")
         if not re.search(r"\b(?:so did i|me too|i have too|i also|as did i|i did too|same as me)\b", sent):
             for m in self.rules.people.finditer(sent):
                 # their story ends where a new subject starts ("my family ... and my scan showed")
-                end = min(scope_end(m.end()), next((t.start() for t in self.rules.new_subject.finditer(sent, m.end())), len(sent)))
+                end = min(scope_end(m.end()), next_start(self.rules.new_subject, m.end()))
                 window = sent[m.end() : end]
                 fp = first_person.search(window)
                 # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
@@ -278,16 +279,16 @@ class TriageEngine:
         found: dict[str, Finding] = {}
         fired: dict[str, FlagHit] = {}
         cleared: set[str] = set()
+        answered: set[str] = set()  # screening flags whose question the writer has already said no to
         for idx, turn in enumerate(turns):
             if turn.role != "user":
                 continue
             for f in self.findings(turn.content, idx):
                 found.setdefault(f.id, f)
+            answered.update(f.id for f in self.rules.source.flags if f.answered_by and self.denied(turn.content, f.answered_by))
             for flag in self.rules.source.flags:
-                if flag.id in fired or flag.id in cleared:
+                if flag.id in fired or flag.id in cleared or flag.id in answered:
                     continue
-                if flag.answered_by and any(self.denied(t.content, flag.answered_by) for t in turns[: idx + 1] if t.role == "user"):
-                    continue  # the writer already said no to what this screening question would ask
                 for group in flag.when:
                     if all(g in found for g in group):
                         ev = "; ".join(dict.fromkeys(found[g].evidence for g in group))
