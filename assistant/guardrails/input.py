@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
+from assistant.canonical import canonical
 from assistant.guardrails.policy import Policy
 from assistant.guardrails.text import normalise
 
@@ -27,17 +27,8 @@ class InputCheck:
 
 
 def clean(text: str) -> str:
-    """Drop control and invisible characters but keep ordinary whitespace and every script."""
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if ch in "\n\t ":
-            out.append(ch)
-        elif cat in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            out.append(" ")
-        else:
-            out.append(ch)
-    return " ".join("".join(out).split(" ")).strip()
+    """The canonical text (see `assistant.canonical`), keeping the writer's line breaks for triage."""
+    return canonical(text, join_lines=False)
 
 
 def check_input(message: object, policy: Policy, max_chars: int) -> InputCheck:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+
+from assistant.canonical import canonical
 
 _CONTRACTIONS = [
     (r"\b(?:can ?'?t|cannot|can not|cant)\b", "cannot"),
@@ -50,8 +51,7 @@ _REPEAT_RX = re.compile(r"([a-z])\1{2,}")
 
 def normalise(text: str) -> str:
     """Lower-case, plain ASCII-ish text with contractions expanded and punctuation as spaces."""
-    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'").lower()
-    text = re.sub(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069]", "", text)
+    text = canonical(text).lower()
     for rx, repl in _CONTRACTIONS_RX:
         text = rx.sub(repl, text)
     text = re.sub(r"(?<=\d)\.(?=\d)", "p", text)  # 38.6 -> 38p6, kept as one token

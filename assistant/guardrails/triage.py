@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.canonical import canonical
 from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
 from assistant.guardrails.text import TypoFixer, normalise, sentences
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -75,6 +76,20 @@ class TriageEngine:
         return [Finding(fid, ev, turn) for fid, ev in cached]
 
     def _findings(self, text: str) -> list[tuple[str, str]]:
+        """Findings of the canonical text, read both with line breaks joined and as the writer broke it.
+
+        "no fever\\nnumb bum" is two statements; "I can't feel\\nmy bum" is one: reading both ways
+        and keeping every finding errs on the side of caution.
+        """
+        joined = canonical(text)
+        out = self._findings_of(joined)
+        split = canonical(text, join_lines=False)
+        if split != joined:
+            for fid, evidence in self._findings_of(split).items():
+                out.setdefault(fid, evidence)
+        return list(out.items())
+
+    def _findings_of(self, text: str) -> dict[str, str]:
         out: dict[str, str] = {}
         parts = sentences(text)
         fixed = [self._prepared(p) for p in parts]
@@ -110,7 +125,7 @@ class TriageEngine:
                     out[rule.id] = original[:200]
         for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
             out.setdefault(fid, evidence)
-        return list(out.items())
+        return out
 
     def _answers_no(self, sentence: str) -> bool:
         return bool(re.match(r"(?:(?:also|and|again|that is a|thats a) )?(?:no|nope|nah|none|never|not really|not at all|negative)\b", normalise(sentence)))
@@ -168,7 +183,7 @@ class TriageEngine:
 
     def denied(self, text: str, concepts: list[str]) -> bool:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
-        for original in sentences(text):
+        for original in sentences(canonical(text)):
             sent = self._prepared(original)
             for concept in concepts:
                 for m in self.rules.concepts[concept].finditer(sent):
@@ -343,7 +358,7 @@ class TriageEngine:
 
     def mentioned(self, text: str, rx: re.Pattern[str]) -> bool:
         """Whether `rx` matches a mention in `text` that is not denied, hypothetical or someone else's."""
-        for original in sentences(text):
+        for original in sentences(canonical(text)):
             sent = self._prepared(original)
             scope: _Scope | None = None
             for m in rx.finditer(sent):

@@ -1,0 +1,111 @@
+"""One canonical form of what a patient typed, read by every stage (triage, the net, retrieval, redaction).
+
+Phones and keyboards write the same words many ways: invisible characters inside words, a dozen
+apostrophes, line breaks in mid-sentence, stretched letters, text speak. Each stage used to cope
+(or not) on its own; now the text is made canonical once, from the reviewed table in
+`knowledge/language/canonical.yaml`.
+
+>>> canonical("i cnt feeeel my bum\\u200bm wen i wipe")
+"i can't feel my bum when i wipe"
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+_REPEAT = re.compile(r"([^\W\d_])\1{2,}")
+_SPACES = re.compile(r"[^\S\n]+")
+# a line break inside a sentence: after a letter, digit or comma, before a lower-case word
+_MID_SENTENCE_BREAK = re.compile(r"(?<=[\w,])[^\S\n]*\n[^\S\n]*(?=[a-z0-9])")
+_LINE_END_SPACES = re.compile(r"[^\S\n]*\n[^\S\n]*")
+
+
+class CanonicalTable(BaseModel):
+    """The reviewed table: which characters and words map to what."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    apostrophes: list[str]
+    quotes: list[str]
+    hyphens: list[str]
+    text_speak: dict[str, str]
+    examples: list[tuple[str, str]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    table: CanonicalTable
+    translate: dict[int, str]
+    speak: re.Pattern[str]
+
+
+def table_path() -> Path:
+    return Path(str(resources.files("physio_knowledge"))) / "language" / "canonical.yaml"
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> _Compiled:
+    raw = yaml.safe_load(table_path().read_text(encoding="utf-8"))
+    table = CanonicalTable.model_validate(raw)
+    translate = {ord(c): "'" for c in table.apostrophes}
+    translate |= {ord(c): '"' for c in table.quotes}
+    translate |= {ord(c): "-" for c in table.hyphens}
+    words = sorted(table.text_speak, key=len, reverse=True)
+    speak = re.compile(r"(?<![\w'/])(" + "|".join(re.escape(w) for w in words) + r")(?![\w'/])", re.IGNORECASE)
+    return _Compiled(table, translate, speak)
+
+
+def _is_format(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cf"
+
+
+def _squeeze(match: re.Match[str]) -> str:
+    return match.group(1) * 2
+
+
+def _unstretch(word: str) -> str:
+    """'feeeel' -> 'feel', 'bummm' -> 'bum': three or more of a letter become two, or one if only that is a word."""
+    if not _REPEAT.search(word):
+        return word
+    from assistant.guardrails.text import known_words  # the bundled model's vocabulary, loaded once
+
+    double = _REPEAT.sub(_squeeze, word)
+    single = _REPEAT.sub(r"\1", word)
+    words = known_words()
+    if double.lower() in words or single.lower() not in words:
+        return double
+    return single
+
+
+def _speak(match: re.Match[str], table: dict[str, str]) -> str:
+    word = match.group(1)
+    full = table[word.lower()]
+    return full[:1].upper() + full[1:] if word[:1].isupper() and not word.isupper() else full
+
+
+def canonical(text: str, *, join_lines: bool = True) -> str:
+    """The canonical form of `text`: same words and case, one spelling of every character.
+
+    NFKC; format characters (zero-width space, soft hyphen, joiners, byte-order mark) removed
+    without splitting the word; every apostrophe, quote and hyphen variant mapped; control
+    characters become spaces; a line break inside a sentence is joined (`join_lines`); letters
+    stretched three times or more squeezed; common text speak written out.
+    """
+    c = _compiled()
+    text = "".join(ch for ch in text if not _is_format(ch))
+    text = unicodedata.normalize("NFKC", text.translate(c.translate)).translate(c.translate)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(ch if ch == "\n" or unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    if join_lines:
+        text = _MID_SENTENCE_BREAK.sub(" ", text)
+    text = re.sub(r"[^\W\d_]+", lambda m: _unstretch(m.group(0)), text)
+    text = c.speak.sub(lambda m: _speak(m, c.table.text_speak), text)
+    text = _LINE_END_SPACES.sub("\n", _SPACES.sub(" ", text))
+    return re.sub(r"\n{2,}", "\n", text).strip()

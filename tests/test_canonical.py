@@ -1,0 +1,41 @@
+"""The canonical text every stage reads: one table-driven test over the reviewed examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.canonical import _compiled, canonical
+from assistant.guardrails.input import clean
+from assistant.guardrails.text import normalise
+
+EXAMPLES = _compiled().table.examples
+
+
+def test_the_table_has_examples_for_every_kind_of_variant() -> None:
+    raw = "".join(a for a, _ in EXAMPLES)
+    for ch in ("\u200b", "\u00ad", "\ufeff", "\u200d", "\u02bc", "`", "\u00b4", "\u2032", "\n"):
+        assert ch in raw, f"no example with {ch!r}"
+
+
+@pytest.mark.parametrize(("raw", "expected"), EXAMPLES, ids=[repr(a)[:40] for a, _ in EXAMPLES])
+def test_canonical_form(raw: str, expected: str) -> None:
+    assert canonical(raw) == expected
+
+
+def test_canonical_is_idempotent() -> None:
+    for raw, _ in EXAMPLES:
+        once = canonical(raw)
+        assert canonical(once) == once
+
+
+def test_input_keeps_the_writers_line_breaks_but_not_invisible_characters() -> None:
+    assert clean("no fever\nnumb bu\u200bm") == "no fever\nnumb bum"
+
+
+def test_rule_matching_reads_the_canonical_form() -> None:
+    assert normalise("I can\u02bct fe\u00adel my bummm") == normalise("I can't feel my bum")
+
+
+@pytest.mark.parametrize("junk", ["", "\u200b\u200b", "\x00\x01", "a" * 20000, "\ud800", "\U0001f600" * 50, "\u0301\u0301x"])
+def test_any_text_gets_a_canonical_form(junk: str) -> None:
+    assert isinstance(canonical(junk), str)
