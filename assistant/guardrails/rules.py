@@ -25,6 +25,16 @@ class OtherPerson(Strict):
 
 
 class Context(Strict):
+    strong_terminators: list[str]
+    comma_clause: str
+    answer_no: str
+    first_person: str
+    first_person_owner: str
+    other_pronoun_start: str
+    same_as_me: str
+    trailing_connectives: str
+    own_age_prefix: str
+    age_pattern: list[str]
     terminators: list[str]
     negation_window: int = 8
     negation_before: list[str]
@@ -102,6 +112,10 @@ class RuleFile(Strict):
     flags: list[FlagRule]
     vocabulary: list[str] = Field(default_factory=list)
 
+    @property
+    def flag_ids(self) -> frozenset[str]:
+        return frozenset(f.id for f in self.flags)
+
     @model_validator(mode="after")
     def _references_exist(self) -> "RuleFile":
         finding_ids = {f.id for f in self.findings} | set(self.age_findings)
@@ -166,13 +180,29 @@ class CompiledRules:
     resolved_next: re.Pattern[str]
     own_next: re.Pattern[str]
     relapse: re.Pattern[str]
+    answer_no: re.Pattern[str]
+    first_person: re.Pattern[str]
+    first_person_owner: re.Pattern[str]
+    other_pronoun_start: re.Pattern[str]
+    same_as_me: re.Pattern[str]
+    trailing_connectives: re.Pattern[str]
+    own_age_prefix: re.Pattern[str]
+    age: re.Pattern[str]
+
+
+def _plain(pattern: str, path: Path, where: str) -> re.Pattern[str]:
+    """A pattern used as written (no word boundaries added)."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"{path}: {where}: bad pattern {pattern!r}: {exc}") from exc
 
 
 def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
     ctx = rules.context
-    strong = [t for t in ctx.terminators if t in ("but", "however", "although", "though", "except", "apart from", "aside from", "yet", "whereas")]
+    strong = [t for t in ctx.terminators if t in ctx.strong_terminators]
     soft = [t for t in ctx.terminators if t not in strong and t != ","]
-    soft.append(r", (?=(?:i|my|it|he|she|they|his|her|the|this|that|now|and|but|so|also|cannot|can|could|still|keep|keeps)\b)")
+    soft.append(ctx.comma_clause)
     return CompiledRules(
         source=rules,
         concepts={k: _alternation(v, path, f"concepts.{k}") for k, v in rules.concepts.items()},
@@ -201,6 +231,14 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         resolved_next=re.compile(ctx.resolved_next),
         own_next=re.compile(ctx.own_next),
         relapse=_rx(ctx.relapse, path, "context.relapse"),
+        answer_no=_plain(ctx.answer_no, path, "context.answer_no"),
+        first_person=_plain(ctx.first_person, path, "context.first_person"),
+        first_person_owner=_plain(ctx.first_person_owner, path, "context.first_person_owner"),
+        other_pronoun_start=_plain(ctx.other_pronoun_start, path, "context.other_pronoun_start"),
+        same_as_me=_plain(ctx.same_as_me, path, "context.same_as_me"),
+        trailing_connectives=_plain(ctx.trailing_connectives, path, "context.trailing_connectives"),
+        own_age_prefix=_plain(ctx.own_age_prefix, path, "context.own_age_prefix"),
+        age=_plain("(?:" + "|".join(ctx.age_pattern) + ")", path, "context.age_pattern"),
     )
 
 

@@ -16,17 +16,6 @@ from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
 from assistant.guardrails.text import TypoFixer, normalise, sentences
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 
-_AGE_RX = re.compile(
-    r"(?:\b(?:i am|im|aged|age|i turned|he is|she is|who is|they are|(?:mum|mom|dad|mother|father|husband|wife|partner|nan|gran) is)\s+(?P<stated>\d{1,3})\b(?!\s*(?:weeks|days|months|hours|minutes|kg|lbs|stone|percent|%|mg|times|reps|miles|km|steps))"
-    r"|\b(?P<years_old>\d{1,3})\s*(?:years? old|yrs? old|yo|y/o|year old|yr old|years? young)\b"
-    r"|\b(?P<age_sex>\d{2})\s*(?:m|f|male|female)\b"
-    r"|\b(?:grandad|grandpa|grandma|granny|nan|gran|mum|mom|dad|father|mother|husband|wife|resident|patient|neighbour|neighbor|aunt|uncle)\s*,?\s*(?:is |aged |age )?(?P<person>\d{2,3})\b"
-    r"|\bin (?:my|his|her|their) (?P<decade>\d)0s\b"
-    r"|^(?P<lead>\d{2})\s*(?:and i\b|,\s*i\b|here\b|,\s*(?:male|female|m|f)\b)"
-    r"|\b(?P<elderly>elderly|pensioner|retired|old age pensioner|oap)\b)"
-)
-
-
 @dataclass
 class Finding:
     id: str
@@ -128,7 +117,7 @@ class TriageEngine:
         return out
 
     def _answers_no(self, sentence: str) -> bool:
-        return bool(re.match(r"(?:(?:also|and|again|that is a|thats a) )?(?:no|nope|nah|none|never|not really|not at all|negative)\b", normalise(sentence)))
+        return bool(self.rules.answer_no.match(normalise(sentence)))
 
     def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, scope: "_Scope") -> bool:
         phrase_rx = self.rules.phrases.get(fid)
@@ -208,8 +197,8 @@ class TriageEngine:
                 mask[i] = True
         if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
-        someone = self.rules.people.search(sent) or re.match(r"(?:he|she|they)\b", sent)
-        if someone and not re.search(r"\b(?:i|me|myself|my)\b", self.rules.people.sub(" ", sent)):
+        someone = self.rules.people.search(sent) or self.rules.other_pronoun_start.match(sent)
+        if someone and not self.rules.first_person_owner.search(self.rules.people.sub(" ", sent)):
             # another person's story told for comparison, or already in hand, is not the writer's
             if self.rules.handled.search(sent) or (comparing and self.rules.history.search(sent)):
                 return [True] * (len(sent) + 1)
@@ -222,15 +211,14 @@ class TriageEngine:
             # bum" starts something new at "and now": the scope ends at the next soft terminator
             for i in range(0, next_start(self.rules.soft_terminators, m.end())):
                 mask[i] = True
-        first_person = re.compile(r"\b(?:i|me|myself)\b")
-        if not re.search(r"\b(?:so did i|me too|i have too|i also|as did i|i did too|same as me)\b", sent):
+        if not self.rules.same_as_me.search(sent):
             for m in self.rules.people.finditer(sent):
                 # their story ends where a new subject starts ("my family ... and my scan showed")
                 end = min(scope_end(m.end()), next_start(self.rules.new_subject, m.end()))
                 window = sent[m.end() : end]
-                fp = first_person.search(window)
+                fp = self.rules.first_person.search(window)
                 # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
-                about_them = re.sub(r"(?:\b(?:and|now|so|but)\b|\s|,)+$", "", window[: fp.start()]) if fp else window
+                about_them = self.rules.trailing_connectives.sub("", window[: fp.start()]) if fp else window
                 if self.rules.history.search(about_them) and not self.rules.current.search(about_them):
                     stop = m.end() + fp.start() if fp else end
                     for i in range(m.start(), stop):
@@ -267,8 +255,8 @@ class TriageEngine:
     def _age_findings(self, text: str, others: bool = True) -> dict[str, str]:
         """Ages stated in the (normalised) message; `others=False` keeps only the writer's own."""
         ages: list[tuple[int, str]] = []
-        for m in _AGE_RX.finditer(text):
-            own = not (m["person"] or (m["stated"] and not re.match(r"(?:i am|im|aged|age|i turned)\b", m.group(0))))
+        for m in self.rules.age.finditer(text):
+            own = not (m["person"] or (m["stated"] and not self.rules.own_age_prefix.match(m.group(0))))
             if not others and not own:
                 continue
             if m["elderly"]:
@@ -355,6 +343,22 @@ class TriageEngine:
             return None
         best = max(open_screens, key=lambda f: self._flags[f.escalate_to or f.id].level.rank)
         return best.screening_question
+
+    def clause_status(self, clause: str) -> str | None:
+        """How the net may read one clause: None (hypothetical, general or someone else's), "denied" or "live"."""
+        sent = self._prepared(clause)
+        if not sent:
+            return None
+        masks = self._context_masks(sent)
+        if sum(masks[:-1]) > 0.5 * len(sent):
+            return None
+        rules = self.rules
+        for m in rules.negation_before.finditer(sent):
+            if rules.pseudo_negation is None or not rules.pseudo_negation.match(sent, m.start()):
+                return "denied"
+        if rules.negation_after.search(sent):
+            return "denied"
+        return "live"
 
     def mentioned(self, text: str, rx: re.Pattern[str]) -> bool:
         """Whether `rx` matches a mention in `text` that is not denied, hypothetical or someone else's."""
