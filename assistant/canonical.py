@@ -62,8 +62,15 @@ def _compiled() -> _Compiled:
     return _Compiled(table, translate, speak)
 
 
-def _is_format(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cf"
+# Unicode's format characters (category Cf): invisible, and never a word boundary
+_FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+# control characters (but the line break), lone surrogates and private-use characters: a space
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff]")
+_STRETCHED = re.compile(r"[^\W\d_]*([^\W\d_])\1{2,}[^\W\d_]*")
 
 
 def _squeeze(match: re.Match[str]) -> str:
@@ -98,14 +105,19 @@ def canonical(text: str, *, join_lines: bool = True) -> str:
     characters become spaces; a line break inside a sentence is joined (`join_lines`); letters
     stretched three times or more squeezed; common text speak written out.
     """
+    return _canonical(text, join_lines)
+
+
+@lru_cache(maxsize=8192)
+def _canonical(text: str, join_lines: bool) -> str:
     c = _compiled()
-    text = "".join(ch for ch in text if not _is_format(ch))
+    text = _FORMAT.sub("", text)
     text = unicodedata.normalize("NFKC", text.translate(c.translate)).translate(c.translate)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch if ch == "\n" or unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = _CONTROL.sub(" ", text)
     if join_lines:
         text = _MID_SENTENCE_BREAK.sub(" ", text)
-    text = re.sub(r"[^\W\d_]+", lambda m: _unstretch(m.group(0)), text)
+    text = _STRETCHED.sub(lambda m: _unstretch(m.group(0)), text)
     text = c.speak.sub(lambda m: _speak(m, c.table.text_speak), text)
     text = _LINE_END_SPACES.sub("\n", _SPACES.sub(" ", text))
     return re.sub(r"\n{2,}", "\n", text).strip()

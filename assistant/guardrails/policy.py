@@ -58,6 +58,11 @@ class PolicyFile(Strict):
     contraindications: dict[str, list[str]]
     dose_in_output: list[str]
     diagnosis_in_output: list[str]
+    emergency_reminder: str
+    seen_and_cleared: str
+    screening_again: str
+    stopping_medicine: str
+    stopping_medicine_advice: str
 
 
 def _any(patterns: list[str], where: str) -> re.Pattern[str]:
@@ -84,6 +89,8 @@ class Policy:
     contraindications: dict[str, re.Pattern[str]]
     dose_in_output: re.Pattern[str]
     diagnosis_in_output: re.Pattern[str]
+    seen_and_cleared: re.Pattern[str]
+    stopping_medicine: re.Pattern[str]
 
     def text(self, template: str, **extra: object) -> str:
         """Fill a policy text with the clinic's values (and any extra ones)."""
@@ -130,6 +137,8 @@ def load_policy(path: Path, clinic: Clinic) -> Policy:
         exercise_intent=_any(f.exercise_intent, "exercise_intent"),
         contraindications={k: _any(v, f"contraindications.{k}") for k, v in f.contraindications.items()},
         dose_in_output=_any(f.dose_in_output, "dose_in_output"),
+        seen_and_cleared=_any([f.seen_and_cleared], "seen_and_cleared"),
+        stopping_medicine=_any([f.stopping_medicine], "stopping_medicine"),
         diagnosis_in_output=re.compile("|".join(f"(?:{p})" for p in f.diagnosis_in_output), re.IGNORECASE),
     )
 

@@ -49,6 +49,7 @@ _SPACE_RX = re.compile(r"\s+")
 _REPEAT_RX = re.compile(r"([a-z])\1{2,}")
 
 
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """Lower-case, plain ASCII-ish text with contractions expanded and punctuation as spaces."""
     text = canonical(text).lower()
