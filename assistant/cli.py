@@ -195,6 +195,21 @@ def run_eval(
     raise typer.Exit(code)
 
 
+@app.command("train-triage")
+def train_triage(
+    knowledge: Annotated[Path | None, typer.Option(help="Knowledge folder to write into (default: the configured one).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only say whether the shipped weights match the training data.")] = False,
+) -> None:
+    """Retrain the learned red-flag net from every labelled triage message (same data, same weights)."""
+    from evals.train_cli import run_train_triage
+
+    try:
+        code = run_train_triage(_settings(), knowledge, check_only=check, say=err.print)
+    except PhysioError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
 @app.command()
 def bench(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the results go.")] = Path("bench-out"),

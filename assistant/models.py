@@ -42,12 +42,14 @@ class FlagHit(BaseModel):
     evidence: str
     condition: str = ""
     level: Level = Level.self_care
+    source: Literal["rules", "net"] = "rules"  # which half of the safety net raised it
 
 
 class Triage(BaseModel):
     level: Level = Level.self_care
     flags: list[FlagHit] = Field(default_factory=list)
     screening_question: str | None = None
+    safety_advice: str | None = None  # what to do meanwhile, shown with the screening question
 
 
 class SourceRef(BaseModel):

@@ -1,0 +1,163 @@
+"""The learned red-flag net: a small linear read-out per flag family over the bundled encoder's embeddings.
+
+The rules catch what they spell out; the net carries paraphrase ("my husband noticed a wet chair I
+hadn't felt"). It never reads what the rules' context analysis says is hypothetical, general or
+someone else's, and it reads clauses that carry a denial apart from the rest, so that "no fever,
+wee and poo normal" cannot alarm it. Serving needs numpy only; training lives in
+`evals/triage_training.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from assistant.canonical import canonical
+from assistant.guardrails.text import sentences
+from assistant.models import Turn
+
+# clause boundaries inside a sentence: where one statement ends and another may begin
+_CLAUSE = re.compile(
+    r"\s*(?:;|:(?=\s)|\s-\s|,\s*(?=(?:but|and|so|now|though|although|however|yet|except|apart)\b)|\s(?=(?:but|however|although|though|whereas|except)\b))\s*",
+    re.IGNORECASE,
+)
+LIVE, DENIED = "live", "denied"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One clause the net reads: its text, the user turn it came from, and whether it carries a denial."""
+
+    text: str
+    turn: int
+    status: str  # live | denied
+
+
+def clauses(text: str) -> list[str]:
+    """The clauses of a message: sentences, split again where 'but', 'however', ';' start a new statement."""
+    out: list[str] = []
+    for sent in sentences(canonical(text)):
+        out.extend(c.strip(" ,.-") for c in _CLAUSE.split(sent) if len(c.strip(" ,.-")) >= 3)
+    return out
+
+
+@dataclass
+class NetWeights:
+    """Per family: a weight vector over [whole live text, max-pooled live clauses], and a bias."""
+
+    families: list[str]
+    weights: np.ndarray  # (families, 2 * dimension)
+    bias: np.ndarray  # (families,)
+    data_hash: str
+    model_name: str
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        body = {
+            "about": "Written by `physio-assistant train-triage`; do not edit by hand.",
+            "model_name": self.model_name,
+            "data_hash": self.data_hash,
+            "families": self.families,
+            "bias": [round(float(b), 6) for b in self.bias],
+            "weights": [[round(float(w), 6) for w in row] for row in self.weights],
+            "meta": self.meta,
+        }
+        path.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "NetWeights":
+        body = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            families=list(body["families"]),
+            weights=np.asarray(body["weights"], dtype=np.float32),
+            bias=np.asarray(body["bias"], dtype=np.float32),
+            data_hash=str(body["data_hash"]),
+            model_name=str(body["model_name"]),
+            meta=dict(body.get("meta") or {}),
+        )
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.weights.tobytes() + self.bias.tobytes()).hexdigest()
+
+
+def features(whole: np.ndarray | None, clause_vectors: np.ndarray) -> np.ndarray:
+    """[the whole live text, max over live clauses]: what the read-out sees for one conversation."""
+    pooled = clause_vectors.max(axis=0)
+    return np.concatenate([whole if whole is not None else pooled, pooled]).astype(np.float32)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+@dataclass
+class NetSignal:
+    """What the net makes of a conversation, per family."""
+
+    live: dict[str, float]  # probability from what the writer says is happening
+    denied: dict[str, float]  # the strongest clause that carries a denial, read on its own
+    evidence: dict[str, str]  # the live clause that scores highest per family
+
+
+Encode = Callable[[list[str]], np.ndarray]
+
+
+class RedFlagNet:
+    """Scores a conversation's units with the trained read-out; embeddings cached per clause text."""
+
+    def __init__(self, weights: NetWeights, encode: Encode, cache_size: int = 4096) -> None:
+        self.w = weights
+        self._encode = encode
+        self._cache: dict[str, np.ndarray] = {}
+        self._cache_size = cache_size
+
+    @property
+    def families(self) -> list[str]:
+        return self.w.families
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            if len(self._cache) + len(missing) > self._cache_size:
+                self._cache.clear()
+            for t, v in zip(missing, self._encode(missing), strict=True):
+                self._cache[t] = v
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.w.weights.shape[1] // 2), np.float32)
+
+    def score(self, units: Sequence[Unit], current_turn: int) -> NetSignal:
+        """Per family: the live probability, the strongest denied clause, and the live clause behind it."""
+        live = [u for u in units if u.status == LIVE]
+        denied = [u for u in units if u.status == DENIED]
+        whole_text = " ".join(u.text for u in live if u.turn == current_turn)
+        vecs = self.vectors([u.text for u in live] + [u.text for u in denied] + ([whole_text] if whole_text else []))
+        n_live, n_denied = len(live), len(denied)
+        whole = vecs[-1] if whole_text else None
+        return score_vectors(self.w, vecs[:n_live], whole, vecs[n_live : n_live + n_denied], [u.text for u in live])
+
+
+def score_vectors(w: NetWeights, live: np.ndarray, whole: np.ndarray | None, denied: np.ndarray, live_texts: Sequence[str]) -> NetSignal:
+    """The net's signal from embeddings already computed (the evals reuse one encoding for many trainings)."""
+    out = NetSignal(live={f: 0.0 for f in w.families}, denied={f: 0.0 for f in w.families}, evidence={})
+    if len(live):
+        p = sigmoid(w.weights @ features(whole, live) + w.bias)
+        per_clause = sigmoid(np.concatenate([live, live], axis=1) @ w.weights.T + w.bias)  # (clauses, families)
+        for j, fam in enumerate(w.families):
+            out.live[fam] = float(p[j])
+            out.evidence[fam] = live_texts[int(per_clause[:, j].argmax())]
+    if len(denied):
+        pd = sigmoid(np.concatenate([denied, denied], axis=1) @ w.weights.T + w.bias).max(axis=0)
+        for j, fam in enumerate(w.families):
+            out.denied[fam] = float(pd[j])
+    return out
+
+
+def user_turns(message: str, history: Sequence[Turn] | None) -> list[tuple[int, str]]:
+    """(index, text) of every user turn, the new message last."""
+    turns = [*(history or []), Turn(role="user", content=message)]
+    return [(i, t.content) for i, t in enumerate(turns) if t.role == "user" and t.content.strip()]

@@ -1,0 +1,192 @@
+"""Rules and the learned net combined into one triage, by the policy in `knowledge/safety/net.yaml`.
+
+The rules decide when they fire. The net adds what they did not spell out: a strong signal
+escalates to the family's flag, a moderate one (or a strong one inside a clause that carries a
+denial) asks the family's screening question with its safety advice. A family the writer
+explicitly denies, or whose question was answered no, is not asked again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from assistant.content import read_yaml, validate
+from assistant.guardrails.text import normalise
+from assistant.guardrails.triage import TriageEngine, load_engine
+from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
+from assistant.models import FlagHit, Level, Triage, Turn, max_level
+
+
+log = logging.getLogger("physio.triage")
+MAX_UNITS_PER_TURN = 48  # the net's cost stays bounded on a pasted essay; the rules still read every word
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FamilyPolicy(_Strict):
+    label: str
+    flags: list[str]
+    flag: str
+    denied_by: list[str]
+    question: str
+    advice: str
+
+
+class Thresholds(_Strict):
+    escalate: float
+    ask: float
+
+
+class NetPolicy(_Strict):
+    families: dict[str, FamilyPolicy]
+    thresholds: dict[str, Thresholds]
+
+    @model_validator(mode="after")
+    def _every_family_has_thresholds(self) -> "NetPolicy":
+        missing = set(self.families) - set(self.thresholds)
+        if missing:
+            raise ValueError(f"families without thresholds: {sorted(missing)}")
+        for name, t in self.thresholds.items():
+            if not 0 < t.ask <= t.escalate <= 1:
+                raise ValueError(f"thresholds of {name!r} must satisfy 0 < ask <= escalate <= 1")
+        return self
+
+
+def policy_path(knowledge: Path) -> Path:
+    return knowledge / "safety" / "net.yaml"
+
+
+def weights_path(knowledge: Path) -> Path:
+    return knowledge / "safety" / "triage_net.json"
+
+
+def load_net_policy(knowledge: Path) -> NetPolicy:
+    return validate(NetPolicy, read_yaml(policy_path(knowledge)), policy_path(knowledge))
+
+
+def load_triager(knowledge: Path, encode: Encode | None = None, model_name: str | None = None) -> "Triager":
+    """The rules, and the net beside them when its weights ship and were trained on this encoder."""
+    engine = load_engine(knowledge)
+    policy = load_net_policy(knowledge)
+    path = weights_path(knowledge)
+    if encode is None or not path.is_file():
+        return Triager(engine, policy)
+    weights = NetWeights.load(path)
+    if model_name is not None and weights.model_name != model_name:
+        log.warning("triage net trained on %s, not %s: running the rules alone", weights.model_name, model_name)
+        return Triager(engine, policy)
+    return Triager(engine, policy, RedFlagNet(weights, encode))
+
+
+@dataclass
+class Triager:
+    """Triage of a conversation by the rules and, when loaded, the net beside them."""
+
+    engine: TriageEngine
+    policy: NetPolicy
+    net: RedFlagNet | None = None
+
+    def __post_init__(self) -> None:
+        for name, fam in self.policy.families.items():
+            for fid in [fam.flag, *fam.flags]:
+                self.engine.flag(fid)  # KeyError names a family pointing at a flag the rules lack
+            for concept in fam.denied_by:
+                if concept not in self.engine.rules.concepts:
+                    raise ValueError(f"net family {name!r}: unknown concept {concept!r}")
+
+    # ---- what the net reads --------------------------------------------------------------------
+    def units(self, message: str, history: list[Turn] | None = None) -> tuple[list[Unit], int]:
+        """Every user clause the net may read (never hypothetical or someone else's), and the current turn."""
+        turns = user_turns(message, history)
+        out: list[Unit] = []
+        for idx, text in turns:
+            for clause in _windows(clauses(text), MAX_UNITS_PER_TURN):
+                status = self.engine.clause_status(clause)
+                if status is not None:
+                    out.append(Unit(clause, idx, status))
+        return out, (turns[-1][0] if turns else 0)
+
+    def signal(self, message: str, history: list[Turn] | None = None) -> NetSignal | None:
+        if self.net is None:
+            return None
+        units, current = self.units(message, history)
+        return self.net.score(units, current)
+
+    # ---- the combination ------------------------------------------------------------------------
+    def triage(self, message: str, history: list[Turn] | None = None) -> Triage:
+        rules = self.engine.triage(message, history)
+        sig = self.signal(message, history)
+        if sig is None:
+            return rules
+        return self.combine(rules, sig, message, history)
+
+    def combine(self, rules: Triage, sig: NetSignal, message: str, history: list[Turn] | None = None) -> Triage:
+        """The rules' triage with the net's signal added by the policy (pure: the evals call it too)."""
+        turns = [*(history or []), Turn(role="user", content=message)]
+        raised = {f.id for f in rules.flags}
+        flags = list(rules.flags)
+        questions: list[str] = []
+        advice: list[str] = []
+        for name, fam in self.policy.families.items():
+            if raised & set(fam.flags):
+                continue
+            t = self.policy.thresholds[name]
+            answer = self._answered(turns, fam.question)
+            live, denied_clause = sig.live.get(name, 0.0), sig.denied.get(name, 0.0)
+            evidence = sig.evidence.get(name, "")
+            if answer == "yes" or (live >= t.escalate and answer != "no"):
+                rule = self.engine.flag(fam.flag)
+                why = f"answered yes to: {fam.question}" if answer == "yes" else evidence
+                flags.append(FlagHit(id=fam.flag, evidence=why[:200], condition=rule.condition, level=rule.level, source="net"))
+                continue
+            if answer == "no" or self._denied(turns, fam.denied_by):
+                continue
+            if live >= t.ask or denied_clause >= t.escalate:
+                flags.append(FlagHit(id=f"{name}_check", evidence=evidence[:200], condition=f"Possible sign involving {fam.label}: needs checking", level=Level.routine, source="net"))
+                questions.append(fam.question)
+                advice.append(fam.advice)
+        level = max_level(rules.level, *(f.level for f in flags))
+        if level == Level.emergency:
+            return Triage(level=level, flags=_ordered(flags), screening_question=None)
+        question = " ".join(dict.fromkeys(q for q in [rules.screening_question, *questions] if q)) or None
+        return Triage(
+            level=level,
+            flags=_ordered(flags),
+            screening_question=question,
+            safety_advice=" ".join(dict.fromkeys(advice)) or rules.safety_advice,
+        )
+
+    def _answered(self, turns: list[Turn], question: str) -> str | None:
+        """'yes' or 'no' when the writer answered this question in the conversation; None otherwise."""
+        rx = self.engine.rules
+        verdict: str | None = None
+        for prev, turn in zip(turns, turns[1:]):
+            if prev.role != "assistant" or turn.role != "user" or question not in prev.content:
+                continue
+            text = rx.yes_then_no.sub("", normalise(turn.content))
+            if rx.affirmative.search(text) or (rx.uncertain.search(text) and not rx.denial.search(text)):
+                return "yes"  # a yes anywhere in the conversation wins
+            if rx.denial.search(text):
+                verdict = "no"
+        return verdict
+
+    def _denied(self, turns: list[Turn], concepts: list[str]) -> bool:
+        return bool(concepts) and any(t.role == "user" and self.engine.denied(t.content, concepts) for t in turns)
+
+
+def _windows(parts: list[str], most: int) -> list[str]:
+    """At most `most` units per turn: a very long message is read in runs of neighbouring clauses."""
+    if len(parts) <= most:
+        return parts
+    size = -(-len(parts) // most)
+    return [" ".join(parts[i : i + size]) for i in range(0, len(parts), size)]
+
+
+def _ordered(flags: list[FlagHit]) -> list[FlagHit]:
+    return sorted(flags, key=lambda h: -h.level.rank)

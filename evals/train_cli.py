@@ -1,0 +1,74 @@
+"""`physio-assistant train-triage`: retrain the learned red-flag net and write it beside the rules."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from assistant.settings import Settings
+
+
+class VectorCache:
+    """Clause embeddings kept between trainings (a retrain after a small data change takes seconds).
+
+    Stored as plain arrays (no pickle); keyed by the encoder's name, so another model starts afresh.
+    """
+
+    def __init__(self, path: Path, model_name: str) -> None:
+        self.path, self.model_name = path, model_name
+        self.vectors: dict[str, np.ndarray] = {}
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["model"]) == model_name:
+                    self.vectors = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+
+    def wrap(self, encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+        def cached(texts: list[str]) -> np.ndarray:
+            missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+            if missing:
+                self.vectors.update(zip(missing, encode(missing), strict=True))
+            return np.stack([self.vectors[t] for t in texts])
+
+        return cached
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(self.vectors)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, model=np.array(self.model_name), texts=np.array(texts), vectors=np.stack([self.vectors[t] for t in texts]))
+        tmp.replace(self.path)
+
+
+def run_train_triage(settings: Settings, knowledge: Path | None, *, check_only: bool = False, say: Callable[[str], None] = print) -> int:
+    """Train (or, with `check_only`, only compare hashes); 1 when `--check` finds the weights stale."""
+    from assistant.embeddings import load_embedder
+    from assistant.guardrails.triage import load_engine
+    from assistant.guardrails.triage_net import NetWeights
+    from assistant.guardrails.triager import Triager, load_net_policy, weights_path
+    from evals import triage_training as T
+
+    knowledge = knowledge or settings.knowledge_path
+    triager = Triager(load_engine(knowledge), load_net_policy(knowledge))
+    model_name = settings.embedding_model
+    if check_only:
+        wanted = T.training_hash(triager, model_name)
+        path = weights_path(knowledge)
+        have = NetWeights.load(path).data_hash if path.is_file() else "(none)"
+        if have == wanted:
+            say(f"The triage net in {path} matches its training data.")
+            return 0
+        say(f"The triage net in {path} is stale: run `physio-assistant train-triage` and commit the result.")
+        return 1
+    start = time.perf_counter()
+    embedder = load_embedder(settings)
+    cache = VectorCache(settings.data_dir / "cache" / "triage-clauses.npz", model_name)
+    trained = T.train(triager, cache.wrap(embedder.encode), model_name, say=say)
+    cache.save()
+    T.write(trained, knowledge)
+    for fam, t in trained.thresholds.items():
+        say(f"  {fam:14s} positives {trained.report['positives'][fam]:4d}  escalate >= {t['escalate']:.2f}  ask >= {t['ask']:.2f}")
+    say(f"Wrote {weights_path(knowledge)} and the thresholds in net.yaml in {time.perf_counter() - start:.0f} s.")
+    return 0

@@ -1,0 +1,329 @@
+"""Training the learned red-flag net, reproducibly, and measuring how it generalises.
+
+`physio-assistant train-triage` runs `train()`: every labelled message in `evals/datasets/triage*.jsonl`
+plus every example in the rule file, deduplicated; one encoding of every clause; a logistic
+read-out per flag family (fixed seed: same data, same weights); thresholds chosen by grouped
+cross-validation; the weights written with the hash of their training data, so a test can tell
+when the shipped weights are stale.
+
+`leave_one_set_out()` trains without each independent set in turn (and without its near-duplicates
+elsewhere) and reports the first-contact catch of rules plus net on the set left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.guardrails.triage_net import DENIED, LIVE, NetSignal, NetWeights, score_vectors
+from assistant.guardrails.triager import Triager, policy_path, weights_path
+from assistant.models import Level, Triage, Turn
+
+DATASETS = Path(__file__).with_name("datasets")
+SEED = 20261203
+ESCALATE_BUDGET = 0.0025
+ASK_BUDGET = 0.01
+RANK = {"self_care": 0, "routine": 1, "urgent": 2, "emergency": 3}
+TEAM_SETS = ("triage",)  # the team's own set; files named triage_train_* are training-only
+
+
+@dataclass
+class Example:
+    """One labelled conversation: what the net may read, and which families are really present."""
+
+    id: str
+    set: str
+    message: str
+    history: list[Turn]
+    families: frozenset[str]
+    level: str
+    negated: bool
+
+
+@dataclass
+class Encoded:
+    """Every example's units as indices into one matrix of clause embeddings."""
+
+    vectors: np.ndarray
+    live: list[list[int]]
+    whole: list[int | None]
+    denied: list[list[int]]
+    live_texts: list[list[str]]
+
+    def features(self, i: int) -> np.ndarray | None:
+        if not self.live[i]:
+            return None
+        lv = self.vectors[self.live[i]]
+        whole = self.vectors[self.whole[i]] if self.whole[i] is not None else lv.max(axis=0)
+        return np.concatenate([whole, lv.max(axis=0)])
+
+    def signal(self, w: NetWeights, i: int) -> NetSignal:
+        lv = self.vectors[self.live[i]]
+        dv = self.vectors[self.denied[i]]
+        whole = self.vectors[self.whole[i]] if self.whole[i] is not None else None
+        return score_vectors(w, lv, whole, dv, self.live_texts[i])
+
+
+def independent_sets(datasets: Path = DATASETS) -> list[str]:
+    """Sets written by people who never saw the rules: every triage set but the team's and the training-only ones."""
+    names = sorted(p.stem for p in datasets.glob("triage*.jsonl"))
+    return [n for n in names if n not in TEAM_SETS and not n.startswith("triage_train")]
+
+
+def family_of(policy_families: dict[str, Any]) -> dict[str, str]:
+    return {flag: name for name, fam in policy_families.items() for flag in fam.flags}
+
+
+def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
+    """Every labelled message and rule example, exact duplicates dropped (first kept)."""
+    fam = family_of(triager.policy.families)
+    out: list[Example] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(ex: Example) -> None:
+        key = (ex.message.strip().lower(), json.dumps([t.content for t in ex.history]))
+        if key not in seen:
+            seen.add(key)
+            out.append(ex)
+
+    for path in sorted(datasets.glob("triage*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            present = set(row.get("expected_flags") or [])
+            for m in row.get("mentions") or []:
+                if m.get("status") == "present":
+                    present.add(m["flag"])
+            add(Example(
+                id=str(row["id"]), set=path.stem, message=row["message"],
+                history=[Turn.model_validate(t) for t in row.get("history") or []],
+                families=frozenset(fam[f] for f in present if f in fam), level=row["expected_triage"], negated=bool(row.get("negated")),
+            ))
+    for flag in triager.engine.rules.source.flags:
+        for i, text in enumerate(flag.examples.fire):
+            add(Example(f"{flag.id}-fire-{i}", "rule_examples", text, [], frozenset({fam[flag.id]} if flag.id in fam else set()), flag.level.value, False))
+        for i, text in enumerate(flag.examples.quiet):
+            add(Example(f"{flag.id}-quiet-{i}", "rule_examples", text, [], frozenset(), "self_care", True))
+    return out
+
+
+def data_hash(examples: Sequence[Example], model_name: str) -> str:
+    """What the weights were trained from: the examples' text and labels, and the encoder."""
+    h = hashlib.sha256(model_name.encode())
+    for ex in examples:
+        h.update(json.dumps([ex.set, ex.message, [t.model_dump() for t in ex.history], sorted(ex.families)]).encode())
+    return h.hexdigest()
+
+
+def training_hash(triager: Triager, model_name: str, datasets: Path = DATASETS) -> str:
+    return data_hash(load_examples(triager, datasets), model_name) + ":" + _hash_text(policy_families_text(triager))
+
+
+def policy_families_text(triager: Triager) -> str:
+    return json.dumps({k: v.flags for k, v in triager.policy.families.items()}, sort_keys=True)
+
+
+def _hash_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def encode_examples(triager: Triager, examples: Sequence[Example], encode: Callable[[list[str]], np.ndarray]) -> Encoded:
+    """Split every example into the units the net reads, and encode each distinct text once."""
+    index: dict[str, int] = {}
+    live, whole, denied, live_texts = [], [], [], []
+
+    def idx(text: str) -> int:
+        return index.setdefault(text, len(index))
+
+    for ex in examples:
+        units, current = triager.units(ex.message, ex.history)
+        lv = [u for u in units if u.status == LIVE]
+        live.append([idx(u.text) for u in lv])
+        live_texts.append([u.text for u in lv])
+        denied.append([idx(u.text) for u in units if u.status == DENIED])
+        text = " ".join(u.text for u in lv if u.turn == current)
+        whole.append(idx(text) if text else None)
+    texts = sorted(index, key=index.__getitem__)
+    vectors = encode(texts) if texts else np.zeros((0, 384), np.float32)
+    return Encoded(np.asarray(vectors, dtype=np.float32), live, whole, denied, live_texts)
+
+
+def clusters(examples: Sequence[Example], enc: Encoded, threshold: float = 0.9) -> list[int]:
+    """Near-duplicate groups (whole-text cosine above `threshold`, across any files), for grouped splits."""
+    n = len(examples)
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    rows = [i for i in range(n) if enc.whole[i] is not None]
+    if rows:
+        m = enc.vectors[[enc.whole[i] for i in rows]]
+        sims = m @ m.T
+        for a, b in zip(*np.nonzero(np.triu(sims > threshold, k=1)), strict=True):
+            parent[find(rows[a])] = find(rows[b])
+    return [find(i) for i in range(n)]
+
+
+def fit(X: np.ndarray, Y: np.ndarray, families: Sequence[str], C: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """One logistic read-out per family (lbfgs, fixed seed, balanced classes): weights and biases."""
+    from sklearn.linear_model import LogisticRegression
+
+    W = np.zeros((len(families), X.shape[1]), dtype=np.float64)
+    b = np.zeros(len(families), dtype=np.float64)
+    for j in range(len(families)):
+        y = Y[:, j]
+        if y.min() == y.max():
+            b[j] = -10.0
+            continue
+        clf = LogisticRegression(C=C, class_weight="balanced", max_iter=3000, random_state=SEED)
+        clf.fit(X, y)
+        W[j], b[j] = clf.coef_[0], clf.intercept_[0]
+    return W.astype(np.float32), b.astype(np.float32)
+
+
+def design(examples: Sequence[Example], enc: Encoded, families: Sequence[str], rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    kept, xs, ys = [], [], []
+    for i in rows:
+        x = enc.features(i)
+        if x is None:
+            continue
+        kept.append(i)
+        xs.append(x)
+        ys.append([f in examples[i].families for f in families])
+    return np.asarray(xs, np.float32), np.asarray(ys, np.int64), kept
+
+
+def out_of_fold(examples: Sequence[Example], enc: Encoded, families: Sequence[str], groups: Sequence[int], folds: int = 5) -> np.ndarray:
+    """Out-of-fold live probabilities for every example (grouped by near-duplicate cluster)."""
+    rng = np.random.default_rng(SEED)
+    uniq = sorted(set(groups))
+    order = rng.permutation(len(uniq))
+    fold_of_group = {uniq[k]: int(pos % folds) for pos, k in enumerate(order)}
+    fold = np.array([fold_of_group[g] for g in groups])
+    probs = np.zeros((len(examples), len(families)), np.float32)
+    for k in range(folds):
+        X, Y, _ = design(examples, enc, families, np.nonzero(fold != k)[0])
+        W, b = fit(X, Y, families)
+        for i in np.nonzero(fold == k)[0]:
+            x = enc.features(int(i))
+            if x is not None:
+                probs[i] = 1 / (1 + np.exp(-(W @ x + b)))
+    return probs
+
+
+def choose_thresholds(examples: Sequence[Example], probs: np.ndarray, families: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per family, from out-of-fold probabilities: `escalate` where at most ESCALATE_BUDGET of the family's
+    negatives, and of denied, hypothetical or someone else's mentions, would be escalated; `ask` where at
+    most ASK_BUDGET of plain self-care messages would be asked. The budgets are per family: nine
+    families share the issue's 5% (over-triage) and 10% (questions on plain messages) limits."""
+    plain = np.array([ex.level == "self_care" and not ex.negated and not ex.families for ex in examples])
+    out: dict[str, dict[str, float]] = {}
+    grid = np.round(np.arange(0.30, 0.995, 0.01), 2)
+    for j, fam in enumerate(families):
+        neg = np.array([fam not in ex.families for ex in examples])
+        negated = neg & np.array([ex.negated for ex in examples])
+        esc = next((float(t) for t in grid if t >= 0.6 and (probs[neg, j] >= t).mean() <= ESCALATE_BUDGET and (probs[negated, j] >= t).mean() <= ESCALATE_BUDGET), 0.99)
+        ask = next((float(t) for t in grid if (probs[plain, j] >= t).mean() <= ASK_BUDGET), esc)
+        out[fam] = {"escalate": esc, "ask": min(ask, esc)}
+    return out
+
+
+@dataclass
+class Trained:
+    weights: NetWeights
+    thresholds: dict[str, dict[str, float]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def train(triager: Triager, encode: Callable[[list[str]], np.ndarray], model_name: str, datasets: Path = DATASETS, say: Callable[[str], None] = print) -> Trained:
+    """Train on everything; thresholds by grouped cross-validation; the weights carry their data's hash."""
+    families = list(triager.policy.families)
+    examples = load_examples(triager, datasets)
+    say(f"{len(examples)} labelled examples from {len({e.set for e in examples})} sources; encoding their clauses...")
+    enc = encode_examples(triager, examples, encode)
+    groups = clusters(examples, enc)
+    say(f"{len(enc.vectors)} distinct clauses; {len(examples) - len(set(groups))} near-duplicates grouped; cross-validating...")
+    probs = out_of_fold(examples, enc, families, groups)
+    thresholds = choose_thresholds(examples, probs, families)
+    X, Y, _ = design(examples, enc, families, range(len(examples)))
+    W, b = fit(X, Y, families)
+    counts = {f: int(Y[:, j].sum()) for j, f in enumerate(families)}
+    weights = NetWeights(
+        families=families, weights=W, bias=b, model_name=model_name,
+        data_hash=training_hash(triager, model_name, datasets),
+        meta={"examples": len(examples), "positives": counts, "seed": SEED, "features": "whole live text + max-pooled live clauses"},
+    )
+    return Trained(weights, thresholds, {"positives": counts, "examples": len(examples)})
+
+
+def write(trained: Trained, knowledge: Path) -> None:
+    """Weights to triage_net.json; the chosen thresholds into net.yaml's `thresholds:` block (comments kept)."""
+    trained.weights.save(weights_path(knowledge))
+    path = policy_path(knowledge)
+    text = path.read_text(encoding="utf-8")
+    head = text[: text.index("\nthresholds:")]
+    lines = [f"  {f}: {{escalate: {t['escalate']}, ask: {t['ask']}}}" for f, t in trained.thresholds.items()]
+    path.write_text(head + "\nthresholds:\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+# ---- generalisation ------------------------------------------------------------------------------
+def caught(expected: str, t: Triage) -> str:
+    """'level' when triaged at or above the expected level, 'screened' when a screening question was asked, else 'missed'."""
+    if RANK[t.level.value] >= RANK[expected]:
+        return "level"
+    return "screened" if t.screening_question else "missed"
+
+
+def leave_one_set_out(triager: Triager, encode: Callable[[list[str]], np.ndarray], model_name: str, datasets: Path = DATASETS) -> dict[str, dict[str, float]]:
+    """For each independent set: train without it (and its near-duplicates), then triage it with rules + that net."""
+    from assistant.guardrails.triage_net import NetWeights as _W
+
+    families = list(triager.policy.families)
+    examples = load_examples(triager, datasets)
+    enc = encode_examples(triager, examples, encode)
+    groups = clusters(examples, enc)
+    out: dict[str, dict[str, float]] = {}
+    for held in independent_sets(datasets):
+        test = [i for i, e in enumerate(examples) if e.set == held]
+        banned = {groups[i] for i in test}
+        train_rows = [i for i, e in enumerate(examples) if e.set != held and groups[i] not in banned]
+        X, Y, _ = design(examples, enc, families, train_rows)
+        W, b = fit(X, Y, families)
+        w = _W(families=families, weights=W, bias=b, data_hash="", model_name=model_name)
+        tally = {"n_eu": 0, "rules_level": 0, "level": 0, "screened": 0, "missed": 0, "neg": 0, "neg_over": 0, "plain": 0, "plain_asked": 0}
+        for i in test:
+            ex = examples[i]
+            rules = triager.engine.triage(ex.message, ex.history)
+            combined = triager.combine(rules, enc.signal(w, i), ex.message, ex.history)
+            if ex.level in ("urgent", "emergency"):
+                tally["n_eu"] += 1
+                tally["rules_level"] += caught(ex.level, rules) == "level"
+                tally[caught(ex.level, combined)] += 1
+            if ex.negated:
+                tally["neg"] += 1
+                tally["neg_over"] += RANK[combined.level.value] >= 2 and RANK[combined.level.value] > RANK[ex.level]
+            elif ex.level == "self_care" and not ex.families:
+                tally["plain"] += 1
+                tally["plain_asked"] += bool(combined.screening_question)
+        n = max(tally["n_eu"], 1)
+        out[held] = {
+            **{k: float(v) for k, v in tally.items()},
+            "rules_catch": tally["rules_level"] / n,
+            "catch": (tally["level"] + tally["screened"]) / n,
+            "screened_instead_rate": tally["screened"] / n,
+            "over_triage_negated_rate": tally["neg_over"] / max(tally["neg"], 1),
+            "plain_asked_rate": tally["plain_asked"] / max(tally["plain"], 1),
+        }
+    return out

@@ -1,0 +1,113 @@
+"""The learned net beside the rules: the combination policy, the shipped weights, reproducible training."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.guardrails.triage import load_engine
+from assistant.guardrails.triage_net import NetSignal, NetWeights, clauses
+from assistant.guardrails.triager import Triager, load_net_policy, weights_path
+from assistant.models import Level, Triage, Turn
+from evals import triage_training as T
+
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
+TRIAGER = Triager(load_engine(KNOWLEDGE), load_net_policy(KNOWLEDGE))
+POLICY = TRIAGER.policy
+
+
+def signal(**live: float) -> NetSignal:
+    fams = list(POLICY.families)
+    return NetSignal(live={f: live.get(f, 0.0) for f in fams}, denied={f: 0.0 for f in fams}, evidence={f: "the clause" for f in fams})
+
+
+def combine(message: str, sig: NetSignal, history: list[Turn] | None = None) -> Triage:
+    return TRIAGER.combine(TRIAGER.engine.triage(message, history), sig, message, history)
+
+
+def test_a_strong_signal_the_rules_missed_escalates_to_the_familys_flag() -> None:
+    t = combine("my husband noticed the chair was wet and I had not felt a thing", signal(cauda_equina=0.99))
+    assert t.level == Level.emergency
+    assert [(f.id, f.source) for f in t.flags][:1] == [("cauda_equina", "net")]
+    assert t.screening_question is None  # an emergency reply does not ask, it sends
+
+
+def test_a_moderate_signal_asks_the_familys_question_with_its_advice() -> None:
+    ask = POLICY.thresholds["cauda_equina"].ask
+    t = combine("bit of an odd feeling today", signal(cauda_equina=ask + 0.001))
+    assert t.level == Level.routine
+    assert t.screening_question == POLICY.families["cauda_equina"].question
+    assert t.safety_advice == POLICY.families["cauda_equina"].advice
+
+
+def test_a_family_the_writer_denies_is_not_asked() -> None:
+    ask = POLICY.thresholds["infection"].ask
+    t = combine("no fever or temperature at all, just a stiff back", signal(infection=ask + 0.001))
+    assert t.screening_question is None and t.level == Level.self_care
+
+
+def test_a_question_answered_no_is_not_asked_again_and_a_yes_escalates() -> None:
+    q = POLICY.families["heart_aorta"].question
+    ask = POLICY.thresholds["heart_aorta"].ask
+    said_no = [Turn(role="user", content="my back aches"), Turn(role="assistant", content=f"One question: {q}")]
+    assert combine("no, none of that", signal(heart_aorta=ask + 0.001), said_no).screening_question is None
+    t = combine("yes, a bit tight in the chest", signal(), said_no)
+    assert t.level == Level.emergency and t.flags[0].id == "cardiac_or_aortic"
+
+
+def test_the_net_never_lowers_what_the_rules_raised() -> None:
+    rules_only = TRIAGER.engine.triage("I can't feel my bum when I wipe")
+    assert combine("I can't feel my bum when I wipe", signal()).level == rules_only.level == Level.emergency
+
+
+def test_a_self_harm_signal_always_shows_the_crisis_lines() -> None:
+    ask = POLICY.thresholds["self_harm"].ask
+    t = combine("some nights I think about not being around", signal(self_harm=ask + 0.001))
+    assert t.safety_advice is not None and "{crisis_instruction}" in t.safety_advice
+
+
+def test_the_net_never_reads_hypothetical_or_other_peoples_clauses() -> None:
+    units, _ = TRIAGER.units("what are the signs of cauda equina? my friend had it years ago. my back is stiff")
+    assert [u.text for u in units] == ["my back is stiff"]
+
+
+def test_a_clause_that_carries_a_denial_is_read_apart() -> None:
+    units, _ = TRIAGER.units("no fever, but I can't feel the toilet paper when I wipe")
+    assert {u.status for u in units} == {"denied", "live"}
+
+
+def test_clauses_split_where_a_new_statement_starts() -> None:
+    assert clauses("Nothing numb down below; wee normal, but my leg is weak") == ["Nothing numb down below", "wee normal", "but my leg is weak"]
+
+
+def test_every_family_points_at_flags_the_rules_have() -> None:
+    for fam in POLICY.families.values():
+        assert {fam.flag, *fam.flags} <= TRIAGER.engine.rules.source.flag_ids
+
+
+def test_the_shipped_weights_match_their_training_data() -> None:
+    """Fails when a triage dataset, a rule example or the family list changed without `physio-assistant train-triage`."""
+    path = weights_path(KNOWLEDGE)
+    assert path.is_file(), "knowledge/safety/triage_net.json is missing: run `physio-assistant train-triage`"
+    weights = NetWeights.load(path)
+    assert weights.data_hash == T.training_hash(TRIAGER, weights.model_name), "stale triage net: run `physio-assistant train-triage` and commit"
+    assert weights.families == list(POLICY.families)
+
+
+@pytest.mark.slow
+def test_training_is_reproducible(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Same data, same weights: two trainings of a small set give identical read-outs."""
+    data = tmp_path / "datasets"
+    data.mkdir()
+    rows = [json.loads(line) for line in (T.DATASETS / "triage_round10.jsonl").read_text(encoding="utf-8").splitlines()[:60]]
+    (data / "triage_small.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    first = T.train(TRIAGER, embedder.encode, embedder.model_name, data, say=lambda m: None)
+    second = T.train(TRIAGER, embedder.encode, embedder.model_name, data, say=lambda m: None)
+    assert np.allclose(first.weights.weights, second.weights.weights, atol=1e-5)
+    assert first.thresholds == second.thresholds
+    assert first.weights.data_hash == second.weights.data_hash
+    shutil.rmtree(data)
