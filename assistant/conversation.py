@@ -28,8 +28,9 @@ from assistant.guardrails.input import InputCheck, check_input
 from assistant.guardrails.output import scrub
 from assistant.guardrails.policy import Policy, load_policy
 from assistant.guardrails.text import normalise
-from assistant.guardrails.triage import TriageEngine, load_engine
-from assistant.models import ExerciseRef, Level, Reply, SourceRef, Triage, Turn
+from assistant.guardrails.triage import TriageEngine
+from assistant.guardrails.triager import Triager, load_triager
+from assistant.models import ExerciseRef, Level, Reply, SourceRef, Triage, Turn, max_level
 from assistant.records.outbox import LogOutbox
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.settings import Settings
@@ -70,6 +71,7 @@ class Assistant:
     embedder: Embedder
     kb: KnowledgeBase
     engine: TriageEngine
+    triager: Triager
     policy: Policy
     index: KnowledgeIndex
     retriever: HybridRetriever
@@ -103,11 +105,13 @@ class Assistant:
             index = open_index(settings, embedder.model_name, embedder.dimension)
         if llm is None and settings.llm_base_url and settings.llm_model:
             llm = make_llm(settings)
+        triager = load_triager(knowledge, embedder.encode, embedder.model_name)
         assistant = cls(
             settings=settings,
             embedder=embedder,
             kb=kb,
-            engine=load_engine(knowledge),
+            engine=triager.engine,
+            triager=triager,
             policy=load_policy(knowledge / "safety" / "policy.yaml", kb.clinic),
             index=index,
             retriever=HybridRetriever(index),
@@ -151,7 +155,7 @@ class Assistant:
         start = time.perf_counter()
         turns = parse_history(history)
         check = check_input(message, self.policy, self.settings.max_message_chars)
-        triage = self.engine.triage(check.cleaned, turns) if check.cleaned else self.engine.triage("", turns)
+        triage = self.triager.triage(check.cleaned, turns)
         reply = self._compose(check, triage, turns)
         reply.id = id
         reply.latency_ms = round((time.perf_counter() - start) * 1000, 2)
@@ -188,8 +192,14 @@ class Assistant:
             text = p.file.crisis_other if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence) else p.file.crisis
             return self._finish(p.text(text), triage, [], [], refused=False, reason=None, help_section=False)
 
+        reminder = ""
         if level == Level.emergency:
-            return self._emergency(triage)
+            earlier = self._earlier_triage(turns)
+            if earlier is None or earlier.level != Level.emergency:
+                return self._emergency(triage)  # raised by this message: the full emergency reply
+            # the emergency was raised earlier: not a dead end. Answer the new message, with a reminder
+            triage, reminder = self._after_emergency(check.cleaned, triage)
+            level = triage.level
 
         query_text = resolve_followup(check.cleaned, turns)
         on_topic = check.on_topic or (query_text != check.cleaned and bool(p.on_topic.search(normalise(query_text))))
@@ -202,11 +212,13 @@ class Assistant:
             or (self.retriever.unknown_share(check.cleaned) >= 0.5 and max(h.cosine for h in hits) < 0.8)
         )
 
-        parts: list[str] = []
+        parts: list[str] = [reminder] if reminder else []
         if level == Level.urgent:
             parts.append(self._lead(triage))
         if triage.screening_question:
             parts.append(f"{p.file.screening_intro} {triage.screening_question}")
+            if triage.safety_advice:
+                parts.append(p.text(triage.safety_advice))
         refused, reason = False, None
         if check.injection:
             parts.append(p.refusal("injection"))
@@ -217,6 +229,8 @@ class Assistant:
         if check.elsewhere and not triage.flags and query_text == check.cleaned:
             parts.append(p.refusal("elsewhere"))
             return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason=reason or "elsewhere")
+        if p.stopping_medicine.search(normalise(check.cleaned)):
+            parts.append(p.text(p.file.stopping_medicine_advice))
         if check.medication_dose:
             parts.append(p.refusal("medication_dose"))
             refused, reason = True, "medication_dose"
@@ -244,7 +258,7 @@ class Assistant:
             sources.extend(self._source_ref(h) for h in chosen if h.source_id in used)
 
         exercises: list[ExerciseRef] = []
-        if level in (Level.self_care, Level.routine) and self._exercise_fitting(check.cleaned, hits):
+        if level in (Level.self_care, Level.routine) and not reminder and self._exercise_fitting(check.cleaned, hits):
             cards = self._plan(turns, check.cleaned, vector)
             if cards:
                 lines = [render_card(c) for c in cards]
@@ -325,6 +339,28 @@ class Assistant:
         relevance = {h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0) for h in ranked}
         return plan(self.kb.cards, relevance, conditions, leg_symptoms_in(texts))
 
+    def _earlier_triage(self, turns: list[Turn]) -> Triage | None:
+        """The triage as it stood after the writer's previous message (None when there was none)."""
+        last = max((i for i, t in enumerate(turns) if t.role == "user"), default=None)
+        if last is None:
+            return None
+        return self.triager.triage(turns[last].content, turns[:last])
+
+    def _after_emergency(self, message: str, triage: Triage) -> tuple[Triage, str]:
+        """A later message in an emergency conversation: a reminder, or (checked and cleared) the question again."""
+        p = self.policy
+        top = triage.flags[0]
+        rule = self.engine.flag(top.id) if top.id in self.engine.rules.source.flag_ids else None
+        if p.seen_and_cleared.search(normalise(message)):
+            now = self.triager.triage(message)
+            question = next((f.screening_question for f in self.engine.rules.source.flags if f.screen and f.escalate_to == top.id), None)
+            question = question or (rule.screening_question if rule else None) or now.screening_question
+            cleared = now.model_copy(update={"level": max_level(now.level, Level.routine), "screening_question": question})
+            return cleared, p.text(p.file.screening_again)
+        condition = (rule.condition if rule else top.condition).rstrip(".").lower()
+        # answer the new message as if urgent: no exercises, the emergency banner kept by the level
+        return triage, p.text(p.file.emergency_reminder, condition=condition)
+
     def _emergency(self, triage: Triage) -> Reply:
         """Short: what to do, why, and the one article that explains the warning sign."""
         top = triage.flags[0]
@@ -339,7 +375,7 @@ class Assistant:
         """The first lines of an emergency or urgent reply: what to do, then why, in one line."""
         top = next((f for f in triage.flags if f.level == triage.level), triage.flags[0] if triage.flags else None)
         lead = self.policy.referral(triage.level)
-        if top is not None:
+        if top is not None and top.id in self.engine.rules.source.flag_ids:
             reason = self.engine.flag(top.id).reason
             if reason:
                 lead += f"\n\n**Why:** {reason}"
