@@ -18,7 +18,10 @@ from typing import Any
 
 LEVELS = ("self_care", "routine", "urgent", "emergency")
 # The triage sets, in the order they were written: the team's own, then independent held-out rounds.
-TRIAGE_SETS = ("triage", "triage_holdout", "triage_fresh", "triage_round3", "triage_round4", "triage_round5", "triage_round6", "triage_round7", "triage_round8", "triage_round9", "triage_round10")
+TRIAGE_SETS = ("triage", "triage_holdout", "triage_fresh", "triage_round3", "triage_round4", "triage_round5", "triage_round6", "triage_round7", "triage_round8", "triage_round9", "triage_round10", "triage_round11")
+# training-only sets (written for the learned net): evaluated too, but not independent
+TRIAGE_TRAINING_SETS = ("triage_train_positives_a", "triage_train_positives_b", "triage_train_contrast")
+ALL_TRIAGE_SETS = TRIAGE_SETS + TRIAGE_TRAINING_SETS
 RANK = {level: i for i, level in enumerate(LEVELS)}
 PRIMARY = {"triage": "accuracy", "retrieval": "hybrid.recall@3", "replies": "disclaimer_rate", "answers": "pass_rate", "regression": "level_agreement"}
 
@@ -63,6 +66,13 @@ def triage_metrics(rows: Iterable[Row]) -> dict[str, float]:
         out[f"{level}.n"] = float(len(pool))
         out[f"under_triage.{level}"] = float(under)
         out[f"under_triage.{level}_rate"] = _rate(under, len(pool))
+    eu = [r for r in rows if r["expected"] in ("emergency", "urgent")]
+    low = [r for r in eu if RANK[r["got"]] < RANK[r["expected"]]]
+    out["missed_unscreened"] = float(sum(not r.get("screened") for r in low))
+    out["screened_instead_rate"] = _rate(sum(bool(r.get("screened")) for r in low), len(eu))
+    plain = [r for r in rows if r["expected"] == "self_care" and not r.get("negated") and not r.get("expected_flags")]
+    out["screening.plain.n"] = float(len(plain))
+    out["screening.plain_rate"] = _rate(sum(bool(r.get("screened")) for r in plain), len(plain))
     negated = [r for r in rows if r.get("negated")]
     over = sum(triage_outcome(r["expected"], r["got"], True) == "over_triage.negated" for r in negated)
     out["negated.n"] = float(len(negated))

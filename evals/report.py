@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.metrics import LEVELS, TRIAGE_SETS, percentile
+from evals.metrics import ALL_TRIAGE_SETS, LEVELS, percentile
 
 # failure key -> (title, what it means for a reader who is a physio, not a programmer)
 TITLES: dict[str, tuple[str, str]] = {
@@ -158,7 +158,7 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         *_table(["Gate", "Value", "Status", "Why"], [[g["gate"], g["value"], g["status"].upper() if g["status"] == "broken" else g["status"], g["why"]] for g in results["gates"]]),
         "",
     ]
-    triage = [d for d in TRIAGE_SETS if f"{d}.n" in m]
+    triage = [d for d in ALL_TRIAGE_SETS if f"{d}.n" in m]
     if triage:
         out += ["## Triage", ""]
         out += _table(

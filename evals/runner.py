@@ -24,7 +24,7 @@ from evals import metrics as M
 from evals.gates import check, load_gates
 
 DATASETS = Path(__file__).with_name("datasets")
-EVALUATORS = ("triage", "retrieval", "answers", "scope", "regression")
+EVALUATORS = ("triage", "generalisation", "retrieval", "answers", "scope", "regression")
 RETRIEVAL_HOLDOUTS = ("retrieval_holdout", "retrieval_holdout2")
 MODES = ("dense", "bm25", "hybrid")
 _REQUIRED = {
@@ -136,6 +136,7 @@ def eval_triage(run: Run, rows: list[dict[str, Any]], name: str) -> None:
                 "kind": row["kind"],
                 "expected_flags": row.get("expected_flags", []),
                 "got_flags": case["flags"],
+                "screened": bool(case["screening_question"]),
             }
         )
         outcome = M.triage_outcome(row["expected_triage"], case["level"], bool(row["negated"]))
@@ -147,6 +148,41 @@ def eval_triage(run: Run, rows: list[dict[str, Any]], name: str) -> None:
     values = M.triage_metrics(scored)
     run.add(name, values)
     run.plots[f"confusion:{name}"] = M.confusion_matrix(values)
+
+
+def eval_generalisation(run: Run, folder: Path) -> None:
+    """Leave-one-set-out: the net trained without each independent set, rules + net on the set left out.
+
+    The honest figure for wording nobody has written yet: 'catch' counts emergency and urgent
+    messages triaged at their level or asked the screening question; 'rules_catch' is the rules alone.
+    """
+    from evals.triage_training import leave_one_set_out
+
+    a = run.assistant
+    if a.triager.net is None:
+        return
+    cache: dict[str, Any] = {}
+
+    def encode(texts: list[str]) -> Any:
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if missing:
+            cache.update(zip(missing, a.embedder.encode(missing), strict=True))
+        import numpy as np
+
+        return np.stack([cache[t] for t in texts])
+
+    results = leave_one_set_out(a.triager, encode, a.embedder.model_name, folder)
+    totals = {k: sum(v[k] for v in results.values()) for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked")}
+    for name, values in results.items():
+        run.add(f"generalisation.{name}", values)
+    run.add("generalisation.pooled", {
+        **totals,
+        "catch": (totals["level"] + totals["screened"]) / max(totals["n_eu"], 1),
+        "rules_catch": totals["rules_level"] / max(totals["n_eu"], 1),
+        "screened_instead_rate": totals["screened"] / max(totals["n_eu"], 1),
+        "over_triage_negated_rate": totals["neg_over"] / max(totals["neg"], 1),
+        "plain_asked_rate": totals["plain_asked"] / max(totals["plain"], 1),
+    })
 
 
 def eval_retrieval(run: Run, rows: list[dict[str, Any]], name: str = "retrieval") -> None:
@@ -266,6 +302,9 @@ def answer_context(assistant: Any) -> M.AnswerContext:
                     texts.append(text)
     for flag in assistant.engine.rules.source.flags:
         texts += [flag.condition, flag.reason, f"Why: {flag.reason}", flag.screening_question or ""]
+        texts.append(p.text(p.file.emergency_reminder, condition=flag.condition.rstrip(".").lower()))
+    for fam in assistant.triager.policy.families.values():
+        texts += [fam.question, p.text(fam.advice, limit=limit)]
     texts += [render_card(c) for c in assistant.kb.cards.values()]
     clinic_answer = getattr(assistant, "_clinic_answer", None)
     if callable(clinic_answer):
@@ -340,7 +379,7 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
 
     try:
         if "triage" in names:
-            for name in M.TRIAGE_SETS:
+            for name in M.ALL_TRIAGE_SETS:
                 run.ran.add(name)
                 path = folder / f"{name}.jsonl"
                 if path.is_file():
@@ -348,6 +387,9 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
                     _timed(run, name, lambda rows=rows, name=name: eval_triage(run, rows, name))
                 else:
                     say(f"eval: {path} is missing")
+        if "generalisation" in names:
+            run.ran.add("generalisation")
+            _timed(run, "generalisation", lambda: eval_generalisation(run, folder))
         for name, fn in (("retrieval", eval_retrieval), ("answers", eval_answers), ("scope", eval_scope), ("regression", eval_regression)):
             if name not in names:
                 continue
@@ -403,8 +445,11 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
     }
     from evals.report import write_reports
 
+    from evals.rules_page import write_rules_page
+
     out_dir = Path(out_dir)
     write_reports(results, run.plots, out_dir)
+    write_rules_page(settings.knowledge_path, out_dir)
     print(summary(results))
     if broken:
         print(f"\nBroken gate(s): {'; '.join(g.gate + f' (got {_fmt(g.value)})' for g in broken)}")
