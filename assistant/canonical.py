@@ -79,8 +79,8 @@ def _squeeze(match: re.Match[str]) -> str:
 
 def _unstretch(word: str) -> str:
     """'feeeel' -> 'feel', 'bummm' -> 'bum': three or more of a letter become two, or one if only that is a word."""
-    if not _REPEAT.search(word):
-        return word
+    if not _REPEAT.search(word) or len(set(word.lower())) == 1 or (word.isupper() and len(word) <= 4):
+        return word  # "aaa" and "AAA" (an aneurysm), "zzz": not a stretched word
     from assistant.guardrails.text import known_words  # the bundled model's vocabulary, loaded once
 
     double = _REPEAT.sub(_squeeze, word)
