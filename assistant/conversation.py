@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import ValidationError
 
+from assistant.canonical import canonical
 from assistant.clinic_hours import hours_table, open_status
 from assistant.compose import SentenceBank, extractive_answer, ground_draft
 from assistant.content import KnowledgeBase, load_knowledge
@@ -279,11 +280,17 @@ class Assistant:
         query_text = spelled if query_text == message else self.retriever.spell(query_text)
         message = spelled
         if query_text == message:
-            vector = self.embedder.encode_one(query_text)
+            vector = self._vector(query_text)
             return vector, self.retriever.search(vector, query_text, k=k, mode=mode)
         # a follow-up: what is asked now, blended with the conversation's topic
         own, vector = self.embedder.encode([message, query_text])
         return vector, self.retriever.search_blend([(own, message, 0.8), (vector, query_text, 1.0)], k=k, mode=mode)
+
+    def _vector(self, text: str) -> np.ndarray:
+        """The query's embedding: the triage net has usually just computed it for the same text."""
+        net = self.triager.net
+        cached = net.cached(canonical(text)) if net is not None else None
+        return cached if cached is not None else self.embedder.encode_one(text)
 
     def _answer_sources(self, hits: list[Hit]) -> list[Hit]:
         """The best source, plus the next one when it is nearly as good."""

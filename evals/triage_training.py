@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.guardrails.triage_net import DENIED, LIVE, NetSignal, NetWeights, score_vectors
+from assistant.guardrails.triage_net import DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
 from assistant.guardrails.triager import Triager, policy_path, weights_path
 from assistant.models import Level, Triage, Turn
 
@@ -149,7 +149,7 @@ def encode_examples(triager: Triager, examples: Sequence[Example], encode: Calla
         live.append([idx(u.text) for u in lv])
         live_texts.append([u.text for u in lv])
         denied.append([idx(u.text) for u in units if u.status == DENIED])
-        text = " ".join(u.text for u in lv if u.turn == current)
+        text = whole_of(units, current, ex.message)
         whole.append(idx(text) if text else None)
     texts = sorted(index, key=index.__getitem__)
     vectors = encode(texts) if texts else np.zeros((0, 384), np.float32)

@@ -130,15 +130,28 @@ class RedFlagNet:
                 self._cache[t] = v
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.w.weights.shape[1] // 2), np.float32)
 
-    def score(self, units: Sequence[Unit], current_turn: int) -> NetSignal:
+    def cached(self, text: str) -> np.ndarray | None:
+        """The embedding of a text the net has just read, if any (retrieval reuses the message's)."""
+        return self._cache.get(text)
+
+    def score(self, units: Sequence[Unit], current_turn: int, message: str = "") -> NetSignal:
         """Per family: the live probability, the strongest denied clause, and the live clause behind it."""
         live = [u for u in units if u.status == LIVE]
         denied = [u for u in units if u.status == DENIED]
-        whole_text = " ".join(u.text for u in live if u.turn == current_turn)
+        whole_text = whole_of(units, current_turn, message)
         vecs = self.vectors([u.text for u in live] + [u.text for u in denied] + ([whole_text] if whole_text else []))
         n_live, n_denied = len(live), len(denied)
         whole = vecs[-1] if whole_text else None
         return score_vectors(self.w, vecs[:n_live], whole, vecs[n_live : n_live + n_denied], [u.text for u in live])
+
+
+def whole_of(units: Sequence[Unit], current_turn: int, message: str = "") -> str:
+    """The current message as one text for the read-out: the message itself when every clause of it is
+    live (so retrieval can reuse its embedding), else its live clauses joined."""
+    mine = [u for u in units if u.turn == current_turn]
+    if message and mine and all(u.status == LIVE for u in mine) and len(mine) == len(clauses(message)):
+        return canonical(message)
+    return " ".join(u.text for u in mine if u.status == LIVE)
 
 
 def score_vectors(w: NetWeights, live: np.ndarray, whole: np.ndarray | None, denied: np.ndarray, live_texts: Sequence[str]) -> NetSignal:

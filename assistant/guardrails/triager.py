@@ -116,7 +116,7 @@ class Triager:
         if self.net is None:
             return None
         units, current = self.units(message, history)
-        return self.net.score(units, current)
+        return self.net.score(units, current, message)
 
     # ---- the combination ------------------------------------------------------------------------
     def triage(self, message: str, history: list[Turn] | None = None) -> Triage:
