@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,8 @@ class _MemoryQueue:
 class _SpoolQueue:
     """A queue in a JSON-lines file; `<spool>.done` holds the byte offset of the first unwritten line.
 
-    A file lock makes two processes that share a data folder take turns.
+    Writing stops at the first turn the database refuses, so a long outage costs one line read per
+    retry, not the whole file. A file lock makes two processes that share a data folder take turns.
     """
 
     def __init__(self, path: Path) -> None:
@@ -155,7 +157,7 @@ class _SpoolQueue:
         self.done = path.with_name(path.name + ".done")
         self._lock = FileLock(str(path.with_name(path.name + ".lock")))
         with self._lock:
-            self._count = len(self._lines()[0])
+            self._count = sum(1 for _ in self._lines())
         if self._count:
             log.warning("%d turn(s) from before the restart are waiting for the records database", self._count)
 
@@ -164,23 +166,22 @@ class _SpoolQueue:
 
     def _offset(self) -> int:
         try:
-            return int(self.done.read_text(encoding="ascii").strip() or 0)
+            offset = int(self.done.read_text(encoding="ascii").strip() or 0)
         except (OSError, ValueError):
             return 0
+        return offset if offset <= self.path.stat().st_size else 0  # the spool was replaced: take it whole
 
-    def _lines(self) -> tuple[list[tuple[int, bytes]], int]:
-        """Unwritten lines with the offset just after each, and the offset they start at."""
-        start = self._offset()
-        data = self.path.read_bytes()
-        if start > len(data):
-            start = 0  # the spool was replaced under us; take it whole
-        lines: list[tuple[int, bytes]] = []
-        pos = start
-        for raw in data[start:].splitlines(keepends=True):
-            pos += len(raw)
-            if raw.endswith(b"\n") and raw.strip():  # a line cut by a crash mid-write is not a turn
-                lines.append((pos, raw))
-        return lines, start
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """Unwritten whole lines, each with the offset just after it; a line cut by a crash mid-write is not a turn."""
+        pos = self._offset()
+        with self.path.open("rb") as spool:
+            spool.seek(pos)
+            for raw in spool:
+                pos += len(raw)
+                if not raw.endswith(b"\n"):
+                    return
+                if raw.strip():
+                    yield pos, raw
 
     def _mark(self, offset: int) -> None:
         tmp = self.done.with_name(self.done.name + ".tmp")
@@ -188,6 +189,13 @@ class _SpoolQueue:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(str(offset))
         os.replace(tmp, self.done)
+
+    def _reset(self) -> None:
+        """Everything is written: start both files afresh."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC)
+        os.close(fd)
+        self.done.unlink(missing_ok=True)
+        self._count = 0
 
     def push(self, item: Item) -> None:
         line = (json.dumps(item, ensure_ascii=False) + "\n").encode("utf-8")
@@ -198,32 +206,25 @@ class _SpoolQueue:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            self._count = len(self._lines()[0])
+            self._count += 1
 
     def make_room(self) -> None:
         with self._lock:
-            lines, _ = self._lines()
-            if lines:
-                self._mark(lines[0][0])
-                self._count = len(lines) - 1
+            for end, _ in self._lines():
+                self._mark(end)
+                self._count = max(0, self._count - 1)
+                return
 
     def drain(self, write: Any) -> bool:
         with self._lock:
-            lines, _ = self._lines()
-            self._count = len(lines)
-            try:
-                for end, raw in lines:
-                    try:
-                        item = json.loads(raw)
-                    except ValueError:
-                        log.error("records outbox: an unreadable line was skipped")
-                    else:
-                        write(item)  # raises when the database is still away
-                    self._mark(end)
-                    self._count -= 1
-            finally:
-                if self._count == 0:  # all written: start the files afresh
-                    fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC)
-                    os.close(fd)
-                    self.done.unlink(missing_ok=True)
+            for end, raw in self._lines():
+                try:
+                    item = json.loads(raw)
+                except ValueError:
+                    log.error("records outbox: an unreadable line was skipped")
+                else:
+                    write(item)  # raises when the database is still away: this line and the rest wait
+                self._mark(end)
+                self._count = max(0, self._count - 1)
+            self._reset()
             return True

@@ -149,7 +149,7 @@ class ReviewAuth:
             return None, f"{TOO_MANY} Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
         assert self.password_hash is not None
         if not self._checks.acquire(timeout=CHECK_WAIT_SECONDS):
-            self.limiter.succeeded(address, user)  # not checked: it does not count against anyone
+            self.limiter.cancel(address, user)  # not checked: it does not count, and forgives nothing
             return None, f"{BUSY} Please try again in a moment."
         try:
             # always run the hash, so a wrong user name takes as long as a wrong password

@@ -110,6 +110,12 @@ class LoginLimiter:
             self.user.hit(self._key(address, user))
             self.address.hit(address)
 
+    def cancel(self, address: str, user: str) -> None:
+        """The attempt reserved by `begin` was never made (the server was busy): it does not count."""
+        with self._lock:
+            self.user.forget_one(self._key(address, user))
+            self.address.forget_one(address)
+
     def succeeded(self, address: str, user: str) -> None:
         """The attempt reserved by `begin` was right: it no longer counts, and the user's failures are forgiven."""
         with self._lock:

@@ -188,3 +188,22 @@ def test_a_successful_login_does_not_count_as_a_failure() -> None:
     for _ in range(21):  # one more than the address may fail in the window
         token, message = auth.login("192.0.2.8", "physio", "correct horse")
         assert token, message
+
+
+def test_a_login_turned_away_while_busy_neither_counts_nor_forgives(monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.web.auth as auth_module
+
+    monkeypatch.setattr(auth_module, "CHECK_WAIT_SECONDS", 0.05)
+    auth = ReviewAuth("physio", hash_password("correct horse"))
+    for _ in range(4):
+        auth.login("192.0.2.9", "physio", "wrong")
+    for _ in range(auth_module.CONCURRENT_CHECKS):  # every check slot taken by other logins
+        auth._checks.acquire()
+    try:
+        for _ in range(3):
+            assert "busy" in auth.login("192.0.2.9", "physio", "wrong")[1]
+    finally:
+        for _ in range(auth_module.CONCURRENT_CHECKS):
+            auth._checks.release()
+    assert "do not match" in auth.login("192.0.2.9", "physio", "wrong")[1], "the busy attempts did not count"
+    assert "Too many failed attempts" in auth.login("192.0.2.9", "physio", "correct horse")[1], "nor did they forgive the four before"
