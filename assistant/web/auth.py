@@ -171,8 +171,8 @@ class ReviewAuth:
 
     def _verified(self, token: str | None) -> tuple[str, int] | None:
         """(signature, expiry) of a token this server signed and that has not expired; None for anything else."""
-        if not self.enabled or not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
-            return None
+        if not self.enabled or not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
+            return None  # (compare_digest raises on non-ASCII text: a crafted cookie must be a 401, not a 500)
         body, signature = token.split(".")
         if not hmac.compare_digest(signature, self._sign(body)):
             return None

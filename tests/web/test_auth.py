@@ -207,3 +207,11 @@ def test_a_login_turned_away_while_busy_neither_counts_nor_forgives(monkeypatch:
             auth._checks.release()
     assert "do not match" in auth.login("192.0.2.9", "physio", "wrong")[1], "the busy attempts did not count"
     assert "Too many failed attempts" in auth.login("192.0.2.9", "physio", "correct horse")[1], "nor did they forgive the four before"
+
+
+@pytest.mark.parametrize("junk", ["é.é", "a.\u00ff", "\u2603.x", "x" * 600 + ".y", "..", ".", "a.b.c"])
+def test_any_cookie_text_is_refused_quietly(junk: str) -> None:
+    auth = ReviewAuth("physio", hash_password("correct horse"))
+    assert auth.user_for(junk) is None
+    auth.revoke(junk)
+    assert auth._revoked == {}

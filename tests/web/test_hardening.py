@@ -235,3 +235,9 @@ def test_a_request_head_over_32_kb_is_refused_before_any_route(app) -> None:  # 
     client = TestClient(app)
     assert client.get("/review/logout", headers={"cookie": "physio_review=" + "x" * 40_000}, follow_redirects=False).status_code == 431
     assert client.get("/healthz", headers={"x-a": "y" * 20_000}).status_code == 200
+
+
+def test_a_cookie_with_non_ascii_text_is_a_401_not_a_500(app) -> None:  # type: ignore[no-untyped-def]
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/review/config", headers={"cookie": "physio_review=\u00e9.\u00e9".encode("latin-1")})  # raw bytes on the wire
+    assert r.status_code == 401

@@ -8,10 +8,10 @@ starts on the same data folder with a database that works, and writes them befor
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -52,13 +52,12 @@ def start(home: Path, data_dir: Path, database_url: str | None) -> tuple[subproc
     pytest.fail("the server did not start")
 
 
-@pytest.fixture()
-def home(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-
-
-def test_turns_logged_while_the_database_is_down_survive_kill_9(home: Path) -> None:
-    data_dir = home / "data"
+def test_turns_logged_while_the_database_is_down_survive_kill_9(tmp_path: Path, built_settings) -> None:  # type: ignore[no-untyped-def]
+    home, data_dir = tmp_path, tmp_path / "data"
+    # the session's knowledge store, copied: both servers only load it (building it is tested elsewhere)
+    for part in ("chroma", "cache"):
+        if (built_settings.data_dir / part).exists():
+            shutil.copytree(built_settings.data_dir / part, data_dir / part)
     first, url = start(home, data_dir, DOWN)
     try:
         client = Client(url + "/", verbose=False, download_files=False)

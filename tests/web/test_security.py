@@ -54,7 +54,7 @@ def test_junk_logouts_do_not_grow_the_server(server: Server, cookie_chars: int, 
     """1,000 logouts with junk cookies: 100 KB ones are refused before routing (by the HTTP parser, 400, or
     the header cap, 431); 400-character ones reach
     /review/logout, which keeps nothing it did not sign. Resident memory grows by less than 5 MB."""
-    logouts(server, 200, cookie_chars)  # warm up: allocator arenas, connection objects
+    logouts(server, 100, cookie_chars)  # warm up: allocator arenas, connection objects
     gc.collect()
     before = rss(server)
     outcomes = logouts(server, 1000, cookie_chars)
