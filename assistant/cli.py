@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,8 +22,20 @@ err = Console(stderr=True)
 out = Console()
 
 
-def _settings() -> Settings:
-    return Settings()
+def _settings(*, data: bool = True) -> Settings:
+    """The settings; with `data`, the data folder is made (or kept) private to this user first (0700)."""
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"PHYSIO_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        _fail(PhysioError(f"A setting is not valid: {problems}"))
+    if data:
+        from assistant.private_files import private_dir
+
+        private_dir(settings.data_dir)
+    return settings
 
 
 def _fail(exc: Exception) -> None:
@@ -84,28 +97,55 @@ def ask(
         _show(reply)
 
 
+_ID = re.compile(r'"id"\s*:\s*("(?:[^"\\\n]|\\.)*"|-?\d+(?:\.\d+)?)')
+_ERROR_CHARS = 300
+
+
+def salvage_id(line: str) -> str | None:
+    """The `id` of a line that is not valid JSON, when it can still be read.
+
+    >>> salvage_id('{"id": "c7", "message": "my back hu')
+    'c7'
+    >>> salvage_id('{"message": "no id here"') is None
+    True
+    """
+    match = _ID.search(line)
+    if match is None:
+        return None
+    try:
+        return _id_text(json.loads(match.group(1)))
+    except ValueError:
+        return None
+
+
+def _id_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def _jsonl(assistant: Any) -> None:
     from assistant.errors import InputError
 
     for n, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
-        obj_id = None
+        obj_id: str | None = None
         try:
             obj = json.loads(line)
             if not isinstance(obj, dict):
                 raise InputError("each line must be a JSON object")
-            obj_id = obj.get("id")
+            obj_id = _id_text(obj.get("id"))
             if "message" not in obj or not isinstance(obj["message"], str):
                 raise InputError("`message` must be a string")
-            reply = assistant.reply(obj["message"], obj.get("history"), id=None if obj_id is None else str(obj_id))
+            reply = assistant.reply(obj["message"], obj.get("history"), id=obj_id)
             result: dict[str, Any] = reply.contract()
         except json.JSONDecodeError as exc:
-            result = {"id": None, "error": f"line {n}: not valid JSON ({exc.msg})"}
+            result = {"id": salvage_id(line), "error": f"line {n}: not valid JSON: {exc.msg} at column {exc.colno}"}
         except (InputError, PhysioError) as exc:
             result = {"id": obj_id, "error": f"line {n}: {exc}"}
         except Exception as exc:  # noqa: BLE001 - one bad line never stops the run
-            result = {"id": obj_id, "error": f"line {n}: internal error ({type(exc).__name__})"}
+            detail = str(exc)
+            detail = detail if len(detail) <= _ERROR_CHARS else detail[: _ERROR_CHARS - 3] + "..."
+            result = {"id": obj_id, "error": f"line {n}: internal error ({type(exc).__name__}{': ' + detail if detail else ''})"}
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
@@ -156,7 +196,7 @@ def serve(
     from assistant.web.server import run
 
     try:
-        run(_settings(), host=host, port=port)
+        run(_settings(data=False), host=host, port=port)  # `run` makes the folder private itself
     except PhysioError as exc:
         _fail(exc)
 
@@ -167,7 +207,6 @@ def purge(days: Annotated[int | None, typer.Option(help="Delete conversations ol
     from assistant.records import Records
 
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     count = Records(settings.records_url).purge(days if days is not None else settings.retention_days)
     out.print(f"Deleted {count} conversation(s).")
 
@@ -191,7 +230,7 @@ def run_eval(
     """Run every dataset through the real pipeline, write the report, fail on a broken gate."""
     from evals.runner import main as run
 
-    code = run(_settings(), out_dir, only)
+    code = run(_settings(data=False), out_dir, only)
     raise typer.Exit(code)
 
 
@@ -221,7 +260,7 @@ def bench(
     from evals.bench import main as run
 
     started = time.perf_counter()
-    run(_settings(), out_dir, url=url, server_pid=server_pid, soak_minutes=soak_minutes)
+    run(_settings(data=False), out_dir, url=url, server_pid=server_pid, soak_minutes=soak_minutes)
     err.print(f"[dim]bench took {time.perf_counter() - started:.0f} s[/]")
 
 

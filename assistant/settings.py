@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assistant.errors import ConfigError
@@ -38,6 +39,14 @@ class Settings(BaseSettings):
     review_user: str = "physio"
     review_password_hash: str | None = None
 
+    # the key that signs review sessions; unset: a random key kept in the data folder (mode 0600).
+    # Set the same value on every replica behind a load balancer.
+    secret_key: SecretStr | None = None
+
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks, comma
+    # separated, e.g. "127.0.0.1" for nginx on the same machine); unset: no proxy is trusted
+    trusted_proxies: str = ""
+
     # which sites may show the patient chat in an iframe (CSP frame-ancestors); /review never can be
     frame_ancestors: str = "'self'"
 
@@ -46,6 +55,25 @@ class Settings(BaseSettings):
     chat_rate_per_minute: int = 30
     weak_retrieval_threshold: float = 0.30
     approved_answer_threshold: float = 0.85
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for item in value.replace(",", " ").split():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network; list the proxies' own addresses, e.g. 127.0.0.1 or 10.0.0.0/24"
+                ) from None
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 random characters, e.g. from `python -c 'import secrets; print(secrets.token_hex(32))'`")
+        return value
 
     @property
     def knowledge_path(self) -> Path:
@@ -57,6 +85,20 @@ class Settings(BaseSettings):
                 "Set PHYSIO_KNOWLEDGE_DIR to your knowledge folder."
             )
         return path
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """PHYSIO_TRUSTED_PROXIES as a list ("10.0.0.2, 10.1.0.0/16" -> ["10.0.0.2", "10.1.0.0/16"])."""
+        return [p for p in self.trusted_proxies.replace(",", " ").split() if p]
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret_key"
+
+    @property
+    def outbox_path(self) -> Path:
+        """Turns waiting for the records database, kept on disk so a restart loses none."""
+        return self.data_dir / "outbox.jsonl"
 
     @property
     def chroma_path(self) -> Path:

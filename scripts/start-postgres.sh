@@ -2,6 +2,7 @@
 # Start a throwaway PostgreSQL for the tests and print its URL as the last line of stdout.
 #
 #   PHYSIO_TEST_POSTGRES_URL=$(bash scripts/start-postgres.sh) pytest tests/test_records.py
+#   bash scripts/stop-postgres.sh            # when done (scripts/with-postgres.sh does both)
 #
 # Installs Debian's postgresql package when it is missing (needs root), runs a cluster owned by
 # the `postgres` user on 127.0.0.1:$PORT with trust auth, and creates the database. Running it

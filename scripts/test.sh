@@ -2,11 +2,15 @@
 # The whole suite against real parts: a real PostgreSQL server, the real model, real Chroma,
 # the real web server and headless Chromium; then the eval gates and the dependency audit.
 # Exits non-zero on any failure; the last line is pytest's summary.
+#
+# PostgreSQL: a private server for this run (scripts/with-postgres.sh), stopped and deleted when
+# the run ends, whatever the outcome; set PHYSIO_TEST_POSTGRES_URL to use a server of your own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${PHYSIO_TEST_POSTGRES_URL:-}" ]; then
+    exec bash scripts/with-postgres.sh bash scripts/test.sh "$@"
+fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-PHYSIO_TEST_POSTGRES_URL="$(bash scripts/start-postgres.sh)"
-export PHYSIO_TEST_POSTGRES_URL
 log="$(mktemp)"
 started=$(date +%s)
 set +e

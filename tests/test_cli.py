@@ -65,3 +65,44 @@ def test_a_corrupt_store_gives_a_clear_message_not_a_stack_trace(tmp_path: Path)
     proc = run_cli(["ask", "is walking ok?"], data)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "ingest --rebuild" in proc.stderr
+
+
+def _jsonl_lines(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lines: list[str]) -> list[dict[str, object]]:
+    """`ask --jsonl`'s line handling over a stand-in assistant (the real one is tested above)."""
+    import io
+
+    from assistant.cli import _jsonl
+    from assistant.models import Reply
+
+    class Echo:
+        def reply(self, message: str, history: object = None, *, id: str | None = None) -> Reply:
+            if message == "boom":
+                raise RuntimeError("the store went away while answering")
+            return Reply(id=id, answer=message, disclaimer="d")
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    _jsonl(Echo())
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_a_malformed_line_still_answers_with_its_id_and_says_where(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _jsonl_lines(monkeypatch, capsys, [
+        '{"id": "c7", "message": "my back hu',          # cut short
+        '{"id": 12, "message": "a", }',                  # trailing comma
+        '{"message": "no id", "id": "c9" "history": []}',  # missing comma, id after the message
+        "{not json at all",
+    ])
+    assert [o["id"] for o in out] == ["c7", "12", "c9", None]
+    assert out[0]["error"].startswith("line 1: not valid JSON: ") and "column" in out[0]["error"]
+    assert "line 2" in out[1]["error"] and "line 3" in out[2]["error"]
+
+
+def test_errors_say_what_went_wrong(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _jsonl_lines(monkeypatch, capsys, [
+        json.dumps({"id": 5, "message": "boom"}),
+        json.dumps({"id": "ok", "message": "fine"}),
+        json.dumps({"id": 6, "message": 42}),
+    ])
+    assert out[0] == {"id": "5", "error": "line 1: internal error (RuntimeError: the store went away while answering)"}
+    assert out[1]["id"] == "ok" and out[1]["answer"] == "fine"
+    assert out[2] == {"id": "6", "error": "line 3: `message` must be a string"}

@@ -422,3 +422,36 @@ def test_an_in_memory_database_is_shared_by_threads() -> None:
             assert pool.submit(lambda: records.list_turns()[0]["id"]).result() == turn_id
     finally:
         records.close()
+
+
+def test_a_late_turn_keeps_its_time_and_does_not_move_the_conversation_back(db_url: str) -> None:
+    """A turn written late (from the outbox) keeps when it happened; retention counts from the newest message."""
+    from assistant.records.models import Conversation
+
+    records = Records(db_url)
+    try:
+        new, old = START + dt.timedelta(days=2), START + dt.timedelta(days=1)
+        records.log_turn("c-late", "the second message", reply(), at=new)
+        records.log_turn("c-late", "the first message, written late", reply(), at=old)
+        assert [t["created"] for t in records.list_turns()] == [new, old]
+        with records._session() as session:
+            assert session.get(Conversation, "c-late").updated_at == new
+    finally:
+        records.close()
+
+
+def test_the_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Health data: 0600 files (SQLite gives its -wal and -shm files the database's mode); a new folder is 0700."""
+    path = tmp_path / "new-folder" / "records.sqlite3"
+    records = Records(f"sqlite:///{path}")
+    try:
+        records.log_turn("c1", "my back hurts", reply())
+        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        assert {f.name: oct(f.stat().st_mode & 0o777) for f in files if f.exists()} == {f.name: "0o600" for f in files if f.exists()}
+        assert path.with_name(path.name + "-wal").exists()
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+    finally:
+        records.close()
+    path.chmod(0o644)  # made by an older version
+    Records(f"sqlite:///{path}").close()
+    assert path.stat().st_mode & 0o777 == 0o600

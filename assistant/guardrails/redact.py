@@ -124,8 +124,9 @@ def compiled(path: Path | None = None) -> tuple[CompiledRule, ...]:
 
 
 def redact(text: str, path: Path | None = None) -> str:
-    """`text` with emails, phone and NHS numbers, postcodes, addresses, dates of birth and names
-    replaced by labels such as `[phone]`; ages, durations, counts and spinal levels stay.
+    """`text` with emails, social handles, card, phone, NHS and National Insurance numbers, postcodes,
+    addresses, dates of birth and names replaced by labels such as `[phone]`; ages, durations,
+    counts, spinal levels and symptom words (even right beside a name) stay.
 
     >>> redact("DOB 01/02/1960, I live in SW1A 1AA")
     'DOB [dob], I live in [postcode]'

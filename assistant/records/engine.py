@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
+from assistant.private_files import private_file
 from assistant.records.errors import RecordsError
 
 WRITE = "physio_write"  # execution option: this transaction will write
@@ -46,11 +47,16 @@ def open_engine(url: URL) -> Engine:
 def _sqlite(url: URL) -> Engine:
     memory = url.database in (None, "", ":memory:")
     if not memory:
-        folder = Path(url.database or "").expanduser().parent
+        database = Path(url.database or "").expanduser()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            # health data: the file is for this user only (SQLite gives its -wal and -shm files the same mode)
+            private_file(database)
+            for extra in ("-wal", "-shm", "-journal"):
+                sibling = database.with_name(database.name + extra)
+                if sibling.exists():
+                    private_file(sibling)
         except OSError as exc:
-            raise RecordsError(f"Cannot create the folder {folder} for the records database: {exc}. {HINT}") from exc
+            raise RecordsError(f"Cannot create the records database {database}: {exc}. {HINT}") from exc
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 5},

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +36,7 @@ from assistant.records.models import (
     Feedback,
     Review,
     Turn,
+    UTCDateTime,
 )
 
 LONG = 1000  # free-text notes and comments
@@ -76,16 +77,23 @@ class Records:
     # --- the conversation log -------------------------------------------------------------
 
     def log_turn(
-        self, conversation_id: str, user_message: str, reply: Mapping[str, Any] | Any, *, client_id: str | None = None
+        self,
+        conversation_id: str,
+        user_message: str,
+        reply: Mapping[str, Any] | Any,
+        *,
+        client_id: str | None = None,
+        at: dt.datetime | None = None,
     ) -> int:
         """Store one exchange (the user message redacted) and return the turn id.
 
-        `reply` is a Contract 1 object (DESIGN.md): a dict, or the `Reply` model itself.
+        `reply` is a Contract 1 object (DESIGN.md): a dict, or the `Reply` model itself. `at` is when
+        the exchange happened, for a turn written late (from the outbox); the default is now.
         """
         conversation_id = _text("conversation id", conversation_id, SHORT)
         fields = turn_fields(reply)
         message = redact(user_message)  # before the write lock: long messages take a moment
-        now = self._clock()
+        now = self._clock() if at is None else at
         with self._session(write=True) as session:
             session.execute(_upsert(session, conversation_id, None if client_id is None else client_id[:SHORT], now))
             turn = Turn(conversation_id=conversation_id, created_at=now, user_message=message, **fields)
@@ -279,15 +287,19 @@ def _jsonable(value: Any) -> Any:
 
 
 def _upsert(session: Session, conversation_id: str, client_id: str | None, now: dt.datetime) -> Any:
-    """Create the conversation on first use and touch it after; one statement, so concurrent first turns cannot clash."""
+    """Create the conversation on first use and touch it after; one statement, so concurrent first turns cannot clash.
+
+    A turn written late (from the outbox) never moves `updated_at` back: retention counts from the newest message.
+    """
     values = {"id": conversation_id, "client_id": client_id, "created_at": now, "updated_at": now}
     dialect = session.get_bind().dialect.name
+    stamp = literal(now, UTCDateTime())
     if dialect == "postgresql":
         pg = postgresql.insert(Conversation).values(values)
-        return pg.on_conflict_do_update(index_elements=[Conversation.id], set_={"updated_at": now})
+        return pg.on_conflict_do_update(index_elements=[Conversation.id], set_={"updated_at": func.greatest(Conversation.updated_at, stamp)})
     if dialect == "sqlite":
         lite = sqlite.insert(Conversation).values(values)
-        return lite.on_conflict_do_update(index_elements=[Conversation.id], set_={"updated_at": now})
+        return lite.on_conflict_do_update(index_elements=[Conversation.id], set_={"updated_at": func.max(Conversation.updated_at, stamp)})
     raise NotImplementedError(f"records support SQLite and PostgreSQL, not {dialect}")
 
 

@@ -1,4 +1,4 @@
-"""Clinician login: scrypt password hashes, signed session cookies, and small in-memory rate limiters.
+"""Clinician login: scrypt password hashes and signed session cookies (the rate limits are in `limits.py`).
 
 >>> encoded = hash_password("correct horse")
 >>> encoded.startswith("scrypt$")
@@ -16,11 +16,13 @@ import json
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from assistant.errors import ConfigError, InputError
+from assistant.private_files import read_or_create_secret
+from assistant.settings import Settings
+from assistant.web.limits import LoginLimiter
 
 # scrypt cost: ~50 ms and 32 MB per check on a small server; stored in the hash so it can grow later
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -29,6 +31,12 @@ _DKLEN = 32
 
 SESSION_COOKIE = "physio_review"
 SESSION_SECONDS = 8 * 3600
+MAX_TOKEN_CHARS = 512  # a real token is about 150; anything longer is refused before any work
+CONCURRENT_CHECKS = 2  # password checks at once (each takes ~32 MB and a core for ~50-200 ms)
+CHECK_WAIT_SECONDS = 3.0  # a login waiting longer for its turn is told to try again (threads are shared with the chat)
+
+TOO_MANY = "Too many failed attempts."
+BUSY = "The sign-in service is busy."
 
 HOW_TO_ENABLE = (
     "The clinician review page is switched off because no review password is set. "
@@ -97,121 +105,35 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(candidate, h.digest)
 
 
-# ---- rate limiting ---------------------------------------------------------------------------
-
-
-@dataclass
-class SlidingWindow:
-    """At most `limit` events per `window` seconds for each key; thread-safe, memory bounded."""
-
-    limit: int
-    window: float
-    clock: Callable[[], float] = time.monotonic
-    max_keys: int = 50_000
-    _events: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _prune(self, key: str, now: float) -> deque[float]:
-        events = self._events.get(key)
-        if events is None:
-            if len(self._events) >= self.max_keys:
-                self._sweep(now)
-            events = self._events.setdefault(key, deque())
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        return events
-
-    def _sweep(self, now: float) -> None:
-        for k in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.window]:
-            del self._events[k]
-        while len(self._events) >= self.max_keys:  # still full: forget the oldest keys
-            del self._events[next(iter(self._events))]
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until `key` may act again (0 when it may act now)."""
-        with self._lock:
-            now = self.clock()
-            events = self._prune(key, now)
-            return 0.0 if len(events) < self.limit else max(0.0, events[0] + self.window - now)
-
-    def hit(self, key: str) -> None:
-        with self._lock:
-            now = self.clock()
-            self._prune(key, now).append(now)
-
-    def allow(self, key: str) -> bool:
-        """Record an event and say whether it was within the limit."""
-        with self._lock:
-            now = self.clock()
-            events = self._prune(key, now)
-            if len(events) >= self.limit:
-                return False
-            events.append(now)
-            return True
-
-    def reset(self, key: str) -> None:
-        with self._lock:
-            self._events.pop(key, None)
-
-
-class LoginLimiter:
-    """5 failed logins per 5 minutes for one address and user name (and 20 per address), then a pause."""
-
-    def __init__(self, per_user: int = 5, per_address: int = 20, window: float = 300.0, clock: Callable[[], float] = time.monotonic):
-        self.user = SlidingWindow(per_user, window, clock)
-        self.address = SlidingWindow(per_address, window, clock)
-
-    @staticmethod
-    def _key(address: str, user: str) -> str:
-        return f"{address}\0{user.strip().lower()}"
-
-    def retry_after(self, address: str, user: str) -> float:
-        return max(self.user.retry_after(self._key(address, user)), self.address.retry_after(address))
-
-    def failed(self, address: str, user: str) -> None:
-        self.user.hit(self._key(address, user))
-        self.address.hit(address)
-
-    def succeeded(self, address: str, user: str) -> None:
-        self.user.reset(self._key(address, user))
-
-
-class ChatLimiter:
-    """`per_minute` messages for one visitor (browser session), and a wider cap per address."""
-
-    def __init__(self, per_minute: int, address_factor: int = 20, clock: Callable[[], float] = time.monotonic):
-        self.visitor = SlidingWindow(max(1, per_minute), 60.0, clock)
-        self.address = SlidingWindow(max(1, per_minute * address_factor), 60.0, clock)
-
-    def allow(self, address: str, session: str) -> bool:
-        if self.address.retry_after(address) > 0:
-            return False
-        if not self.visitor.allow(f"{address}\0{session}"):
-            return False
-        self.address.hit(address)
-        return True
-
-
 # ---- the review login --------------------------------------------------------------------------
 
 
 class ReviewAuth:
     """The review page's gate: credentials from settings, signed session tokens, login throttling.
 
-    Session tokens are HMAC-signed with a key derived from the stored password hash, so every
-    replica accepts them and changing the password signs everybody out.
+    Session tokens are HMAC-signed with a key derived from the session secret (PHYSIO_SECRET_KEY,
+    or the random key kept in the data folder) *and* the stored password hash: whoever reads the
+    hash alone cannot sign a token, every replica given the same secret accepts the same tokens,
+    and changing either the password or the secret signs everybody out.
+
+    Without `secret`, a random key is made for this instance (sessions end when the process does).
     """
 
-    def __init__(self, user: str, password_hash: str | None, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, user: str, password_hash: str | None, *, secret: bytes | None = None, clock: Callable[[], float] = time.time
+    ):
         self.user = user
         self.password_hash = "".join(password_hash.split()) if password_hash else None
         if self.password_hash:
             parse_hash(self.password_hash)  # fail at start-up, not at the first login
+        if secret is not None and len(secret) < 16:
+            raise ConfigError("The session secret is too short; use at least 32 random characters.")
         self.limiter = LoginLimiter()
         self._clock = clock
-        self._key = hashlib.sha256(b"physio-review-session\0" + (self.password_hash or "").encode()).digest()
-        self._revoked: dict[str, float] = {}
+        self._key = session_key(secret if secret is not None else secrets.token_bytes(32), self.password_hash or "")
+        self._revoked: dict[str, float] = {}  # signature of a signed-out token -> when it would have expired
         self._lock = threading.Lock()
+        self._checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 
     @property
     def enabled(self) -> bool:
@@ -221,16 +143,21 @@ class ReviewAuth:
         """(token, "") on success, else (None, message for the login page)."""
         if not self.enabled:
             return None, HOW_TO_ENABLE
-        wait = self.limiter.retry_after(address, user)
+        wait = self.limiter.begin(address, user)
         if wait > 0:
             minutes = max(1, round(wait / 60))
-            return None, f"Too many failed attempts. Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+            return None, f"{TOO_MANY} Please wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
         assert self.password_hash is not None
-        # always run the hash, so a wrong user name takes as long as a wrong password
-        good_password = verify_password(password, self.password_hash)
+        if not self._checks.acquire(timeout=CHECK_WAIT_SECONDS):
+            self.limiter.cancel(address, user)  # not checked: it does not count, and forgives nothing
+            return None, f"{BUSY} Please try again in a moment."
+        try:
+            # always run the hash, so a wrong user name takes as long as a wrong password
+            good_password = verify_password(password, self.password_hash)
+        finally:
+            self._checks.release()
         good_user = hmac.compare_digest(user.strip().encode(), self.user.encode())
         if not (good_password and good_user):
-            self.limiter.failed(address, user)
             return None, "That user name and password do not match. Please try again."
         self.limiter.succeeded(address, user)
         return self.issue(self.user), ""
@@ -242,29 +169,60 @@ class ReviewAuth:
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
 
-    def user_for(self, token: str | None) -> str | None:
-        """The signed-in user for a session token, or None."""
-        if not self.enabled or not token or token.count(".") != 1:
-            return None
+    def _verified(self, token: str | None) -> tuple[str, int] | None:
+        """(signature, expiry) of a token this server signed and that has not expired; None for anything else."""
+        if not self.enabled or not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
+            return None  # (compare_digest raises on non-ASCII text: a crafted cookie must be a 401, not a 500)
         body, signature = token.split(".")
         if not hmac.compare_digest(signature, self._sign(body)):
             return None
-        with self._lock:
-            if token in self._revoked:
-                return None
         try:
             data = json.loads(_unb64(body))
         except ValueError:
             return None
-        if not isinstance(data, dict) or int(data.get("exp", 0)) < self._clock() or data.get("u") != self.user:
+        if not isinstance(data, dict) or data.get("u") != self.user:
             return None
-        return str(data["u"])
+        try:
+            expires = int(data.get("exp", 0))
+        except (TypeError, ValueError):
+            return None
+        if expires < self._clock():
+            return None
+        return signature, expires
+
+    def user_for(self, token: str | None) -> str | None:
+        """The signed-in user for a session token, or None."""
+        verified = self._verified(token)
+        if verified is None:
+            return None
+        with self._lock:
+            if verified[0] in self._revoked:
+                return None
+        return self.user
 
     def revoke(self, token: str | None) -> None:
-        """Sign out: this token stops working on this server at once (it expires everywhere within 8 hours)."""
-        if not token:
+        """Sign out: this token stops working on this server at once (it expires everywhere within 8 hours).
+
+        Only a token this server signed is remembered (by its signature, until it would have expired):
+        a junk cookie sent to /review/logout costs nothing to keep.
+        """
+        verified = self._verified(token)
+        if verified is None:
             return
+        signature, expires = verified
         now = self._clock()
         with self._lock:
-            self._revoked = {t: exp for t, exp in self._revoked.items() if exp > now}
-            self._revoked[token] = now + SESSION_SECONDS
+            self._revoked = {s: exp for s, exp in self._revoked.items() if exp > now}
+            self._revoked[signature] = expires
+
+
+def session_secret(settings: Settings) -> bytes:
+    """PHYSIO_SECRET_KEY, else the random key kept in the data folder (made on first use, mode 0600)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode("utf-8")
+    return read_or_create_secret(settings.secret_key_path)
+
+
+def session_key(secret: bytes, password_hash: str) -> bytes:
+    """The HMAC key for session tokens: from the secret and the password hash together."""
+    return hmac.new(secret, b"physio-review-session\0" + password_hash.encode(), hashlib.sha256).digest()

@@ -25,8 +25,8 @@ import gradio as gr
 
 from assistant.clinic_hours import open_status
 from assistant.content import Clinic
-from assistant.models import Level, Reply
-from assistant.web.auth import ChatLimiter
+from assistant.models import Level, Reply, Triage, Turn
+from assistant.web.limits import ChatLimiter
 from assistant.web.render import e, markdown_html, notice_html, reply_html, split_answer, tel, user_message_html
 
 log = logging.getLogger("physio.web.chat")
@@ -58,6 +58,17 @@ def _address(request: gr.Request | None) -> str:
 
 def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "none"
+
+
+def _history(turns: list[dict[str, str]]) -> list[Turn]:
+    """The conversation so far as triage reads it; anything malformed (an API caller's) is left out."""
+    history: list[Turn] = []
+    for item in turns[-20:] if isinstance(turns, list) else []:
+        try:
+            history.append(Turn.model_validate(item))
+        except ValueError:
+            continue
+    return history
 
 
 # ---- static parts of the page ---------------------------------------------------------------
@@ -163,6 +174,43 @@ class ChatPage:
     def _ask(self, message: str, turns: list[dict[str, str]], conv_id: str, request: gr.Request | None) -> Reply:
         return self.assistant.reply(message, turns, conversation_id=conv_id, client_id=client_id(request))
 
+    def _admit(self, message: str, turns: list[dict[str, str]] | None, request: gr.Request | None) -> Reply | None:
+        """Triage first, then the rate limit: None when the message may be answered, else the reply to show.
+
+        A message over the limit is not answered, but it is triaged: when it is urgent or an
+        emergency, the reply leads with that advice (the policy's referral, or the crisis text
+        for self-harm) before the request to slow down.
+        """
+        triage = self._triage(message, turns or [])
+        if self.limiter.allow(_address(request), _session(request)):
+            return None
+        return self._over_limit(triage)
+
+    def _triage(self, message: str, turns: list[dict[str, str]]) -> Triage:
+        # the page's box stops at max_message_chars; an API caller's longer text is triaged that far here
+        # (the whole of it when it is answered), so a flood of huge refused messages costs little
+        limit = getattr(getattr(self.assistant, "settings", None), "max_message_chars", 4000)
+        try:
+            return self.assistant.engine.triage(message[: limit * 2], _history(turns))
+        except Exception:  # noqa: BLE001 - a triage fault must not stop the reply that follows
+            log.exception("triage before the rate limit failed")
+            return Triage()
+
+    def _over_limit(self, triage: Triage) -> Reply:
+        p = self.policy
+        busy = self._busy()
+        answer = busy
+        if triage.level in (Level.emergency, Level.urgent):
+            crisis = any(f.id == "self_harm" for f in triage.flags)
+            lead = p.text(p.file.crisis) if crisis else p.referral(triage.level)
+            answer = f"{lead}\n\n{busy}"
+        return Reply(triage=triage, answer=answer, disclaimer=p.text(p.file.disclaimer), refused=True, refusal_reason="rate_limit")
+
+    def _over_limit_html(self, reply: Reply) -> str:
+        if reply.triage.level in (Level.emergency, Level.urgent):
+            return reply_html(reply, self.kb, referral=self._referral(reply))
+        return notice_html(reply.answer, "warn")
+
     # -- page load
     def on_load(self) -> tuple[str, Any]:
         now = _now(self.clinic)
@@ -184,8 +232,9 @@ class ChatPage:
             return
         conv_id = conv_id or uuid.uuid4().hex
         display = [*display, {"role": "user", "content": user_message_html(message)}]
-        if not self.limiter.allow(_address(request), _session(request)):
-            display.append({"role": "assistant", "content": notice_html(self._busy(), "warn")})
+        refused = self._admit(message, turns, request)
+        if refused is not None:
+            display.append({"role": "assistant", "content": self._over_limit_html(refused)})
             yield "", display, display, turns, turn_ids, conv_id
             return
         display.append({"role": "assistant", "content": '<div class="pa-reply pa-typing" aria-label="Writing an answer"><span></span><span></span><span></span></div>'})
@@ -234,8 +283,9 @@ class ChatPage:
     def chat_api(self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
         """`/chat`: the answer text, streamed; the conversation continues for this client session."""
         conv_id = conv_id or uuid.uuid4().hex
-        if not self.limiter.allow(_address(request), _session(request)):
-            yield self._busy(), turns, conv_id
+        refused = self._admit(message or "", turns, request)
+        if refused is not None:
+            yield refused.answer, turns, conv_id
             return
         try:
             reply = self._ask(message or "", turns or [], conv_id, request)
@@ -252,8 +302,9 @@ class ChatPage:
     def reply_api(self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request) -> tuple[Any, ...]:
         """`/reply`: the whole Contract 1 object for the message."""
         conv_id = conv_id or uuid.uuid4().hex
-        if not self.limiter.allow(_address(request), _session(request)):
-            return {"error": self._busy()}, turns, conv_id
+        refused = self._admit(message or "", turns, request)
+        if refused is not None:
+            return {**refused.contract(), "error": self._busy()}, turns, conv_id
         reply = self._ask(message or "", turns or [], conv_id, request)
         turns = [*(turns or []), {"role": "user", "content": message or ""}, {"role": "assistant", "content": reply.answer}][-20:]
         return reply.contract(), turns, conv_id

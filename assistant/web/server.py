@@ -7,6 +7,9 @@ needs a valid signed session cookie, or it gets a redirect to the login page (th
 the JSONL export). The review app also gets the same check as gradio's `auth_dependency`, and each
 review handler checks the user again. Without PHYSIO_REVIEW_PASSWORD_HASH the review app is not
 mounted at all and every `/review` path explains how to switch it on.
+
+What anyone can reach is listed in `middleware.RouteAllowlist`: the two pages, their queue, and
+the info gradio_client needs; gradio's uploads, file routes, monitoring and OpenAPI are 404.
 """
 
 from __future__ import annotations
@@ -21,19 +24,29 @@ from urllib.parse import parse_qs, quote
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.concurrency import run_in_threadpool
 
 from assistant.settings import Settings
-from assistant.web.auth import HOW_TO_ENABLE, SESSION_COOKIE, SESSION_SECONDS, ChatLimiter, ReviewAuth
+from assistant.web.auth import BUSY, HOW_TO_ENABLE, SESSION_COOKIE, SESSION_SECONDS, TOO_MANY, ReviewAuth, session_secret
 from assistant.web.chat import build_chat
+from assistant.web.limits import ChatLimiter
+from assistant.web.middleware import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    REVIEW,
+    BodyLimit,
+    ForwardedHint,
+    HeaderLimit,
+    ReviewGate,
+    RouteAllowlist,
+    SecurityHeaders,
+)
 from assistant.web.render import e
 from assistant.web.review import build_review
 
 log = logging.getLogger("physio.web")
 
-REVIEW = "/review"
-OPEN_REVIEW_PATHS = {f"{REVIEW}/login", f"{REVIEW}/logout"}
-MAX_BODY_BYTES = 64 * 1024
+OUTBOX_MAX_TURNS = 20_000  # turns kept on disk while the records database is away (a few days of a busy clinic)
 FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 
 
@@ -76,151 +89,6 @@ def frame_ancestors(settings: Settings) -> str:
     return " ".join(value.replace(",", " ").split())
 
 
-# ---- middleware --------------------------------------------------------------------------------
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
-
-
-def _cookie(scope: Scope, name: str) -> str | None:
-    for part in _header(scope, b"cookie").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return None
-
-
-def _is_review(path: str) -> bool:
-    return path == REVIEW or path.startswith(REVIEW + "/")
-
-
-class ReviewGate:
-    """Nothing under /review without a signed-in clinician, whatever the route (ASGI, before routing)."""
-
-    def __init__(self, app: ASGIApp, auth: ReviewAuth):
-        self.app = app
-        self.auth = auth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        if not _is_review(path) or path in OPEN_REVIEW_PATHS:
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            if self.auth.user_for(_cookie(scope, SESSION_COOKIE)) is None:
-                await send({"type": "websocket.close", "code": 4401})
-                return
-            await self.app(scope, receive, send)
-            return
-        if not self.auth.enabled:
-            await _respond(scope, receive, send, HTMLResponse(login_page(HOW_TO_ENABLE, disabled=True), status_code=503))
-            return
-        if self.auth.user_for(_cookie(scope, SESSION_COOKIE)) is None:
-            if scope["method"] in ("GET", "HEAD") and path in (REVIEW, REVIEW + "/"):
-                response: Response = RedirectResponse(f"{root}{REVIEW}/login", status_code=303)
-            else:
-                response = JSONResponse({"detail": "Sign in at /review/login first."}, status_code=401)
-            await _respond(scope, receive, send, response)
-            return
-        if path == REVIEW:
-            await _respond(scope, receive, send, RedirectResponse(f"{root}{REVIEW}/", status_code=307))
-            return
-        await self.app(scope, receive, send)
-
-
-async def _respond(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
-    await response(scope, receive, send)
-
-
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes (413), whether or not Content-Length is sent."""
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _header(scope, b"content-length")
-        if declared.isdigit() and int(declared) > self.limit:
-            await _respond(scope, receive, send, JSONResponse({"detail": "Request too large."}, status_code=413))
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        # read the (small) body up front, then replay it; later receives pass through (disconnects)
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.limit:
-                await _respond(scope, receive, send, JSONResponse({"detail": "Request too large."}, status_code=413))
-                return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-class SecurityHeaders:
-    """nosniff, referrer policy, framing: the chat may be embedded where the clinic allows; /review never."""
-
-    def __init__(self, app: ASGIApp, ancestors: str):
-        self.app = app
-        self.ancestors = ancestors
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        review = _is_review(scope["path"])
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"x-frame-options", b"content-security-policy")]
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-                ]
-                if review:
-                    headers += [
-                        (b"content-security-policy", b"frame-ancestors 'none'"),
-                        (b"x-frame-options", b"DENY"),
-                        (b"cache-control", b"no-store"),
-                    ]
-                else:
-                    headers.append((b"content-security-policy", f"frame-ancestors {self.ancestors}".encode()))
-                    if self.ancestors == "'self'":
-                        headers.append((b"x-frame-options", b"SAMEORIGIN"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
 # ---- the login page ------------------------------------------------------------------------------
 
 
@@ -244,12 +112,23 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def same_origin(origin: str | None, host: str) -> bool:
+    """A login form post must come from this site's own page: no Origin (not a browser) or ours.
+
+    `Origin: null` is what a sandboxed iframe, a data: URL or a file sends: never our login page.
+    """
+    if origin is None:
+        return True
+    scheme, sep, rest = origin.strip().partition("://")
+    return bool(sep) and scheme in ("http", "https") and rest == host
+
+
 # ---- the application -------------------------------------------------------------------------------
 
 
 def build_app(assistant: Any, settings: Settings) -> FastAPI:
     """The FastAPI app with both gradio pages mounted and every review route behind the login gate."""
-    auth = ReviewAuth(settings.review_user, settings.review_password_hash)
+    auth = ReviewAuth(settings.review_user, settings.review_password_hash, secret=session_secret(settings))
     limiter = ChatLimiter(settings.chat_rate_per_minute)
     app = FastAPI(title="physio-assistant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.assistant = assistant
@@ -277,17 +156,14 @@ def build_app(assistant: Any, settings: Settings) -> FastAPI:
     async def login(request: Request) -> Response:
         if not auth.enabled:
             return HTMLResponse(login_page(HOW_TO_ENABLE, disabled=True), status_code=503)
-        origin = request.headers.get("origin")
-        if origin and origin not in ("null",) and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+        if not same_origin(request.headers.get("origin"), request.headers.get("host", "")):
             return HTMLResponse(login_page("Please sign in from this site's own login page."), status_code=403)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         user = (form.get("username") or [""])[0][:200]
         password = (form.get("password") or [""])[0][:1000]
-        from starlette.concurrency import run_in_threadpool
-
         token, message = await run_in_threadpool(auth.login, _address(request), user, password)
         if token is None:
-            status = 429 if message.startswith("Too many") else 401
+            status = 429 if message.startswith(TOO_MANY) else 503 if message.startswith(BUSY) else 401
             return HTMLResponse(login_page(message, user=user), status_code=status)
         response = RedirectResponse(f"{REVIEW}/", status_code=303)
         response.set_cookie(
@@ -322,6 +198,7 @@ def build_app(assistant: Any, settings: Settings) -> FastAPI:
         "max_file_size": MAX_BODY_BYTES,
         "show_error": False,
     }
+    pages: dict[str, gr.Blocks] = {}
     if auth.enabled:
         review = build_review(assistant, settings)
         review.queue(default_concurrency_limit=2)
@@ -329,30 +206,64 @@ def build_app(assistant: Any, settings: Settings) -> FastAPI:
             app, review, path=REVIEW, head=_head("review.css"),
             auth_dependency=lambda request: auth.user_for(request.cookies.get(SESSION_COOKIE)), **common,
         )
+        pages[REVIEW] = review
     chat = build_chat(assistant, settings, limiter)
     gr.mount_gradio_app(app, chat, path="/", head=_head("chat.css", meta=True), js=_static("chat.js"), **common)
+    pages[""] = chat
+    app.state.pages = pages
 
-    app.add_middleware(ReviewGate, auth=auth)
+    # add_middleware wraps: the last added runs first
+    app.add_middleware(RouteAllowlist, pages=pages)
+    app.add_middleware(ReviewGate, auth=auth, disabled_page=login_page(HOW_TO_ENABLE, disabled=True))
     app.add_middleware(SecurityHeaders, ancestors=frame_ancestors(settings))
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if settings.trusted_proxy_list:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+    app.add_middleware(ForwardedHint, trusted=settings.trusted_proxy_list)
+    app.add_middleware(HeaderLimit, limit=MAX_HEADER_BYTES)
     return app
 
 
 def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Load the assistant once, then serve until stopped (`physio-assistant serve`)."""
+    import os
+
     import uvicorn
 
     from assistant.conversation import Assistant
+    from assistant.private_files import private_dir
     from assistant.records.lazy import ReconnectingRecords
+    from assistant.records.outbox import LogOutbox
 
-    ReviewAuth(settings.review_user, settings.review_password_hash)  # a malformed hash fails now, not after loading
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # whatever the server writes (store, caches, records, spool) is for its own user only
+    private_dir(settings.data_dir)
+    ReviewAuth(settings.review_user, settings.review_password_hash, secret=session_secret(settings))  # fail now, not after loading
     records = ReconnectingRecords(settings.records_url)
     if not records.connected:
         print("Warning: the records database cannot be reached; the chat will answer and log once it can.", flush=True)
+    outbox = LogOutbox(records, max_pending=OUTBOX_MAX_TURNS, spool=settings.outbox_path)
+    if outbox.pending:
+        print(f"{outbox.pending} turn(s) logged before the last stop are waiting for the records database.", flush=True)
+        outbox.flush()
     assistant = Assistant.load(settings, records=records, say=lambda m: print(m, flush=True))
+    assistant.outbox = outbox
+    outbox.start_flusher()
     app = build_app(assistant, settings)
     if not settings.review_password_hash:
         print(HOW_TO_ENABLE, flush=True)
     print(f"Serving the patient chat on http://{host}:{port}/ (clinician review at /review, health at /healthz)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        # h11 caps a request's head (headers, cookies); httptools would buffer any size
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        # forwarded headers are read by our middleware, from PHYSIO_TRUSTED_PROXIES only
+        proxy_headers=False,
+        server_header=False,
+    )

@@ -44,17 +44,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = home / "data"
     log = home / "server.log"
     port = _free_port()
+    password_hash = hash_password(REVIEW_PASSWORD)
     env = {
         **os.environ,
         "PHYSIO_DATA_DIR": str(data_dir),
         "PHYSIO_KNOWLEDGE_DIR": str(ROOT / "knowledge"),
         "PHYSIO_REVIEW_USER": REVIEW_USER,
-        "PHYSIO_REVIEW_PASSWORD_HASH": hash_password(REVIEW_PASSWORD),
+        "PHYSIO_REVIEW_PASSWORD_HASH": password_hash,
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
-    env.pop("PHYSIO_DATABASE_URL", None)
+    # the defaults a clinic gets: no trusted proxy, a session key made in the data folder, SQLite
+    for name in ("PHYSIO_DATABASE_URL", "PHYSIO_TRUSTED_PROXIES", "PHYSIO_SECRET_KEY", "PHYSIO_CHAT_RATE_PER_MINUTE"):
+        env.pop(name, None)
     with log.open("w") as out:
         # cwd is the temp folder, so a developer's .env in the repo cannot change the test server
         proc = subprocess.Popen(
@@ -74,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer /healthz within {START_TIMEOUT} s:\n{log.read_text()[-4000:]}")
             time.sleep(0.5)
-        yield Server(url=url, data_dir=data_dir, log=log)
+        yield Server(url=url, data_dir=data_dir, log=log, pid=proc.pid, password_hash=password_hash)
     finally:
         proc.terminate()
         try:

@@ -57,7 +57,7 @@ def test_greeting_knows_the_clinic_hours(kb) -> None:  # type: ignore[no-untyped
 
 def test_chat_rate_limit_answers_politely_with_the_phone_number(kb) -> None:  # type: ignore[no-untyped-def]
     from assistant.models import Reply
-    from assistant.web.auth import ChatLimiter
+    from assistant.web.limits import ChatLimiter
     from assistant.web.chat import ChatPage
 
     asked: list[str] = []
@@ -93,3 +93,61 @@ def test_pages_carry_security_headers(disabled_app: TestClient) -> None:
     assert chat.headers["content-security-policy"] == "frame-ancestors 'self'"
     review = disabled_app.get("/review/login")
     assert review.headers["content-security-policy"] == "frame-ancestors 'none'" and review.headers["cache-control"] == "no-store"
+
+
+@pytest.fixture(scope="module")
+def triage_engine():  # type: ignore[no-untyped-def]
+    from assistant.guardrails.triage import load_engine
+
+    return load_engine(KNOWLEDGE)
+
+
+def _limited_page(kb, engine):  # type: ignore[no-untyped-def]
+    from assistant.models import Reply
+    from assistant.web.chat import ChatPage
+    from assistant.web.limits import ChatLimiter
+
+    def reply(message: str, history: object, **kw: object) -> Reply:
+        return Reply(answer="An answer.", disclaimer="d")
+
+    policy = load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic)
+    fake = SimpleNamespace(kb=kb, policy=policy, reply=reply, records=None, engine=engine)
+    return ChatPage(fake, ChatLimiter(per_minute=1)), policy
+
+
+def test_a_message_over_the_rate_limit_is_still_triaged(kb, triage_engine) -> None:  # type: ignore[no-untyped-def]
+    """Triage runs before the rate limit: an emergency sent too fast still gets the emergency advice first."""
+    from assistant.models import Level
+
+    page, policy = _limited_page(kb, triage_engine)
+    visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.9"), session_hash="s9")
+    assert list(page.chat_api("is walking ok?", [], None, visitor))[-1][0] == "An answer."  # type: ignore[arg-type]
+    emergency = "I can't feel my bum when I wipe"
+    answer = list(page.chat_api(emergency, [], None, visitor))[-1][0]  # type: ignore[arg-type]
+    assert answer.startswith(policy.referral(Level.emergency)) and "faster than I can answer" in answer
+    obj = page.reply_api(emergency, [], None, visitor)[0]  # type: ignore[arg-type]
+    assert obj["triage"]["level"] == "emergency" and obj["refused"] is True and "faster than I can answer" in obj["error"]
+    frames = list(page.respond(emergency, [], [], {}, None, visitor))  # type: ignore[arg-type]
+    shown = frames[-1][1][-1]["content"]
+    assert "pa-banner--emergency" in shown and kb.clinic.emergency.number in shown and "faster than I can answer" in shown
+    # an earlier red flag in the conversation counts too, as it does for an answered message
+    history = [{"role": "user", "content": emergency}, {"role": "assistant", "content": "..."}]
+    assert list(page.chat_api("what exercises can I do?", history, None, visitor))[-1][0].startswith(policy.referral(Level.emergency))  # type: ignore[arg-type]
+
+
+def test_a_routine_message_over_the_limit_gets_only_the_notice(kb, triage_engine) -> None:  # type: ignore[no-untyped-def]
+    page, policy = _limited_page(kb, triage_engine)
+    visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.10"), session_hash="s10")
+    list(page.chat_api("is walking ok?", [], None, visitor))  # type: ignore[arg-type]
+    answer = list(page.chat_api("is swimming ok?", [], None, visitor))[-1][0]  # type: ignore[arg-type]
+    assert answer.startswith("You are sending messages faster")
+    frames = list(page.respond("and cycling?", [], [], {}, None, visitor))  # type: ignore[arg-type]
+    assert "pa-notice--warn" in frames[-1][1][-1]["content"]
+
+
+def test_self_harm_over_the_limit_gets_the_crisis_text(kb, triage_engine) -> None:  # type: ignore[no-untyped-def]
+    page, policy = _limited_page(kb, triage_engine)
+    visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.11"), session_hash="s11")
+    list(page.chat_api("is walking ok?", [], None, visitor))  # type: ignore[arg-type]
+    answer = list(page.chat_api("I want to end my life, the pain is too much", [], None, visitor))[-1][0]  # type: ignore[arg-type]
+    assert answer.startswith(policy.text(policy.file.crisis)) and kb.clinic.crisis.number in answer
