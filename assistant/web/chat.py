@@ -187,8 +187,9 @@ class ChatPage:
         return self._over_limit(triage)
 
     def _triage(self, message: str, turns: list[dict[str, str]]) -> Triage:
-        # the page's box stops at max_message_chars; an API caller's longer text is triaged that far here
-        # (the whole of it when it is answered), so a flood of huge refused messages costs little
+        # before the rate limit the rules read twice max_message_chars (the whole message is triaged
+        # when it is answered), so a flood of huge refused messages costs little; the net runs only
+        # for admitted messages, for the same reason
         limit = getattr(getattr(self.assistant, "settings", None), "max_message_chars", 4000)
         try:
             return self.assistant.engine.triage(message[: limit * 2], _history(turns))
@@ -389,9 +390,15 @@ def build_chat(assistant: Any, settings: Any, limiter: ChatLimiter) -> gr.Blocks
                 placeholder="Type your question about sciatica or back pain",
                 lines=1,
                 max_lines=6,
-                max_length=settings.max_message_chars,
                 submit_btn="Send",
                 elem_id="pa-question",
+            )
+            # no max_length on the box: a browser would cut a long paste silently. chat.js counts,
+            # and says plainly when a message is longer than the assistant reads (it is still triaged)
+            gr.HTML(
+                f'<p id="pa-count" class="pa-count" aria-live="polite" data-limit="{settings.max_message_chars}" '
+                f'data-emergency="{e(clinic.emergency.number)}"></p>',
+                elem_id="pa-count-wrap",
             )
         with gr.Row(elem_id="pa-tools"):
             new = gr.Button("Start a new conversation", variant="secondary", size="sm", elem_id="pa-new")

@@ -179,3 +179,19 @@ def test_keyboard_only_visitor_can_ask(browser: Browser, server: Server) -> None
     page.keyboard.press("Enter")
     expect(page.locator(".pa-disclaimer")).to_have_count(1)
     page.close()
+
+
+def test_a_long_paste_is_counted_not_cut_and_its_red_flag_still_triaged(browser: Browser, server: Server, screenshots: Path) -> None:
+    page = open_chat(browser, server, DESKTOP)
+    box = page.locator("#pa-question textarea")
+    long_text = "My back has been sore for a few weeks now and sitting makes it worse. " * 70 + EMERGENCY
+    box.fill(long_text)
+    assert len(box.input_value()) == len(long_text), "the browser must not cut a long paste silently"
+    expect(page.locator("#pa-count")).to_contain_text("longer than I can read in one go")
+    page.screenshot(path=str(screenshots / "long-paste-counter.png"))
+    box.press("Enter")
+    expect(page.locator(".pa-disclaimer")).to_have_count(1)
+    expect(last_reply(page)).to_contain_text("999")
+    box.fill("is walking ok?")
+    expect(page.locator("#pa-count")).to_have_text(re.compile(r"^14 / 4,000 characters$"))
+    page.close()

@@ -17,4 +17,26 @@
     }).observe(log, { childList: true, subtree: true, characterData: true });
   };
   attach();
+
+  // A character counter instead of a silent cut: past the limit the visitor is told plainly, and a
+  // message sent anyway is still triaged for red flags before it is refused as too long.
+  const count = () => {
+    const box = document.querySelector("#pa-question textarea");
+    const out = document.querySelector("#pa-count");
+    if (!box || !out) { setTimeout(count, 300); return; }
+    const limit = parseInt(out.dataset.limit || "4000", 10);
+    const update = () => {
+      const n = box.value.length;
+      out.classList.toggle("pa-count--over", n > limit);
+      if (n === 0) { out.textContent = ""; return; }
+      out.textContent = n > limit
+        ? `${n.toLocaleString()} / ${limit.toLocaleString()} characters: that is longer than I can read in one go. ` +
+          `Please send the main question in a shorter message. If you have worrying symptoms, call ${out.dataset.emergency} now.`
+        : `${n.toLocaleString()} / ${limit.toLocaleString()} characters`;
+    };
+    ["input", "change"].forEach((ev) => box.addEventListener(ev, update));
+    new MutationObserver(update).observe(box, { attributes: true, attributeFilter: ["value"] });
+    update();
+  };
+  count();
 }
