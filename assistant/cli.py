@@ -49,7 +49,7 @@ def ingest(
 
     settings = _settings()
     try:
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings, repair=True, say=lambda m: err.print(f"[dim]{m}[/]"))
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("Embedding", total=None)
             summary = run(settings, embedder, list(paths or []), rebuild=rebuild, progress=lambda d, t: progress.update(task, completed=d, total=t))

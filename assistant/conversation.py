@@ -87,7 +87,7 @@ class Assistant:
     @classmethod
     def load(cls, settings: Settings, *, records: Any = None, llm: Any = None, build_if_empty: bool = True, say=print) -> "Assistant":
         """Load everything; on an empty store, build it first (saying so) when allowed."""
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings, say=say)
         knowledge = settings.knowledge_path
         kb = load_knowledge(knowledge)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,10 @@ class Settings(BaseSettings):
     knowledge_dir: Path | None = None
     embedding_model: str = BUNDLED_MODEL
     embedding_sha256: str = BUNDLED_SHA256
+    # auto: the bundled model through ONNX Runtime (no torch at serve time), any other through
+    # sentence-transformers; sentence-transformers forces the reference path for the bundled one too
+    embedding_backend: Literal["auto", "onnx", "sentence-transformers"] = "auto"
+    model_cache_dir: Path | None = None  # where the ONNX export lives; default <data_dir>/models
     collection: str = "physio-knowledge"
     chroma_host: str | None = None
     chroma_port: int = 8000
@@ -57,6 +62,10 @@ class Settings(BaseSettings):
                 "Set PHYSIO_KNOWLEDGE_DIR to your knowledge folder."
             )
         return path
+
+    @property
+    def models_path(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def chroma_path(self) -> Path:

@@ -74,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer /healthz within {START_TIMEOUT} s:\n{log.read_text()[-4000:]}")
             time.sleep(0.5)
-        yield Server(url=url, data_dir=data_dir, log=log)
+        yield Server(url=url, data_dir=data_dir, log=log, pid=proc.pid)
     finally:
         proc.terminate()
         try:

@@ -18,6 +18,7 @@ class Server:
     url: str  # no trailing slash
     data_dir: Path
     log: Path
+    pid: int = 0
 
     def records(self):  # type: ignore[no-untyped-def]
         from assistant.records import Records
