@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -30,10 +30,12 @@ from assistant.guardrails.policy import Policy, load_policy
 from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine, load_engine
 from assistant.models import ExerciseRef, Level, Reply, SourceRef, Triage, Turn
-from assistant.records.outbox import LogOutbox
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
+
+if TYPE_CHECKING:
+    from assistant.records.outbox import LogOutbox
 
 log = logging.getLogger("physio.conversation")
 
@@ -79,7 +81,7 @@ class Assistant:
     system_prompt: str = ""
     card_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status_overlay: dict[str, str] = field(default_factory=dict)
-    outbox: LogOutbox | None = None
+    outbox: "LogOutbox | None" = None
     _emergency_sources: dict[str, list[Hit]] = field(default_factory=dict)
     _last_provenance: list[Any] = field(default_factory=list)  # the sentences of the last answer, with their chunks
 
@@ -168,6 +170,8 @@ class Assistant:
         yield reply.answer, reply
 
     def _log(self, conversation_id: str, message: str, reply: Reply, client_id: str | None) -> None:
+        from assistant.records.outbox import LogOutbox  # here: `ask` never touches the records database
+
         if self.outbox is None or self.outbox.records is not self.records:
             self.outbox = LogOutbox(self.records)
         reply.turn_id = self.outbox.log(conversation_id, message, reply.contract(), client_id)

@@ -59,8 +59,8 @@ class OnnxEncoder:
     """Sentence embeddings from an exported graph; same vectors as sentence-transformers' `encode`.
 
     Texts are tokenized together, sorted by token length and run in batches that each pad only to
-    their own longest text (at most `batch_size` rows and about `TOKEN_BUDGET` padded tokens),
-    then put back in the caller's order.
+    their own longest text (at most `batch_size` rows, about `TOKEN_BUDGET` padded tokens, and no
+    text under half the batch's width), then put back in the caller's order.
 
         >>> enc = OnnxEncoder(folder / "model.onnx", folder / "tokenizer.json", 256)  # doctest: +SKIP
         >>> enc.encode(["Is walking OK?"], batch_size=64).shape                          # doctest: +SKIP
@@ -97,8 +97,11 @@ class OnnxEncoder:
         while start < len(order):
             width = len(encodings[order[start]].ids)  # the longest of this batch: sorted longest first
             size = max(1, min(batch_size, TOKEN_BUDGET // max(width, 1)))
-            rows = order[start : start + size]
-            start += size
+            end = start + 1
+            while end < len(order) and end - start < size and 2 * len(encodings[order[end]].ids) > width:
+                end += 1  # a text under half the width starts the next batch: little padding
+            rows = order[start:end]
+            start = end
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros_like(ids)
             types = np.zeros_like(ids)
