@@ -201,12 +201,14 @@ def bench(
     url: Annotated[str | None, typer.Option(help="A running server on loopback to load-test (50 visitors x 5 messages).")] = None,
     server_pid: Annotated[int | None, typer.Option(help="That server's process id, to read its memory.")] = None,
     soak_minutes: Annotated[float, typer.Option(help="After the load test, a steady soak of this many minutes (needs --url).")] = 0.0,
+    web: Annotated[bool, typer.Option("--web", help="Start a server per embedding path on loopback and load-test both (50 visitors x 5).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also try int8 dynamic quantisation against fp32 in one eval run.")] = False,
 ) -> None:
     """Measure speed as ratios against bare model operations, measured side by side."""
     from evals.bench import main as run
 
     started = time.perf_counter()
-    run(_settings(), out_dir, url=url, server_pid=server_pid, soak_minutes=soak_minutes)
+    run(_settings(), out_dir, url=url, server_pid=server_pid, soak_minutes=soak_minutes, web=web, int8=int8)
     err.print(f"[dim]bench took {time.perf_counter() - started:.0f} s[/]")
 
 

@@ -87,9 +87,13 @@ class Assistant:
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
-    def load(cls, settings: Settings, *, records: Any = None, llm: Any = None, build_if_empty: bool = True, say=print) -> "Assistant":
-        """Load everything; on an empty store, build it first (saying so) when allowed."""
-        embedder = load_embedder(settings, say=say)
+    def load(
+        cls, settings: Settings, *, records: Any = None, llm: Any = None, build_if_empty: bool = True, say=print, embedder: Embedder | None = None
+    ) -> "Assistant":
+        """Load everything; on an empty store, build it first (saying so) when allowed.
+
+        `embedder` replaces the configured model (the int8 experiment passes its own)."""
+        embedder = embedder or load_embedder(settings, say=say)
         knowledge = settings.knowledge_path
         kb = load_knowledge(knowledge)
         try:
