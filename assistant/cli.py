@@ -10,8 +10,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.panel import Panel
 
 from assistant.errors import PhysioError
 from assistant.settings import Settings
@@ -111,6 +109,9 @@ def _jsonl(assistant: Any) -> None:
 
 
 def _show(reply: Any) -> None:
+    from rich.markdown import Markdown
+    from rich.panel import Panel
+
     style = {"emergency": "bold white on red", "urgent": "bold black on yellow"}.get(reply.triage.level.value)
     if style:
         out.print(Panel(f"{reply.triage.level.value.upper()}", style=style))
@@ -126,6 +127,8 @@ def chat() -> None:
         assistant = _assistant(settings)
     except PhysioError as exc:
         _fail(exc)
+    from rich.panel import Panel
+
     from assistant.clinic_hours import open_status
 
     clinic = assistant.kb.clinic

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from assistant.errors import ConfigError, ModelError
 from assistant.hashing import sha256_of
@@ -60,8 +59,10 @@ def verify_model(folder: Path, expected_sha256: str) -> None:
         )
 
 
-class Embedder(Embeddings):
-    """Normalised sentence embeddings; also a LangChain `Embeddings`.
+class Embedder:
+    """Normalised sentence embeddings. It has LangChain's `Embeddings` methods (`embed_documents`,
+    `embed_query`) without subclassing it: importing langchain-core costs a third of a second at
+    every start, and nothing here needs the class itself.
 
         >>> embedder = load_embedder(Settings())                      # doctest: +SKIP
         >>> embedder.encode(["Is walking OK?", "sciatica"]).shape     # doctest: +SKIP
