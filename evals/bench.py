@@ -341,6 +341,7 @@ def web_load(
     sampler = threading.Thread(target=sample, daemon=True) if server_pid else None
     if sampler:
         sampler.start()
+    cpu_before = _cpu_seconds(server_pid)
     started = time.perf_counter()
     threads = [threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(visitors)]
     for t in threads:
@@ -349,6 +350,7 @@ def web_load(
         t.join(timeout=max(0.0, stop_at - time.monotonic()) + 30)
     done.set()
     wall = time.perf_counter() - started
+    cpu = _cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
     return {
         "url": url,
         "visitors": visitors,
@@ -361,7 +363,22 @@ def web_load(
         "p50_ms": round(percentile(latencies, 50), 1),
         "p95_ms": round(percentile(latencies, 95), 1),
         "server_peak_rss_mb": round(peak["rss"] / 2**20, 1) if server_pid else None,
+        # what the server itself spent per answered call (the load generator shares the machine)
+        "server_cpu_ms_per_call": round(cpu * 1000 / max(len(latencies), 1), 1) if server_pid else None,
     }
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process and its children so far."""
+    if not pid:
+        return 0.0
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
 
 
 def _free_port() -> int:
@@ -607,7 +624,8 @@ def markdown(r: dict[str, Any]) -> str:
             w = wp[name]
             rows.append((
                 f"Web load, {label} ({w['visitors']} visitors x {w['messages_each']})",
-                f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped; server ready in {w['server_ready_s']:.1f} s",
+                f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped; "
+                f"server CPU {w['server_cpu_ms_per_call']:.0f} ms per call; server ready in {w['server_ready_s']:.1f} s",
                 f"server peak {w['server_peak_rss_mb']} MB",
             ))
         if wp.get("web_p95_vs_sentence_transformers") is not None:
