@@ -20,6 +20,7 @@ from assistant.hashing import sha256_of
 from assistant.onnx_encoder import GRAPH, MANIFEST, PROBES, TOLERANCE, export_folder
 from assistant.settings import BUNDLED_MODEL, BUNDLED_SHA256, Settings
 from tests.conftest import KNOWLEDGE, make_settings
+from tests.test_ingest import copy_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "sentence_transformers", "transformers")
@@ -31,11 +32,12 @@ def reference() -> Embedder:
     return load_embedder(Settings(_env_file=None, embedding_backend="sentence-transformers"))  # type: ignore[call-arg]
 
 
-def _texts() -> list[str]:
+def _texts(every: int = 1) -> list[str]:
+    """The knowledge base's chunk texts (every `every`-th: short questions to 256-token sections)."""
     from ingest.pipeline import collect_chunks
 
     chunks, _, _ = collect_chunks(make_settings(Path("unused")), [])
-    return [c.embed_text for c in chunks]
+    return sorted(c.embed_text for c in chunks)[::every]
 
 
 def test_the_bundled_model_is_served_through_onnx(embedder: Embedder) -> None:
@@ -43,8 +45,8 @@ def test_the_bundled_model_is_served_through_onnx(embedder: Embedder) -> None:
 
 
 @pytest.mark.slow
-def test_onnx_matches_sentence_transformers_on_every_chunk_and_odd_inputs(embedder: Embedder, reference: Embedder) -> None:
-    texts = [*_texts(), *PROBES, "is walking ok?", "I CAN'T FEEL MY BUM", "x" * 3000, "\u200b", "🙂🙂🙂"]
+def test_onnx_matches_sentence_transformers_on_the_knowledge_base_and_odd_inputs(embedder: Embedder, reference: Embedder) -> None:
+    texts = [*_texts(every=3), *PROBES, "is walking ok?", "I CAN'T FEEL MY BUM", "x" * 3000, "\u200b", "🙂🙂🙂"]
     ours, theirs = embedder.encode(texts), reference.encode(texts)
     assert ours.dtype == np.float32 and ours.shape == theirs.shape == (len(texts), 384)
     assert float(np.abs(ours - theirs).max()) <= TOLERANCE
@@ -54,7 +56,7 @@ def test_onnx_matches_sentence_transformers_on_every_chunk_and_odd_inputs(embedd
 
 
 def test_batching_by_length_gives_the_same_vectors_in_the_callers_order(embedder: Embedder) -> None:
-    texts = _texts()[:120] + ["short", "", "a much longer sentence about sciatica and walking " * 12]
+    texts = _texts(every=4) + ["short", "", "a much longer sentence about sciatica and walking " * 12]
     together = embedder.encode(texts)
     shuffled = list(range(len(texts)))
     random.Random(3).shuffle(shuffled)
@@ -177,7 +179,7 @@ def test_first_use_exports_in_a_child_process_and_ingest_repairs_a_damaged_expor
     """A new install: `ask` exports the model (in a child) and builds the store, and still imports no
     torch itself; a damaged export then stops `ask` with what to do, and `ingest` replaces it."""
     models = tmp_path / "models"
-    env = _env(tmp_path / "data", PHYSIO_MODEL_CACHE_DIR=str(models))
+    env = _env(tmp_path / "data", PHYSIO_MODEL_CACHE_DIR=str(models), PHYSIO_KNOWLEDGE_DIR=str(copy_knowledge(tmp_path)))
     out, seen = _run_cli_and_list_heavy_modules(["ask", "--json", "is walking ok?"], env)
     assert seen == {"code": 0, "heavy": []} and json.loads(out)["sources"]
     folder = export_folder(models, BUNDLED_SHA256)

@@ -11,23 +11,12 @@ import numpy as np
 from assistant.settings import Settings
 from assistant.store import _snapshot_paths, open_index, store_stamp
 from ingest.pipeline import ingest
-from tests.conftest import KNOWLEDGE, make_settings
-
-
-def _small_knowledge(tmp_path: Path) -> Path:
-    import shutil
-
-    folder = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE, folder)
-    for extra in sorted((folder / "articles").glob("*.md"))[6:]:
-        extra.unlink()
-    for extra in sorted((folder / "exercises").glob("*.yaml"))[4:]:
-        extra.unlink()
-    return folder
+from tests.conftest import make_settings
+from tests.test_ingest import copy_knowledge
 
 
 def test_the_second_open_reads_the_snapshot_and_gets_the_same_index(tmp_path: Path, embedder) -> None:
-    settings = make_settings(tmp_path / "data", knowledge_dir=_small_knowledge(tmp_path))
+    settings = make_settings(tmp_path / "data", knowledge_dir=copy_knowledge(tmp_path))
     ingest(settings, embedder)
     first = open_index(settings, embedder.model_name, embedder.dimension)
     assert first.collection is not None and _snapshot_paths(settings)[0].is_file()
@@ -41,7 +30,7 @@ def test_the_second_open_reads_the_snapshot_and_gets_the_same_index(tmp_path: Pa
 
 
 def test_a_changed_store_is_read_from_chroma_not_from_the_old_snapshot(tmp_path: Path, embedder) -> None:
-    knowledge = _small_knowledge(tmp_path)
+    knowledge = copy_knowledge(tmp_path)
     settings = make_settings(tmp_path / "data", knowledge_dir=knowledge)
     ingest(settings, embedder)
     open_index(settings, embedder.model_name, embedder.dimension)
@@ -56,7 +45,7 @@ def test_a_changed_store_is_read_from_chroma_not_from_the_old_snapshot(tmp_path:
 
 
 def test_a_damaged_snapshot_is_ignored(tmp_path: Path, embedder) -> None:
-    settings = make_settings(tmp_path / "data", knowledge_dir=_small_knowledge(tmp_path))
+    settings = make_settings(tmp_path / "data", knowledge_dir=copy_knowledge(tmp_path))
     ingest(settings, embedder)
     good = open_index(settings, embedder.model_name, embedder.dimension)
     head, body = _snapshot_paths(settings)
