@@ -32,7 +32,7 @@ eval: install
 	HF_HUB_OFFLINE=1 $(BIN)/physio-assistant eval --out eval-out
 
 bench: install
-	HF_HUB_OFFLINE=1 $(BIN)/physio-assistant bench --out bench-out
+	HF_HUB_OFFLINE=1 $(BIN)/physio-assistant bench --web --int8 --out bench-out
 
 clean:
 	rm -rf $(VENV) data eval-out bench-out artifacts .pytest_cache

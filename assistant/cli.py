@@ -11,8 +11,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.panel import Panel
 
 from assistant.errors import PhysioError
 from assistant.settings import Settings
@@ -62,7 +60,7 @@ def ingest(
 
     settings = _settings()
     try:
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings, repair=True, say=lambda m: err.print(f"[dim]{m}[/]"))
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("Embedding", total=None)
             summary = run(settings, embedder, list(paths or []), rebuild=rebuild, progress=lambda d, t: progress.update(task, completed=d, total=t))
@@ -151,6 +149,9 @@ def _jsonl(assistant: Any) -> None:
 
 
 def _show(reply: Any) -> None:
+    from rich.markdown import Markdown
+    from rich.panel import Panel
+
     style = {"emergency": "bold white on red", "urgent": "bold black on yellow"}.get(reply.triage.level.value)
     if style:
         out.print(Panel(f"{reply.triage.level.value.upper()}", style=style))
@@ -166,6 +167,8 @@ def chat() -> None:
         assistant = _assistant(settings)
     except PhysioError as exc:
         _fail(exc)
+    from rich.panel import Panel
+
     from assistant.clinic_hours import open_status
 
     clinic = assistant.kb.clinic
@@ -255,12 +258,14 @@ def bench(
     url: Annotated[str | None, typer.Option(help="A running server on loopback to load-test (50 visitors x 5 messages).")] = None,
     server_pid: Annotated[int | None, typer.Option(help="That server's process id, to read its memory.")] = None,
     soak_minutes: Annotated[float, typer.Option(help="After the load test, a steady soak of this many minutes (needs --url).")] = 0.0,
+    web: Annotated[bool, typer.Option("--web", help="Start a server per embedding path on loopback and load-test both (50 visitors x 5).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also try int8 dynamic quantisation against fp32 in one eval run.")] = False,
 ) -> None:
     """Measure speed as ratios against bare model operations, measured side by side."""
     from evals.bench import main as run
 
     started = time.perf_counter()
-    run(_settings(data=False), out_dir, url=url, server_pid=server_pid, soak_minutes=soak_minutes)
+    run(_settings(data=False), out_dir, url=url, server_pid=server_pid, soak_minutes=soak_minutes, web=web, int8=int8)
     err.print(f"[dim]bench took {time.perf_counter() - started:.0f} s[/]")
 
 

@@ -147,9 +147,17 @@ def describe_errors(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+# libyaml's parser when PyYAML has it: the same safe loading, several times faster (start-up reads 78 files)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load(text: str) -> object:
+    return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+
+
 def read_yaml(path: Path) -> object:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return _load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: (file): not valid YAML: {exc}") from exc
 
@@ -170,7 +178,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, object], str]:
     if len(parts) < 3:
         raise ConfigError(f"{path}: (file): front matter is not closed by a --- line")
     try:
-        meta = yaml.safe_load(parts[1]) or {}
+        meta = _load(parts[1]) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: front matter: not valid YAML: {exc}") from exc
     if not isinstance(meta, dict):

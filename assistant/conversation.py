@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -36,6 +36,9 @@ from assistant.records.outbox import LogOutbox
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
+
+if TYPE_CHECKING:
+    from assistant.records.outbox import LogOutbox
 
 log = logging.getLogger("physio.conversation")
 
@@ -82,15 +85,19 @@ class Assistant:
     system_prompt: str = ""
     card_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status_overlay: dict[str, str] = field(default_factory=dict)
-    outbox: LogOutbox | None = None
+    outbox: "LogOutbox | None" = None
     _emergency_sources: dict[str, list[Hit]] = field(default_factory=dict)
     _last_provenance: list[Any] = field(default_factory=list)  # the sentences of the last answer, with their chunks
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
-    def load(cls, settings: Settings, *, records: Any = None, llm: Any = None, build_if_empty: bool = True, say=print) -> "Assistant":
-        """Load everything; on an empty store, build it first (saying so) when allowed."""
-        embedder = load_embedder(settings)
+    def load(
+        cls, settings: Settings, *, records: Any = None, llm: Any = None, build_if_empty: bool = True, say=print, embedder: Embedder | None = None
+    ) -> "Assistant":
+        """Load everything; on an empty store, build it first (saying so) when allowed.
+
+        `embedder` replaces the configured model (the int8 experiment passes its own)."""
+        embedder = embedder or load_embedder(settings, say=say)
         knowledge = settings.knowledge_path
         kb = load_knowledge(knowledge)
         try:
@@ -173,6 +180,8 @@ class Assistant:
         yield reply.answer, reply
 
     def _log(self, conversation_id: str, message: str, reply: Reply, client_id: str | None) -> None:
+        from assistant.records.outbox import LogOutbox  # here: `ask` never touches the records database
+
         if self.outbox is None or self.outbox.records is not self.records:
             self.outbox = LogOutbox(self.records)
         reply.turn_id = self.outbox.log(conversation_id, message, reply.contract(), client_id)

@@ -1,25 +1,37 @@
-"""The one place that loads the sentence-transformers model (offline, integrity-checked)."""
+"""The one place that loads the embedding model (offline, integrity-checked).
+
+The bundled all-MiniLM-L6-v2 is served through ONNX Runtime and tokenizers: no torch and no
+sentence-transformers in the serving process. The graph is exported once (by
+`ingest.onnx_export`, in a child process, with sentence-transformers as the reference) into the
+models folder under the data folder, and checked against its manifest at every load. Any other
+model set by PHYSIO_EMBEDDING_MODEL, or PHYSIO_EMBEDDING_BACKEND=sentence-transformers, loads
+through sentence-transformers as before.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
-from assistant.errors import ModelError
+from assistant.errors import ConfigError, ModelError
+from assistant.hashing import sha256_of
 from assistant.settings import BUNDLED_MODEL, Settings
 
+__all__ = ["Embedder", "load_embedder", "resolve_model_path", "sha256_of", "verify_model"]
+ONNX = "onnx"
+SENTENCE_TRANSFORMERS = "sentence-transformers"
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+
+class Backend(Protocol):
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
 
 
 def resolve_model_path(name: str) -> Path | str:
@@ -47,21 +59,27 @@ def verify_model(folder: Path, expected_sha256: str) -> None:
         )
 
 
-class Embedder(Embeddings):
-    """Normalised sentence embeddings; also a LangChain `Embeddings`."""
+class Embedder:
+    """Normalised sentence embeddings. It has LangChain's `Embeddings` methods (`embed_documents`,
+    `embed_query`) without subclassing it: importing langchain-core costs a third of a second at
+    every start, and nothing here needs the class itself.
 
-    def __init__(self, model_name: str, model: object, dimension: int) -> None:
+        >>> embedder = load_embedder(Settings())                      # doctest: +SKIP
+        >>> embedder.encode(["Is walking OK?", "sciatica"]).shape     # doctest: +SKIP
+        (2, 384)
+    """
+
+    def __init__(self, model_name: str, model: Backend, dimension: int, backend: str = SENTENCE_TRANSFORMERS) -> None:
         self.model_name = model_name
         self._model = model
         self.dimension = dimension
+        self.backend = backend
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """One L2-normalised float32 row per text, in the order given."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(  # type: ignore[attr-defined]
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(self._model.encode(list(texts), batch_size=batch_size), dtype=np.float32)
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
@@ -73,18 +91,85 @@ class Embedder(Embeddings):
         return self.encode_one(text).tolist()
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """Load the configured model with the hub switched off; verify the bundled weights first."""
+def load_embedder(settings: Settings, *, repair: bool = False, say: Callable[[str], None] | None = None) -> Embedder:
+    """Load the configured model with the hub switched off; verify the bundled weights first.
+
+    The bundled model is served from its ONNX export (made on first use, in a child process);
+    `repair=True` (what `ingest` passes) replaces an export that fails its checks instead of stopping.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no weight-loading bars in the CLI's output
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     target = resolve_model_path(settings.embedding_model)
-    if settings.embedding_model == BUNDLED_MODEL:
+    backend = settings.embedding_backend
+    bundled = settings.embedding_model == BUNDLED_MODEL
+    if backend == ONNX and not bundled:
+        raise ConfigError(
+            f"PHYSIO_EMBEDDING_BACKEND=onnx serves the bundled model only; {settings.embedding_model!r} "
+            "loads through sentence-transformers (leave the backend on 'auto')."
+        )
+    if bundled:
         assert isinstance(target, Path)
         verify_model(target, settings.embedding_sha256)
+        if backend in ("auto", ONNX):
+            return _load_onnx(target, settings, repair=repair, say=say or (lambda m: None))
     return _load(str(target), settings.embedding_model)
+
+
+def _load_onnx(model_dir: Path, settings: Settings, *, repair: bool, say: Callable[[str], None]) -> Embedder:
+    from assistant.onnx_encoder import ExportInvalid, export_folder, load_verified
+
+    folder = export_folder(settings.models_path, settings.embedding_sha256)
+    key = (str(folder), settings.embedding_sha256)
+    if key in _onnx_cache:
+        return _onnx_cache[key]
+    try:
+        encoder = load_verified(folder, model_dir, settings.embedding_sha256)
+    except ExportInvalid as exc:
+        missing = not (folder / "manifest.json").is_file()
+        if not (missing or repair):
+            raise ModelError(f"{exc} Run `physio-assistant ingest` to export the model again (or delete {folder}).") from exc
+        if not missing:
+            say(f"{exc} Exporting it again.")
+            shutil.rmtree(folder, ignore_errors=True)
+        say("Exporting the bundled model to ONNX and checking it against sentence-transformers (once)...")
+        export_in_child(model_dir, settings.embedding_sha256, folder, settings.embedding_model)
+        try:
+            encoder = load_verified(folder, model_dir, settings.embedding_sha256)
+        except ExportInvalid as again:
+            raise ModelError(f"The fresh ONNX export failed its checks: {again}") from again
+    embedder = Embedder(settings.embedding_model, encoder, encoder.dimension, backend=ONNX)
+    _onnx_cache[key] = embedder
+    return embedder
+
+
+_onnx_cache: dict[tuple[str, str], Embedder] = {}
+
+
+def export_in_child(model_dir: Path, weights_sha256: str, folder: Path, name: str) -> None:
+    """Run `ingest.onnx_export` in a child process: torch and sentence-transformers never load here."""
+    cmd = [sys.executable, "-m", "ingest.onnx_export", "--model-dir", str(model_dir), "--sha256", weights_sha256, "--out", str(folder), "--name", name]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    except subprocess.TimeoutExpired as exc:
+        raise ModelError("Exporting the model to ONNX took more than 15 minutes; stopped.") from exc
+    if proc.returncode != 0:
+        lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
+        raise ModelError(f"Could not export {name} to ONNX: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+
+
+class _SentenceTransformersBackend:
+    """sentence-transformers' own encode: the reference, and the path for any other model."""
+
+    def __init__(self, model: object) -> None:
+        self.model = model
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return self.model.encode(  # type: ignore[attr-defined,no-any-return]
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
 
 @lru_cache(maxsize=4)
@@ -96,4 +181,4 @@ def _load(target: str, name: str) -> Embedder:
     except Exception as exc:  # noqa: BLE001 - any loader failure gets one clear message
         raise ModelError(f"Could not load embedding model {name!r} from {target}: {exc}") from exc
     dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension())
-    return Embedder(name, model, dim)
+    return Embedder(name, _SentenceTransformersBackend(model), dim, backend=SENTENCE_TRANSFORMERS)

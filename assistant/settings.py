@@ -6,6 +6,7 @@ import ipaddress
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,10 @@ class Settings(BaseSettings):
     knowledge_dir: Path | None = None
     embedding_model: str = BUNDLED_MODEL
     embedding_sha256: str = BUNDLED_SHA256
+    # auto: the bundled model through ONNX Runtime (no torch at serve time), any other through
+    # sentence-transformers; sentence-transformers forces the reference path for the bundled one too
+    embedding_backend: Literal["auto", "onnx", "sentence-transformers"] = "auto"
+    model_cache_dir: Path | None = None  # where the ONNX export lives; default <data_dir>/models
     collection: str = "physio-knowledge"
     chroma_host: str | None = None
     chroma_port: int = 8000
@@ -99,6 +104,10 @@ class Settings(BaseSettings):
     def outbox_path(self) -> Path:
         """Turns waiting for the records database, kept on disk so a restart loses none."""
         return self.data_dir / "outbox.jsonl"
+
+    @property
+    def models_path(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def chroma_path(self) -> Path:

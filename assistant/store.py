@@ -6,7 +6,11 @@ mid-way never leaves a half-written collection answering questions.
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,7 +65,11 @@ class StoredChunk:
 
 @dataclass
 class KnowledgeIndex:
-    """The active collection, loaded for querying; documents are kept in memory for BM25 and composing."""
+    """The active collection, loaded for querying; documents are kept in memory for BM25 and composing.
+
+    `collection` may be None when the index came from the snapshot: Chroma is then opened by
+    `open_collection` only if a query needs its own index (stores past the in-memory limit).
+    """
 
     collection: Any
     chunks: list[StoredChunk]
@@ -70,6 +78,7 @@ class KnowledgeIndex:
     vectors: np.ndarray
     by_id: dict[str, StoredChunk] = field(default_factory=dict)
     row: dict[str, int] = field(default_factory=dict)
+    open_collection: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         self.by_id = {c.id: c for c in self.chunks}
@@ -83,13 +92,34 @@ class KnowledgeIndex:
         k = min(k, len(self.chunks))
         if k == 0:
             return []
+        if self.collection is None and self.open_collection is not None:
+            self.collection = self.open_collection()
         res = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, include=["distances"])
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
 
 def open_index(settings: Settings, model: str, dimension: int, client: Any | None = None) -> KnowledgeIndex:
-    """Open the active collection, refusing an empty store or one built with another model."""
+    """Open the active collection, refusing an empty store or one built with another model.
+
+    The embedded store is read from a snapshot under the data folder's cache when Chroma's files
+    have not changed since it was written (no chromadb import, no client start-up); otherwise from
+    Chroma, and the snapshot is written again.
+    """
+    stamp = None if client is not None else store_stamp(settings)
+    if stamp is not None:
+        snap = _read_snapshot(settings, stamp)
+        if snap is not None:
+            name, meta, chunks, vectors = snap
+            _check_model(meta, model, dimension)
+
+            def reopen() -> Any:
+                return open_client(settings).get_collection(name)
+
+            return KnowledgeIndex(collection=None, chunks=chunks, model=model, dimension=dimension, vectors=vectors, open_collection=reopen)
+    own_client = client is None
     client = client or open_client(settings)
+    if own_client:
+        stamp = store_stamp(settings)  # after the client's start-up, which writes to the store itself
     name = active_name(client, settings.collection)
     if name is None:
         raise StoreError("The knowledge store is empty. Run `physio-assistant ingest` to build it.")
@@ -99,11 +129,7 @@ def open_index(settings: Settings, model: str, dimension: int, client: Any | Non
     except Exception as exc:  # noqa: BLE001
         raise StoreError(f"The knowledge store is damaged ({exc}). {REBUILD_HINT}") from exc
     meta = collection.metadata or {}
-    if meta.get("embedding_model") != model or int(meta.get("dimension", -1)) != dimension:
-        raise StoreError(
-            f"The knowledge store was built with {meta.get('embedding_model')} ({meta.get('dimension')} dims) "
-            f"but the configured model is {model} ({dimension} dims). {REBUILD_HINT}"
-        )
+    _check_model(meta, model, dimension)
     rows = sorted(
         zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True),
         key=lambda r: (str((r[2] or {}).get("source_id", "")), int((r[2] or {}).get("order", 0))),
@@ -112,4 +138,84 @@ def open_index(settings: Settings, model: str, dimension: int, client: Any | Non
         raise StoreError("The knowledge store has no content. Run `physio-assistant ingest` to fill it.")
     chunks = [StoredChunk(cid, doc or "", dict(m or {})) for cid, doc, m, _ in rows]
     vectors = np.asarray([r[3] for r in rows], dtype=np.float32)
+    if stamp is not None:
+        _write_snapshot(settings, stamp, name, meta, chunks, vectors)
     return KnowledgeIndex(collection=collection, chunks=chunks, model=model, dimension=dimension, vectors=vectors)
+
+
+def _check_model(meta: dict[str, Any], model: str, dimension: int) -> None:
+    if meta.get("embedding_model") != model or int(meta.get("dimension", -1)) != dimension:
+        raise StoreError(
+            f"The knowledge store was built with {meta.get('embedding_model')} ({meta.get('dimension')} dims) "
+            f"but the configured model is {model} ({dimension} dims). {REBUILD_HINT}"
+        )
+
+
+# ---- the snapshot: the active collection as two plain files ----------------------------------------
+SNAPSHOT_FORMAT = 1
+_SQLITE = ("chroma.sqlite3", "chroma.sqlite3-wal")
+
+
+def store_stamp(settings: Settings) -> str | None:
+    """What Chroma's files look like now (names, sizes, modification times): every write to the
+    embedded store changes it. None for a Chroma server or a store not created yet."""
+    if settings.chroma_host:
+        return None
+    parts = []
+    for name in _SQLITE:
+        path = settings.chroma_path / name
+        try:
+            st = path.stat()
+            # SQLite's own file change counter (header bytes 24-27): moves on every committed write
+            counter = path.open("rb").read(28)[24:] if name == _SQLITE[0] else b""
+        except FileNotFoundError:
+            if name == _SQLITE[0]:
+                return None
+            continue
+        except OSError:
+            return None
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}:{counter.hex()}")
+    return "|".join(parts)
+
+
+def _snapshot_paths(settings: Settings) -> tuple[Path, Path]:
+    folder = settings.data_dir / "cache"
+    return folder / f"index-{settings.collection}.json", folder / f"index-{settings.collection}.npy"
+
+
+def _read_snapshot(settings: Settings, stamp: str) -> tuple[str, dict[str, Any], list[StoredChunk], np.ndarray] | None:
+    head, body = _snapshot_paths(settings)
+    try:
+        data = json.loads(head.read_text(encoding="utf-8"))
+        if data.get("format") != SNAPSHOT_FORMAT or data.get("stamp") != stamp:
+            return None
+        vectors = np.load(body, allow_pickle=False)
+        chunks = [StoredChunk(str(c["id"]), str(c["text"]), dict(c["meta"])) for c in data["chunks"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if vectors.dtype != np.float32 or vectors.shape != (len(chunks), int(data["meta"].get("dimension", -1))) or not chunks:
+        return None
+    return str(data["collection"]), dict(data["meta"]), chunks, vectors
+
+
+def _write_snapshot(settings: Settings, stamp: str, name: str, meta: dict[str, Any], chunks: list[StoredChunk], vectors: np.ndarray) -> None:
+    """Vectors first, then the header that names the stamp: a reader never pairs a new header with old vectors
+    it has not checked (the shape is checked too). A read-only data folder only costs start-up time."""
+    head, body = _snapshot_paths(settings)
+    try:
+        head.parent.mkdir(parents=True, exist_ok=True)
+        tmp = body.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, vectors)
+        tmp.replace(body)
+        data = {
+            "format": SNAPSHOT_FORMAT,
+            "stamp": stamp,
+            "collection": name,
+            "meta": {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)},
+            "chunks": [{"id": c.id, "text": c.text, "meta": c.meta} for c in chunks],
+        }
+        tmp_head = head.with_suffix(f".{os.getpid()}.tmp")
+        tmp_head.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp_head.replace(head)
+    except (OSError, TypeError, ValueError):
+        pass

@@ -1,10 +1,14 @@
 """`physio-assistant bench`: speed and memory as ratios against bare model operations, side by side.
 
 The machine is shared and noisy, so each figure is measured next to its baseline in the same run
-(interleaved where it can be) and reported as a ratio: per-turn latency against a bare query
-encode, ingest against raw encode throughput, re-ingest against full ingest, cold start against a
-bare model load, serving memory against the bare model's. The web load test runs only when given
-a URL (`python -m evals.bench --url http://127.0.0.1:7860`, or `PHYSIO_BENCH_URL`).
+(interleaved where it can be) and reported as a ratio. The baselines are bare sentence-transformers
+operations on the same bundled model (what serving cost before it moved to ONNX Runtime): per-turn
+latency against a bare query encode, ingest against raw encode throughput, cold start against a
+bare model load plus one encode, a one-shot `ask` against the same command on the
+sentence-transformers path (PHYSIO_EMBEDDING_BACKEND=sentence-transformers), serving memory
+against the bare model's. `--web` starts one server per path on loopback and load-tests both
+(50 visitors x 5 messages); `--url` load-tests a server already running. `--int8` tries int8
+dynamic quantisation of the graph against fp32 in one eval run (retrieval and triage figures).
 """
 
 from __future__ import annotations
@@ -27,13 +31,19 @@ from urllib.parse import urlparse
 from evals.metrics import percentile
 
 DATASETS = Path(__file__).with_name("datasets")
-# targets from the issues (issue 4 "Done means", issue 3 "Benchmark"); the bench reports, CI decides
+# targets from the issues (issue 4 "Done means", issue 3 "Benchmark", issue 12 "Done when"); the bench reports, CI decides
 TARGETS = {
-    "turn_p50_ratio": ("<=", 1.5),
-    "turn_p95_ratio": ("<=", 2.5),
+    "turn_p50_ratio": ("<=", 0.5),
+    "turn_p95_ratio": ("<=", 1.0),
     "jsonl_200_seconds": ("<", 20.0),
     "triage_p95_ms": ("<=", 5.0),
+    "cold_start_ratio": ("<=", 0.25),
+    "ask_vs_sentence_transformers": ("<=", 0.25),
+    "serving_peak_rss_mb": ("<=", 350.0),
+    "ingest_vs_raw_throughput": (">=", 1.5),
+    "web_p95_vs_sentence_transformers": ("<=", 0.25),
 }
+ST_BACKEND = {"PHYSIO_EMBEDDING_BACKEND": "sentence-transformers"}
 _BARE_LOAD = (
     "import sys, time; from sentence_transformers import SentenceTransformer; "
     "m = SentenceTransformer(sys.argv[1], device='cpu'); m.encode(['Is walking OK with sciatica?'], normalize_embeddings=True)"
@@ -61,56 +71,65 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
     return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2), "mean": round(sum(values) / max(len(values), 1), 2)}
 
 
-def turn_latency(assistant: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Each message: a bare `encode_one` and a full `reply`, interleaved (order alternates)."""
+def turn_latency(assistant: Any, rows: Sequence[dict[str, Any]], reference: Any) -> dict[str, Any]:
+    """Each message: a bare sentence-transformers `encode_one`, the served (ONNX) `encode_one` and a
+    full `reply`, interleaved (the order rotates every message)."""
     from assistant.conversation import parse_history
 
-    for r in rows[:10]:  # warm up both paths
+    for r in rows[:10]:  # warm up every path
+        reference.encode_one(r["message"])
         assistant.embedder.encode_one(r["message"])
         assistant.reply(r["message"], r["history"])
-    encode, reply, triage = [], [], []
+    bare, served, reply, triage = [], [], [], []
     for i, r in enumerate(rows):
-        pair = [lambda r=r: assistant.embedder.encode_one(r["message"]), lambda r=r: assistant.reply(r["message"], r["history"])]
-        if i % 2:
-            pair.reverse()
-        first, second = _ms(pair[0]), _ms(pair[1])
-        e, t = (first, second) if i % 2 == 0 else (second, first)
-        encode.append(e)
-        reply.append(t)
+        calls = [
+            (bare, lambda r=r: reference.encode_one(r["message"])),
+            (served, lambda r=r: assistant.embedder.encode_one(r["message"])),
+            (reply, lambda r=r: assistant.reply(r["message"], r["history"])),
+        ]
+        for sink, fn in calls[i % 3 :] + calls[: i % 3]:
+            sink.append(_ms(fn))
         turns = parse_history(r["history"])
         assistant.engine.forget()  # reply() just triaged this message: time it as a new one, not a cache hit
         triage.append(_ms(lambda r=r, turns=turns: assistant.engine.triage(r["message"], turns)))
-    e, t, g = _stats(encode), _stats(reply), _stats(triage)
+    e, o, t, g = _stats(bare), _stats(served), _stats(reply), _stats(triage)
     return {
         "n": len(rows),
         "encode_ms": e,
+        "served_encode_ms": o,
         "reply_ms": t,
         "triage_ms": g,
-        "turn_p50_ratio": round(t["p50"] / e["p50"], 2),
-        "turn_p95_ratio": round(t["p95"] / e["p95"], 2),
+        "backend": assistant.embedder.backend,
+        "turn_p50_ratio": round(t["p50"] / e["p50"], 3),
+        "turn_p95_ratio": round(t["p95"] / e["p95"], 3),
+        "served_encode_p50_ratio": round(o["p50"] / e["p50"], 3),
+        "turn_p50_vs_served_encode": round(t["p50"] / o["p50"], 2),
         "triage_p95_ms": g["p95"],
         "triage_p95_vs_encode_p95": round(g["p95"] / e["p95"], 3),
-        "samples": {"encode": [round(x, 2) for x in encode], "reply": [round(x, 2) for x in reply]},
+        "samples": {"encode": [round(x, 2) for x in bare], "served_encode": [round(x, 2) for x in served], "reply": [round(x, 2) for x in reply]},
     }
 
 
-def ingest_figures(settings: Any, embedder: Any, data_dir: Path) -> dict[str, Any]:
-    """Full ingest into an empty folder against raw encode of the same chunk texts; then unchanged re-ingest."""
+def ingest_figures(settings: Any, embedder: Any, data_dir: Path, reference: Any) -> dict[str, Any]:
+    """Full ingest into an empty folder (the served embedder) against raw sentence-transformers
+    encode of the same chunk texts, before and after; then unchanged re-ingest."""
     from ingest.pipeline import collect_chunks, ingest
 
     temp = settings.model_copy(update={"data_dir": data_dir})
     chunks, _, _ = collect_chunks(temp, [])
     texts = [c.embed_text for c in chunks]
-    def raw_encode() -> float:
+
+    def raw_encode(model: Any) -> float:
         start = time.perf_counter()
-        embedder.encode(texts, batch_size=64)
+        model.encode(texts, batch_size=64)
         return time.perf_counter() - start
 
-    before = raw_encode()  # before and after the ingest, so drift in machine load is shared
+    before = raw_encode(reference)  # before and after the ingest, so drift in machine load is shared
+    served_raw = raw_encode(embedder)
     start = time.perf_counter()
     summary = ingest(temp, embedder)
     full = time.perf_counter() - start
-    raw = [before, raw_encode()]
+    raw = [before, raw_encode(reference)]
     again = []
     for _ in range(3):
         start = time.perf_counter()
@@ -123,6 +142,7 @@ def ingest_figures(settings: Any, embedder: Any, data_dir: Path) -> dict[str, An
         "embedded": summary.embedded,
         "full_ingest_s": round(full, 2),
         "raw_encode_s": round(raw_s, 2),
+        "served_raw_encode_s": round(served_raw, 2),
         "ingest_chunks_per_s": round(len(chunks) / full, 1),
         "raw_encode_chunks_per_s": round(len(chunks) / raw_s, 1),
         "ingest_vs_raw_throughput": round(raw_s / full, 3),
@@ -166,43 +186,53 @@ def _run(cmd: list[str], env: dict[str, str], stdin: Path | None = None) -> tupl
         return seconds, proc.returncode, peak, out.read()
 
 
-def cold_start(data_dir: Path, model_path: str, repeats: int = 3) -> dict[str, Any]:
-    """`ask "..."` in a fresh process (store ready) against a bare SentenceTransformer load + one encode."""
-    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+def cold_start(data_dir: Path, model_path: str, models_dir: Path, repeats: int = 3) -> dict[str, Any]:
+    """A one-shot `ask "..."` in a fresh process (store ready), served (ONNX) and on the
+    sentence-transformers path, against a bare SentenceTransformer load + one encode; interleaved."""
+    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "PHYSIO_MODEL_CACHE_DIR": str(models_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("PHYSIO_EMBEDDING_BACKEND", None)
+    st_env = {**env, **ST_BACKEND}
     question = [*_cli(), "ask", "Is walking OK with sciatica?"]
     first_ever, code, _, _ = _run(question, env)  # builds the sentence cache once, as a new install does
     if code != 0:
         raise RuntimeError(f"`physio-assistant ask` exited with {code}")
-    ask, bare, ask_rss, bare_rss = [], [], [], []
-    for _ in range(repeats):
-        s, code, rss, _ = _run(question, env)
-        if code != 0:
-            raise RuntimeError(f"`physio-assistant ask` exited with {code}")
-        ask.append(s)
-        ask_rss.append(rss)
-        s, code, rss, _ = _run([sys.executable, "-c", _BARE_LOAD, model_path], env)
-        if code != 0:
-            raise RuntimeError(f"bare model load exited with {code}")
-        bare.append(s)
-        bare_rss.append(rss)
-    a, b = sorted(ask)[len(ask) // 2], sorted(bare)[len(bare) // 2]
+    runs: dict[str, list[tuple[float, int]]] = {"ask": [], "ask_st": [], "bare": []}
+    commands = {"ask": (question, env), "ask_st": (question, st_env), "bare": ([sys.executable, "-c", _BARE_LOAD, model_path], env)}
+    for i in range(repeats):
+        names = list(commands)
+        for name in names[i % 3 :] + names[: i % 3]:
+            cmd, e = commands[name]
+            s, code, rss, _ = _run(cmd, e)
+            if code != 0:
+                raise RuntimeError(f"{name} exited with {code}")
+            runs[name].append((s, rss))
+
+    def median(name: str) -> float:
+        values = sorted(x[0] for x in runs[name])
+        return values[len(values) // 2]
+
+    a, st, b = median("ask"), median("ask_st"), median("bare")
     return {
         "ask_first_answer_s": round(a, 2),
+        "ask_sentence_transformers_s": round(st, 2),
         "bare_model_load_s": round(b, 2),
-        "cold_start_ratio": round(a / b, 2),
+        "cold_start_ratio": round(a / b, 3),
+        "ask_vs_sentence_transformers": round(a / st, 3),
         "first_ever_ask_s": round(first_ever, 2),
-        "ask_peak_rss_mb": round(max(ask_rss) / 1024, 1),
-        "bare_model_peak_rss_mb": round(max(bare_rss) / 1024, 1),
+        "ask_peak_rss_mb": round(max(x[1] for x in runs["ask"]) / 1024, 1),
+        "ask_sentence_transformers_peak_rss_mb": round(max(x[1] for x in runs["ask_st"]) / 1024, 1),
+        "bare_model_peak_rss_mb": round(max(x[1] for x in runs["bare"]) / 1024, 1),
         "runs": repeats,
     }
 
 
-def jsonl_run(data_dir: Path, rows: Sequence[dict[str, Any]], work: Path, repeats: int = 3) -> dict[str, Any]:
+def jsonl_run(data_dir: Path, rows: Sequence[dict[str, Any]], work: Path, models_dir: Path, repeats: int = 3) -> dict[str, Any]:
     """`ask --jsonl` on the messages, wall time including the model load (median of `repeats`).
 
     Its peak RSS is the serving memory: the same loaded pipeline the web app holds, minus gradio.
     """
-    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "PHYSIO_MODEL_CACHE_DIR": str(models_dir)}
+    env.pop("PHYSIO_EMBEDDING_BACKEND", None)
     feed = work / "bench-input.jsonl"
     feed.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     runs = []
@@ -311,6 +341,7 @@ def web_load(
     sampler = threading.Thread(target=sample, daemon=True) if server_pid else None
     if sampler:
         sampler.start()
+    cpu_before = _cpu_seconds(server_pid)
     started = time.perf_counter()
     threads = [threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(visitors)]
     for t in threads:
@@ -319,6 +350,7 @@ def web_load(
         t.join(timeout=max(0.0, stop_at - time.monotonic()) + 30)
     done.set()
     wall = time.perf_counter() - started
+    cpu = _cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
     return {
         "url": url,
         "visitors": visitors,
@@ -331,7 +363,80 @@ def web_load(
         "p50_ms": round(percentile(latencies, 50), 1),
         "p95_ms": round(percentile(latencies, 95), 1),
         "server_peak_rss_mb": round(peak["rss"] / 2**20, 1) if server_pid else None,
+        # what the server itself spent per answered call (the load generator shares the machine)
+        "server_cpu_ms_per_call": round(cpu * 1000 / max(len(latencies), 1), 1) if server_pid else None,
     }
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process and its children so far."""
+    if not pid:
+        return 0.0
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def web_pair(data_dir: Path, models_dir: Path, work: Path, visitors: int = 50, messages: int = 5) -> dict[str, Any]:
+    """The loopback load test on two servers started here, one after the other on the same store:
+    the served (ONNX) path and the sentence-transformers path. Each is stopped after its test."""
+    import httpx
+
+    base = {
+        **os.environ,
+        "PHYSIO_DATA_DIR": str(data_dir),
+        "PHYSIO_MODEL_CACHE_DIR": str(models_dir),
+        "PHYSIO_CHAT_RATE_PER_MINUTE": "100000",  # every loopback visitor shares one address
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    base.pop("PHYSIO_EMBEDDING_BACKEND", None)
+    out: dict[str, Any] = {}
+    for name, extra in (("onnx", {}), ("sentence_transformers", ST_BACKEND)):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        with (work / f"server-{name}.log").open("w") as log:
+            proc = subprocess.Popen([*_cli(), "serve", "--host", "127.0.0.1", "--port", str(port)], env={**base, **extra}, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        try:
+            started, deadline = time.perf_counter(), time.monotonic() + 240
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {name} server exited with {proc.returncode}: see {work / f'server-{name}.log'}")
+                try:
+                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {name} server did not answer /healthz within 240 s")
+                time.sleep(0.25)
+            ready = time.perf_counter() - started
+            result = web_load(url, visitors, messages, server_pid=proc.pid)
+            result["server_ready_s"] = round(ready, 2)
+            out[name] = result
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+    o, t = out["onnx"], out["sentence_transformers"]
+    out["web_p50_vs_sentence_transformers"] = round(o["p50_ms"] / t["p50_ms"], 3) if t["p50_ms"] else None
+    out["web_p95_vs_sentence_transformers"] = round(o["p95_ms"] / t["p95_ms"], 3) if t["p95_ms"] else None
+    return out
 
 
 # ---- the command ------------------------------------------------------------------------------
@@ -407,11 +512,19 @@ def soak(url: str, minutes: float = 10.0, visitors: int = 4, *, server_pid: int 
 
 
 def main(
-    settings: Any, out_dir: Path, url: str | None = None, server_pid: int | None = None, n: int = 200, soak_minutes: float = 0.0
+    settings: Any,
+    out_dir: Path,
+    url: str | None = None,
+    server_pid: int | None = None,
+    n: int = 200,
+    soak_minutes: float = 0.0,
+    *,
+    web: bool = False,
+    int8: bool = False,
 ) -> dict[str, Any]:
     """Run every benchmark, write bench.json, bench.png and bench.md into `out_dir`; print the table."""
     from assistant.conversation import Assistant
-    from assistant.embeddings import resolve_model_path
+    from assistant.embeddings import load_embedder, resolve_model_path
     from evals.runner import machine
 
     out_dir = Path(out_dir)
@@ -430,12 +543,21 @@ def main(
         timings[name] = round(time.perf_counter() - start, 1)
 
     assistant = Assistant.load(settings, say=lambda m: print(m, file=sys.stderr))
-    step("turn", lambda: turn_latency(assistant, rows))
+    reference = load_embedder(settings.model_copy(update={"embedding_backend": "sentence-transformers"}))
+    models_dir = settings.models_path
+    results["served_backend"] = assistant.embedder.backend
+    step("turn", lambda: turn_latency(assistant, rows, reference))
     work = Path(tempfile.mkdtemp(prefix="physio-bench-"))
     try:
-        step("ingest", lambda: ingest_figures(settings, assistant.embedder, work / "data"))
-        step("cold_start", lambda: cold_start(work / "data", str(resolve_model_path(settings.embedding_model))))
-        step("jsonl", lambda: jsonl_run(work / "data", rows, work))
+        step("ingest", lambda: ingest_figures(settings, assistant.embedder, work / "data", reference))
+        step("cold_start", lambda: cold_start(work / "data", str(resolve_model_path(settings.embedding_model)), models_dir))
+        step("jsonl", lambda: jsonl_run(work / "data", rows, work, models_dir))
+        if web:
+            step("web_pair", lambda: web_pair(work / "data", models_dir, work))
+        if int8:
+            from evals.quantise import compare
+
+            step("int8", lambda: compare(settings, work / "int8"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["memory"] = {
@@ -465,8 +587,14 @@ def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "turn_p95_ratio": results["turn"]["turn_p95_ratio"],
         "jsonl_200_seconds": results["jsonl"]["jsonl_seconds"],
         "triage_p95_ms": results["turn"]["triage_p95_ms"],
+        "cold_start_ratio": results["cold_start"]["cold_start_ratio"],
+        "ask_vs_sentence_transformers": results["cold_start"]["ask_vs_sentence_transformers"],
+        "serving_peak_rss_mb": results["memory"]["serving_peak_rss_mb"],
+        "ingest_vs_raw_throughput": results["ingest"]["ingest_vs_raw_throughput"],
     }
-    ops = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+    if results.get("web_pair", {}).get("web_p95_vs_sentence_transformers") is not None:
+        values["web_p95_vs_sentence_transformers"] = results["web_pair"]["web_p95_vs_sentence_transformers"]
+    ops = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b}
     return {k: {"value": v, "target": f"{TARGETS[k][0]} {TARGETS[k][1]:g}", "met": ops[TARGETS[k][0]](v, TARGETS[k][1])} for k, v in values.items()}
 
 
@@ -479,15 +607,29 @@ def markdown(r: dict[str, Any]) -> str:
 
     m = r["machine"]
     rows = [
-        ("Per-turn latency p50", f"{t['reply_ms']['p50']:.1f} ms vs encode {t['encode_ms']['p50']:.1f} ms", f"{t['turn_p50_ratio']:.2f}x" + mark("turn_p50_ratio")),
-        ("Per-turn latency p95", f"{t['reply_ms']['p95']:.1f} ms vs encode {t['encode_ms']['p95']:.1f} ms", f"{t['turn_p95_ratio']:.2f}x" + mark("turn_p95_ratio")),
+        ("Per-turn latency p50", f"{t['reply_ms']['p50']:.1f} ms vs bare sentence-transformers encode {t['encode_ms']['p50']:.1f} ms", f"{t['turn_p50_ratio']:.2f}x" + mark("turn_p50_ratio")),
+        ("Per-turn latency p95", f"{t['reply_ms']['p95']:.1f} ms vs bare sentence-transformers encode {t['encode_ms']['p95']:.1f} ms", f"{t['turn_p95_ratio']:.2f}x" + mark("turn_p95_ratio")),
+        ("Served query encode p50", f"{t['served_encode_ms']['p50']:.1f} ms ({t['backend']}) vs {t['encode_ms']['p50']:.1f} ms; a whole turn is {t['turn_p50_vs_served_encode']:.2f}x the served encode", f"{t['served_encode_p50_ratio']:.2f}x"),
         ("Triage alone p95", f"{t['triage_ms']['p95']:.2f} ms (p50 {t['triage_ms']['p50']:.2f} ms)", f"{t['triage_p95_vs_encode_p95']:.3f}x encode p95" + mark("triage_p95_ms")),
-        ("Ingest throughput", f"{i['ingest_chunks_per_s']:.0f} chunks/s vs raw encode {i['raw_encode_chunks_per_s']:.0f} chunks/s ({i['chunks']} chunks)", f"{i['ingest_vs_raw_throughput']:.2f}x"),
+        ("Ingest throughput", f"{i['ingest_chunks_per_s']:.0f} chunks/s vs raw sentence-transformers encode {i['raw_encode_chunks_per_s']:.0f} chunks/s ({i['chunks']} chunks; raw served encode {i['served_raw_encode_s']:.1f} s)", f"{i['ingest_vs_raw_throughput']:.2f}x" + mark("ingest_vs_raw_throughput")),
         ("Unchanged re-ingest", f"{i['reingest_unchanged_s']:.2f} s vs full ingest {i['full_ingest_s']:.1f} s", f"{i['reingest_vs_full']:.3f}x"),
-        ("Cold start to first answer", f"{c['ask_first_answer_s']:.1f} s vs bare model load + 1 encode {c['bare_model_load_s']:.1f} s (median of {c['runs']}; very first ask, building the sentence cache: {c['first_ever_ask_s']:.1f} s)", f"{c['cold_start_ratio']:.2f}x"),
+        ("Cold start to first answer", f"{c['ask_first_answer_s']:.1f} s vs bare sentence-transformers load + 1 encode {c['bare_model_load_s']:.1f} s (median of {c['runs']}; very first ask, building the sentence cache: {c['first_ever_ask_s']:.1f} s)", f"{c['cold_start_ratio']:.2f}x" + mark("cold_start_ratio")),
+        ("One-shot `ask`", f"{c['ask_first_answer_s']:.1f} s vs {c['ask_sentence_transformers_s']:.1f} s on the sentence-transformers path (peak RSS {c['ask_peak_rss_mb']:.0f} vs {c['ask_sentence_transformers_peak_rss_mb']:.0f} MB)", f"{c['ask_vs_sentence_transformers']:.2f}x" + mark("ask_vs_sentence_transformers")),
         (f"`ask --jsonl`, {j['messages']} messages", f"{j['jsonl_seconds']:.1f} s incl. model load (median of {j['runs']}, range {j['jsonl_seconds_min_max'][0]:.1f}-{j['jsonl_seconds_min_max'][1]:.1f} s; {j['replies_seconds']:.1f} s of it in replies), {j['errors']} errors", mark("jsonl_200_seconds").strip(" ()")),
-        ("Serving memory (peak RSS)", f"{mem['serving_peak_rss_mb']:.0f} MB vs bare model {mem['bare_model_peak_rss_mb']:.0f} MB", f"{mem['serving_vs_bare_model']:.2f}x"),
+        ("Serving memory (peak RSS, `ask --jsonl`)", f"{mem['serving_peak_rss_mb']:.0f} MB vs bare sentence-transformers model {mem['bare_model_peak_rss_mb']:.0f} MB", f"{mem['serving_vs_bare_model']:.2f}x" + mark("serving_peak_rss_mb")),
     ]
+    if "web_pair" in r:
+        wp = r["web_pair"]
+        for name, label in (("onnx", "served (ONNX)"), ("sentence_transformers", "sentence-transformers path")):
+            w = wp[name]
+            rows.append((
+                f"Web load, {label} ({w['visitors']} visitors x {w['messages_each']})",
+                f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped; "
+                f"server CPU {w['server_cpu_ms_per_call']:.0f} ms per call; server ready in {w['server_ready_s']:.1f} s",
+                f"server peak {w['server_peak_rss_mb']} MB",
+            ))
+        if wp.get("web_p95_vs_sentence_transformers") is not None:
+            rows.append(("Web load p95, served vs sentence-transformers", f"p50 ratio {wp['web_p50_vs_sentence_transformers']:.2f}x", f"{wp['web_p95_vs_sentence_transformers']:.2f}x" + mark("web_p95_vs_sentence_transformers")))
     if "web" in r:
         w = r["web"]
         rows.append((
@@ -495,8 +637,11 @@ def markdown(r: dict[str, Any]) -> str:
             f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped",
             f"server peak {w['server_peak_rss_mb']} MB" if w["server_peak_rss_mb"] else "",
         ))
-    else:
-        rows.append(("Web load", "not run (give --url or PHYSIO_BENCH_URL)", ""))
+    if "web" not in r and "web_pair" not in r:
+        rows.append(("Web load", "not run (give --web, or --url / PHYSIO_BENCH_URL)", ""))
+    if "int8" in r:
+        q = r["int8"]
+        rows.append(("int8 dynamic quantisation", q["summary"], "kept" if q["keep_int8"] else "not kept: fp32 stays"))
     lines = [
         f"Benchmarks, {r['started']}, on {m['cpu']} ({m['cores']} cores, {m['memory_gb']} GB), Python {m['python']}; took {r['timings']['total']:.0f} s; "
         f"1-min load average {r['load_average_start'][0]:g} at the start, {r['load_average_end'][0]:g} at the end (a busy machine slows the absolute figures, less so the ratios).",
@@ -516,15 +661,16 @@ def plot(r: dict[str, Any], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     samples = r["turn"]["samples"]
-    ax1.boxplot([samples["encode"], samples["reply"]], showfliers=True)
-    ax1.set_xticks([1, 2], ["bare encode", "assistant.reply"])
+    ax1.boxplot([samples["encode"], samples.get("served_encode", []), samples["reply"]], showfliers=True)
+    ax1.set_xticks([1, 2, 3], ["bare s-t encode", "served encode", "assistant.reply"])
     ax1.set_yscale("log")
     ax1.set_ylabel("ms per message (log)")
     ax1.set_title(f"Per-turn latency, {r['turn']['n']} messages")
-    labels = ["turn p50", "turn p95", "ingest\nthroughput", "re-ingest\nvs full", "cold start", "memory"]
+    labels = ["turn p50", "turn p95", "ingest\nthroughput", "re-ingest\nvs full", "cold start", "one-shot\nask", "memory"]
     values = [
         r["turn"]["turn_p50_ratio"], r["turn"]["turn_p95_ratio"], r["ingest"]["ingest_vs_raw_throughput"],
-        r["ingest"]["reingest_vs_full"], r["cold_start"]["cold_start_ratio"], r["memory"]["serving_vs_bare_model"],
+        r["ingest"]["reingest_vs_full"], r["cold_start"]["cold_start_ratio"], r["cold_start"]["ask_vs_sentence_transformers"],
+        r["memory"]["serving_vs_bare_model"],
     ]
     bars = ax2.bar(labels, values, color="#4c72b0")
     for bar, v in zip(bars, values, strict=True):
@@ -545,8 +691,10 @@ def _main() -> int:
     parser.add_argument("--server-pid", type=int, help="the server's pid, to sample its peak memory during the load test")
     parser.add_argument("-n", type=int, default=200, help="messages for the latency and --jsonl figures")
     parser.add_argument("--soak-minutes", type=float, default=0.0, help="after the load test, a steady soak of this many minutes")
+    parser.add_argument("--web", action="store_true", help="start a server per embedding path on loopback and load-test both")
+    parser.add_argument("--int8", action="store_true", help="also try int8 dynamic quantisation against fp32 in one eval run")
     args = parser.parse_args()
-    main(Settings(), args.out, url=args.url, server_pid=args.server_pid, n=args.n, soak_minutes=args.soak_minutes)
+    main(Settings(), args.out, url=args.url, server_pid=args.server_pid, n=args.n, soak_minutes=args.soak_minutes, web=args.web, int8=args.int8)
     return 0
 
 

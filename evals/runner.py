@@ -327,7 +327,7 @@ def answer_context(assistant: Any) -> M.AnswerContext:
 
 
 # ---- the command ------------------------------------------------------------------------------
-def sync_store(settings: Any) -> str:
+def sync_store(settings: Any, embedder: Any = None) -> str:
     """Bring the store in line with the knowledge base first, so the eval measures the content as it is now.
 
     Idempotent: unchanged content is skipped in well under a second; an empty folder is built.
@@ -335,7 +335,7 @@ def sync_store(settings: Any) -> str:
     from assistant.embeddings import load_embedder
     from ingest.pipeline import ingest
 
-    return ingest(settings, load_embedder(settings)).line()
+    return ingest(settings, embedder or load_embedder(settings, repair=True)).line()
 
 
 def _selected(only: str | None) -> list[str]:
@@ -354,10 +354,20 @@ def _timed(run: Run, name: str, fn: Callable[[], None]) -> None:
     run.timings[name] = round(time.perf_counter() - start, 2)
 
 
-def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Path | None = None, say: Callable[[str], None] | None = None) -> int:
+def main(
+    settings: Any,
+    out_dir: Path,
+    only: str | None = None,
+    *,
+    datasets: Path | None = None,
+    say: Callable[[str], None] | None = None,
+    embedder: Any = None,
+    results_out: dict[str, Any] | None = None,
+) -> int:
     """Run the evaluators (all, or the comma-separated `only`), write the report; 1 on a broken gate.
 
-    `datasets` overrides the folder of JSONL files (tests use a tiny one).
+    `datasets` overrides the folder of JSONL files (tests use a tiny one); `embedder` replaces the
+    configured model; `results_out`, when given, receives the results written to results.json.
     """
     from assistant.conversation import Assistant
 
@@ -371,9 +381,9 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
         say(f"eval: {exc}")
         return 2
     load_start = time.perf_counter()
-    store = sync_store(settings)
+    store = sync_store(settings, embedder)
     say(f"eval: knowledge store: {store}")
-    assistant = Assistant.load(settings, say=say)
+    assistant = Assistant.load(settings, say=say, embedder=embedder)
     run = Run(assistant=assistant, ctx=answer_context(assistant))
     run.timings["load"] = round(time.perf_counter() - load_start, 2)
 
@@ -445,6 +455,8 @@ def main(settings: Any, out_dir: Path, only: str | None = None, *, datasets: Pat
     }
     from evals.report import write_reports
 
+    if results_out is not None:
+        results_out.update(results)
     from evals.rules_page import write_rules_page
 
     out_dir = Path(out_dir)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +13,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "PHYSIO_MODEL_CACHE_DIR" not in os.environ:
+    # one ONNX export for the whole run (tests and the servers and commands they start), made on
+    # first use exactly as a new install makes it; tests of the export itself use their own folders
+    _models = tempfile.mkdtemp(prefix="physio-test-models-")
+    os.environ["PHYSIO_MODEL_CACHE_DIR"] = _models
+    atexit.register(shutil.rmtree, _models, True)
 
 from assistant.embeddings import Embedder, load_embedder  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
@@ -25,7 +34,7 @@ def make_settings(data_dir: Path, **extra: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    """The real all-MiniLM-L6-v2 from the bundled package, loaded once."""
+    """The real all-MiniLM-L6-v2 from the bundled package, loaded once (served through ONNX Runtime)."""
     return load_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
 
 

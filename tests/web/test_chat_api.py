@@ -39,6 +39,16 @@ def test_chat_answers_a_question_with_the_disclaimer(server: Server) -> None:
     assert DISCLAIMER in answer
 
 
+def test_the_server_replies_without_torch_loaded(server: Server) -> None:
+    """Serving is ONNX Runtime: after a reply, no torch library is mapped into the server process."""
+    from pathlib import Path
+
+    assert "walk" in client(server).predict("is walking ok?", api_name="/chat").lower()
+    maps = Path(f"/proc/{server.pid}/maps").read_text()
+    assert "onnxruntime" in maps
+    assert "libtorch" not in maps and "/torch/" not in maps
+
+
 def test_chat_emergency_leads_with_the_number_and_no_exercises(server: Server) -> None:
     message = "I can't feel my bum when I wipe"
     answer = client(server).predict(message, api_name="/chat")
