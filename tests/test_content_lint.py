@@ -1,7 +1,8 @@
 """The content lint (issue 15): hard rules fail, what needs a reviewer's judgement is reported.
 
 Fails: a file the schema rejects, a medicine amount anywhere in the content (the policy's own
-`dose_in_output` patterns), an article without `##` answer sections, a reading grade median above 8.
+`dose_in_output` patterns), a sentence the output check would drop as diagnosis wording, an article
+without `##` answer sections, a reading grade median above 8.
 Reported (printed, never failed): Flesch-Kincaid grade per section with the median, absolute claims
 ("always", "never", "will not damage") for a clinician to judge, sections outside 40-120 words.
 Set PHYSIO_LINT_REPORT=path.md to keep the full report.
@@ -42,6 +43,15 @@ def test_no_medicine_amount_appears_anywhere_in_the_content(kb) -> None:
     for c in kb.cards.values():
         for text in card_texts(c):
             found += [f"card {c.id}: {m.group(0)!r}" for m in policy.dose_in_output.finditer(text.lower())]
+    assert not found, found
+
+
+def test_no_sentence_would_be_dropped_by_the_diagnosis_check(kb) -> None:
+    """The output check drops any sentence that reads as a diagnosis ("if you have sciatica in both
+    legs" did): content must say the same thing another way, or patients silently lose it."""
+    policy = load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic)
+    found = [f"{a.id}: {m.group(0)!r}" for a in kb.articles.values() for m in policy.diagnosis_in_output.finditer(a.body)]
+    found += [f"card {c.id}: {m.group(0)!r}" for c in kb.cards.values() for t in card_texts(c) for m in policy.diagnosis_in_output.finditer(t)]
     assert not found, found
 
 
