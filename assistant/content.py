@@ -29,6 +29,8 @@ CONTRAINDICATIONS = (
     "wrist_problems",
     "balance_problems",
     "leg_pain_spreading",
+    "spondylolisthesis",
+    "recent_surgery",
 )
 Contraindication = Literal[
     "pregnancy",
@@ -42,6 +44,8 @@ Contraindication = Literal[
     "wrist_problems",
     "balance_problems",
     "leg_pain_spreading",
+    "spondylolisthesis",
+    "recent_surgery",
 ]
 
 

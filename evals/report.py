@@ -206,6 +206,12 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         if "latency" in images:
             out += ["", "![Latency distribution](latency.png)"]
         out.append("")
+    if "content.sections" in m:
+        out += ["## Content (lint)", ""]
+        out += _table(["Answer sections", "Reading grade median", "Grade p90", "Above grade 9", "40-120 words", "Question headings", "Absolute claims to review"],
+                      [[m["content.sections"], m["content.grade_median"], m["content.grade_p90"], m["content.sections_over_grade_9"],
+                        m["content.sections_in_word_range"], m["content.question_headings"], m["content.absolute_claims"]]])
+        out += ["", "Flesch-Kincaid grade per `##` section; the claims are listed by `pytest tests/test_content_lint.py`.", ""]
     if "regression.n" in m:
         out += ["## Regression (clinician reviews)", ""]
         out += _table(["Reviewed", "Same level", "Level drops", "Mean similarity", "Drifted"],

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import metrics as M
+from evals.content_lint import lint as content_lint
 from evals.gates import check, load_gates
 
 DATASETS = Path(__file__).with_name("datasets")
@@ -386,6 +387,9 @@ def main(
     assistant = Assistant.load(settings, say=say, embedder=embedder)
     run = Run(assistant=assistant, ctx=answer_context(assistant))
     run.timings["load"] = round(time.perf_counter() - load_start, 2)
+    # the content lint is cheap and dataset-free: its reading grade goes into every report (issue 15)
+    run.ran.add("content")
+    run.add("content", content_lint(assistant.kb).numbers())
 
     try:
         if "triage" in names:

@@ -87,6 +87,8 @@ def test_exercise_plans_are_balanced_and_respect_pregnancy(assistant) -> None:
         ("I had a microdiscectomy 3 weeks ago, what exercises can I do?", "recent_spinal_surgery"),
         ("I have osteoporosis, which stretches are safe for sciatica?", "osteoporosis"),
         ("my pain is agony since yesterday, any exercises?", "acute_severe_pain"),
+        ("I have a grade 1 spondylolisthesis, what exercises can I do for my back?", "spondylolisthesis"),
+        ("I had a c-section 6 weeks ago and now my back aches, which exercises can I do?", "recent_surgery"),
     ],
 )
 def test_contraindicated_cards_are_never_proposed(assistant, message: str, condition: str) -> None:
