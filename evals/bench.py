@@ -547,6 +547,9 @@ def main(
     models_dir = settings.models_path
     results["served_backend"] = assistant.embedder.backend
     step("turn", lambda: turn_latency(assistant, rows, reference))
+    from evals.bench_triage import long_input
+
+    step("triage_long", lambda: long_input(assistant))
     work = Path(tempfile.mkdtemp(prefix="physio-bench-"))
     try:
         step("ingest", lambda: ingest_figures(settings, assistant.embedder, work / "data", reference))
@@ -618,6 +621,19 @@ def markdown(r: dict[str, Any]) -> str:
         (f"`ask --jsonl`, {j['messages']} messages", f"{j['jsonl_seconds']:.1f} s incl. model load (median of {j['runs']}, range {j['jsonl_seconds_min_max'][0]:.1f}-{j['jsonl_seconds_min_max'][1]:.1f} s; {j['replies_seconds']:.1f} s of it in replies), {j['errors']} errors", mark("jsonl_200_seconds").strip(" ()")),
         ("Serving memory (peak RSS, `ask --jsonl`)", f"{mem['serving_peak_rss_mb']:.0f} MB vs bare sentence-transformers model {mem['bare_model_peak_rss_mb']:.0f} MB", f"{mem['serving_vs_bare_model']:.2f}x" + mark("serving_peak_rss_mb")),
     ]
+    if "triage_long" in r:
+        tl = r["triage_long"]
+        for size in (1000, 4000, 8000):
+            rows.append((
+                f"Triage of a new {size:,}-character message, p50 / p95",
+                f"rules {tl[f'rules_{size}']['p50']:.1f} / {tl[f'rules_{size}']['p95']:.1f} ms; rules + net {tl[f'rules_net_{size}']['p50']:.1f} / {tl[f'rules_net_{size}']['p95']:.1f} ms",
+                "target (rules) 5 ms at 1,000 and 50 ms at 8,000",
+            ))
+        rows.append((
+            "Triage with 10 long history turns (1,200 characters each), p50 / p95",
+            f"rules {tl['rules_history_10x1200']['p50']:.1f} / {tl['rules_history_10x1200']['p95']:.1f} ms; rules + net {tl['rules_net_history_10x1200']['p50']:.1f} / {tl['rules_net_history_10x1200']['p95']:.1f} ms",
+            "",
+        ))
     if "web_pair" in r:
         wp = r["web_pair"]
         for name, label in (("onnx", "served (ONNX)"), ("sentence_transformers", "sentence-transformers path")):
