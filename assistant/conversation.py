@@ -163,7 +163,9 @@ class Assistant:
         start = time.perf_counter()
         turns = parse_history(history)
         check = check_input(message, self.policy, self.settings.max_message_chars)
-        triage = self.triager.triage(check.cleaned, turns)
+        # the net asks its questions only about back pain and health (it learnt from nothing else)
+        in_scope = check.blocked or bool(turns) or (check.on_topic and not check.elsewhere)
+        triage = self.triager.triage(check.cleaned, turns, on_topic=in_scope)
         reply = self._compose(check, triage, turns)
         reply.id = id
         reply.latency_ms = round((time.perf_counter() - start) * 1000, 2)

@@ -107,6 +107,13 @@ def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
                 history=[Turn.model_validate(t) for t in row.get("history") or []],
                 families=frozenset(fam[f] for f in present if f in fam), level=row["expected_triage"], negated=bool(row.get("negated")),
             ))
+    # questions the knowledge base cannot answer (recipes, horoscopes, other body parts): never a red flag
+    scope = datasets / "scope.jsonl"
+    if scope.is_file():
+        for line in scope.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if row.get("expect") == "refuse":
+                add(Example(str(row["id"]), "scope", row["message"], [], frozenset(), "self_care", False))
     for flag in triager.engine.rules.source.flags:
         for i, text in enumerate(flag.examples.fire):
             add(Example(f"{flag.id}-fire-{i}", "rule_examples", text, [], frozenset({fam[flag.id]} if flag.id in fam else set()), flag.level.value, False))

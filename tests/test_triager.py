@@ -111,3 +111,10 @@ def test_training_is_reproducible(tmp_path: Path, embedder) -> None:  # type: ig
     assert first.thresholds == second.thresholds
     assert first.weights.data_hash == second.weights.data_hash
     shutil.rmtree(data)
+
+
+def test_the_net_does_not_ask_about_a_message_that_is_not_about_health() -> None:
+    ask = POLICY.thresholds["cancer"].ask
+    rules = TRIAGER.engine.triage("what's the best recipe for lasagne?")
+    t = TRIAGER.combine(rules, signal(cancer=ask + 0.001), "what's the best recipe for lasagne?", on_topic=False)
+    assert t.screening_question is None and t.level == Level.self_care

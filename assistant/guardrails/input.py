@@ -9,8 +9,8 @@ from assistant.guardrails.policy import Policy
 from assistant.guardrails.text import normalise
 
 
-# the most of one message that triage reads (linear time: about 10 ms a thousand characters)
-TRIAGE_LIMIT = 100_000
+# the most of one message that triage reads: five times the longest message answered (linear time)
+TRIAGE_LIMIT = 20_000
 
 
 @dataclass(frozen=True)

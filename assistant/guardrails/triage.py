@@ -80,7 +80,7 @@ class TriageEngine:
 
     def _findings_of(self, text: str) -> dict[str, str]:
         out: dict[str, str] = {}
-        parts = sentences(text)
+        parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
         fixed = [self._prepared(p) for p in parts]
         comparing = bool(self.rules.comparison.search(" ".join(fixed)))
         for i, original in enumerate(parts):
@@ -373,6 +373,24 @@ class TriageEngine:
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
+
+
+MAX_SENTENCE = 600  # characters: a run-on "sentence" is read in pieces, so time stays linear in length
+
+
+def _bounded(sentence: str) -> list[str]:
+    """A sentence, or a very long run-on one cut at word boundaries into pieces of at most MAX_SENTENCE."""
+    if len(sentence) <= MAX_SENTENCE:
+        return [sentence]
+    pieces, start = [], 0
+    while start < len(sentence):
+        end = min(len(sentence), start + MAX_SENTENCE)
+        if end < len(sentence):
+            space = sentence.rfind(" ", start + MAX_SENTENCE // 2, end)
+            end = space if space > start else end
+        pieces.append(sentence[start:end].strip())
+        start = end
+    return [p for p in pieces if p]
 
 
 def rules_path(knowledge: Path) -> Path:

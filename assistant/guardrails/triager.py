@@ -22,6 +22,7 @@ from assistant.models import FlagHit, Level, Triage, Turn, max_level
 
 
 log = logging.getLogger("physio.triage")
+NET_LIMIT = 8_000  # characters of a message the net reads; longer ones (refused as too long) get the rules alone
 MAX_UNITS_PER_TURN = 48  # the net's cost stays bounded on a pasted essay; the rules still read every word
 
 
@@ -119,14 +120,16 @@ class Triager:
         return self.net.score(units, current, message)
 
     # ---- the combination ------------------------------------------------------------------------
-    def triage(self, message: str, history: list[Turn] | None = None) -> Triage:
+    def triage(self, message: str, history: list[Turn] | None = None, *, on_topic: bool = True) -> Triage:
+        """`on_topic=False` (nothing about health or the body, e.g. a recipe): the net may still escalate
+        a strong signal but does not ask questions, since it was trained on health messages only."""
         rules = self.engine.triage(message, history)
-        sig = self.signal(message, history)
+        sig = self.signal(message, history) if len(message) <= NET_LIMIT else None
         if sig is None:
             return rules
-        return self.combine(rules, sig, message, history)
+        return self.combine(rules, sig, message, history, on_topic=on_topic)
 
-    def combine(self, rules: Triage, sig: NetSignal, message: str, history: list[Turn] | None = None) -> Triage:
+    def combine(self, rules: Triage, sig: NetSignal, message: str, history: list[Turn] | None = None, *, on_topic: bool = True) -> Triage:
         """The rules' triage with the net's signal added by the policy (pure: the evals call it too)."""
         turns = [*(history or []), Turn(role="user", content=message)]
         raised = {f.id for f in rules.flags}
@@ -145,7 +148,7 @@ class Triager:
                 why = f"answered yes to: {fam.question}" if answer == "yes" else evidence
                 flags.append(FlagHit(id=fam.flag, evidence=why[:200], condition=rule.condition, level=rule.level, source="net"))
                 continue
-            if answer == "no" or self._denied(turns, fam.denied_by):
+            if answer == "no" or not on_topic or self._denied(turns, fam.denied_by):
                 continue
             if live >= t.ask or denied_clause >= t.escalate:
                 flags.append(FlagHit(id=f"{name}_check", evidence=evidence[:200], condition=f"Possible sign involving {fam.label}: needs checking", level=Level.routine, source="net"))
