@@ -59,6 +59,7 @@ def test_turns_logged_while_the_database_is_down_survive_kill_9(tmp_path: Path, 
         if (built_settings.data_dir / part).exists():
             shutil.copytree(built_settings.data_dir / part, data_dir / part)
     first, url = start(home, data_dir, DOWN)
+    assert "building it now" not in "".join(p.read_text() for p in home.glob("server-*.log"))
     try:
         client = Client(url + "/", verbose=False, download_files=False)
         answers = [client.predict(m, api_name="/chat") for m in MESSAGES]
