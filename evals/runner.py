@@ -157,22 +157,12 @@ def eval_generalisation(run: Run, folder: Path) -> None:
     The honest figure for wording nobody has written yet: 'catch' counts emergency and urgent
     messages triaged at their level or asked the screening question; 'rules_catch' is the rules alone.
     """
-    from evals.triage_training import leave_one_set_out
+    from evals.triage_training import leave_one_set_out, memo_encode
 
     a = run.assistant
     if a.triager.net is None:
         return
-    cache: dict[str, Any] = {}
-
-    def encode(texts: list[str]) -> Any:
-        missing = [t for t in dict.fromkeys(texts) if t not in cache]
-        if missing:
-            cache.update(zip(missing, a.embedder.encode(missing), strict=True))
-        import numpy as np
-
-        return np.stack([cache[t] for t in texts])
-
-    results = leave_one_set_out(a.triager, encode, a.embedder.model_name, folder)
+    results = leave_one_set_out(a.triager, memo_encode(a.embedder.encode, {}), a.embedder.model_name, folder)
     totals = {k: sum(v[k] for v in results.values()) for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked")}
     for name, values in results.items():
         run.add(f"generalisation.{name}", values)

@@ -26,13 +26,9 @@ class VectorCache:
                     self.vectors = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
 
     def wrap(self, encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
-        def cached(texts: list[str]) -> np.ndarray:
-            missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
-            if missing:
-                self.vectors.update(zip(missing, encode(missing), strict=True))
-            return np.stack([self.vectors[t] for t in texts])
+        from evals.triage_training import memo_encode
 
-        return cached
+        return memo_encode(encode, self.vectors)
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

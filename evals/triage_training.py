@@ -71,6 +71,18 @@ class Encoded:
         return score_vectors(w, lv, whole, dv, self.live_texts[i])
 
 
+def memo_encode(encode: Callable[[list[str]], np.ndarray], store: dict[str, np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    """`encode`, computing each distinct text once and keeping its vector in `store`."""
+
+    def cached(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in store]
+        if missing:
+            store.update(zip(missing, encode(missing), strict=True))
+        return np.stack([store[t] for t in texts])
+
+    return cached
+
+
 def independent_sets(datasets: Path = DATASETS) -> list[str]:
     """Sets written by people who never saw the rules: every triage set but the team's and the training-only ones."""
     names = sorted(p.stem for p in datasets.glob("triage*.jsonl"))
@@ -295,8 +307,6 @@ def caught(expected: str, t: Triage) -> str:
 
 def leave_one_set_out(triager: Triager, encode: Callable[[list[str]], np.ndarray], model_name: str, datasets: Path = DATASETS) -> dict[str, dict[str, float]]:
     """For each independent set: train without it (and its near-duplicates), then triage it with rules + that net."""
-    from assistant.guardrails.triage_net import NetWeights as _W
-
     families = list(triager.policy.families)
     examples = load_examples(triager, datasets)
     enc = encode_examples(triager, examples, encode)
@@ -308,7 +318,7 @@ def leave_one_set_out(triager: Triager, encode: Callable[[list[str]], np.ndarray
         train_rows = [i for i, e in enumerate(examples) if e.set != held and groups[i] not in banned]
         X, Y, _ = design(examples, enc, families, train_rows)
         W, b = fit(X, Y, families)
-        w = _W(families=families, weights=W, bias=b, data_hash="", model_name=model_name)
+        w = NetWeights(families=families, weights=W, bias=b, data_hash="", model_name=model_name)
         tally = {"n_eu": 0, "rules_level": 0, "level": 0, "screened": 0, "missed": 0, "neg": 0, "neg_over": 0, "plain": 0, "plain_asked": 0}
         for i in test:
             ex = examples[i]

@@ -9,7 +9,6 @@ wee and poo normal" cannot alarm it. Serving needs numpy only; training lives in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -81,9 +80,6 @@ class NetWeights:
             model_name=str(body["model_name"]),
             meta=dict(body.get("meta") or {}),
         )
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.weights.tobytes() + self.bias.tobytes()).hexdigest()
 
 
 def features(whole: np.ndarray | None, clause_vectors: np.ndarray) -> np.ndarray:
