@@ -6,12 +6,14 @@ Every model forbids unknown keys, so a typo in a data file fails loudly with `fi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assistant.errors import ConfigError
 
@@ -59,8 +61,49 @@ class Review(Strict):
     date: dt.date | None = None
 
 
+_HEADING = re.compile(r"^## +(.+?)\s*$", re.MULTILINE)
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str) -> str:
+    """A stable, readable id part: 'Pacing your walks' -> 'pacing-your-walks'."""
+    return _SLUG.sub("-", text.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One `##` section of an article: the unit a physio approves and a patient reads, verbatim."""
+
+    article_id: str
+    heading: str
+    text: str  # the Markdown under the heading, exactly as written (without the heading line)
+    order: int
+    questions: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.article_id}#{slug(self.heading)}"
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+def split_sections(body: str) -> list[tuple[str, str]]:
+    """(heading, text) for each `##` section of a body; text before the first heading is not allowed."""
+    marks = list(_HEADING.finditer(body))
+    out = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
+        out.append((m.group(1).strip(), body[m.end() : end].strip()))
+    return out
+
+
 class Article(Strict):
-    """One self-contained answer unit; `body` is the Markdown after the front matter."""
+    """An article of short `##` sections, each answering one question.
+
+    `section_questions` maps a section's heading to how patients ask what that section answers;
+    they are indexed with the section, so the right section is found for the words people use."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str = Field(min_length=3)
@@ -70,8 +113,30 @@ class Article(Strict):
     audience: str
     sources: list[str] = Field(min_length=1)
     review: Review
+    section_questions: dict[str, list[str]] = Field(default_factory=dict)
     body: str = ""
     path: str = ""
+
+    @model_validator(mode="after")
+    def _sections_match(self) -> "Article":
+        if not self.body:
+            return self
+        if self.body.strip() and not self.body.lstrip().startswith("## "):
+            raise ValueError("body must start with a '## ' section heading: every sentence belongs to a section")
+        headings = [h for h, _ in split_sections(self.body)]
+        if len(set(map(slug, headings))) != len(headings):
+            raise ValueError("two sections have the same heading; each section needs its own")
+        unknown = [h for h in self.section_questions if h not in headings]
+        if unknown:
+            raise ValueError(f"section_questions names headings that are not in the body: {unknown}")
+        return self
+
+    def sections(self) -> list[Section]:
+        """The body's sections in order, each with its patient phrasings."""
+        return [
+            Section(self.id, h, text, i, tuple(self.section_questions.get(h, ())))
+            for i, (h, text) in enumerate(split_sections(self.body))
+        ]
 
     @field_validator("body")
     @classmethod
