@@ -177,6 +177,7 @@ def chat() -> None:
 
     out.print(Panel(f"Hello! I can answer questions about sciatica and back pain.\n{open_status(clinic).sentence(clinic, dt.datetime.now(ZoneInfo(clinic.timezone)))}", title=clinic.name))
     history: list[dict[str, str]] = []
+    choices: list[str] = []
     while True:
         try:
             message = out.input("[bold cyan]You:[/] ")
@@ -185,9 +186,27 @@ def chat() -> None:
             break
         if message.strip().lower() in {"quit", "exit", "bye"}:
             break
+        message = pick_choice(message, choices)
         reply = assistant.reply(message, history)
         _show(reply)
+        if reply.suggestions:
+            out.print("[dim]Type a number to choose one.[/]")
+        choices = [s.message for s in reply.suggestions]
         history += [{"role": "user", "content": message}, {"role": "assistant", "content": reply.answer}]
+
+
+def pick_choice(message: str, choices: list[str]) -> str:
+    """'2' after a "Did you mean...?" list is the second choice's question; anything else is itself.
+
+    >>> pick_choice(" 2 ", ["Is walking good?", "How far should I walk?"])
+    'How far should I walk?'
+    >>> pick_choice("4", ["a"])
+    '4'
+    """
+    text = message.strip()
+    if text.isdigit() and 1 <= int(text) <= len(choices):
+        return choices[int(text) - 1]
+    return message
 
 
 @app.command()

@@ -23,14 +23,14 @@ class OpenStatus:
             return f"{clinic.name} is open now, until {self.closes_at:%H:%M}. Call {clinic.phone} or book at {clinic.booking_url}."
         if self.next_open is None:
             return f"{clinic.name} is closed at the moment. You can leave a call-back request below."
-        when = _when(self.next_open, now)
+        when = when(self.next_open, now)
         return (
             f"{clinic.name} is closed right now. It opens again {when}. You can book online at "
             f"{clinic.booking_url}, or leave a call-back request below and the team will contact you."
         )
 
 
-def _when(moment: dt.datetime, now: dt.datetime) -> str:
+def when(moment: dt.datetime, now: dt.datetime) -> str:
     days = (moment.date() - now.date()).days
     day = "today" if days == 0 else "tomorrow" if days == 1 else f"on {moment:%A}"
     return f"{day} at {moment:%H:%M}"

@@ -196,6 +196,8 @@ class Clinic(Strict):
     closed_dates: list[dt.date] = Field(default_factory=list)
     region: str
     guidance: str
+    prices: str = "Please call us for our current prices."
+    self_referral: str = "You can book with us directly; please call if you are unsure whether you need a referral."
     emergency: Contact
     urgent: Contact
     crisis: Contact

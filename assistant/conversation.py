@@ -5,7 +5,6 @@ message -> input check -> triage -> retrieval -> compose -> exercises -> output 
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import logging
 import re
@@ -13,27 +12,28 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import ValidationError
 
+from assistant.answering import AnswerLimits, as_answer, choose, suggest
 from assistant.canonical import canonical
-from assistant.clinic_hours import hours_table, open_status
-from assistant.compose import SentenceBank, extractive_answer, ground_draft
 from assistant.content import KnowledgeBase, load_knowledge
 from assistant.embeddings import Embedder, load_embedder
 from assistant.errors import InputError, StoreError
-from assistant.exercises import conditions_in, leg_symptoms_in, plan, render_card, wants_exercises
+from assistant.exercises import categories_in, conditions_in, leg_symptoms_in, plan, wants_exercises
 from assistant.guardrails.input import InputCheck, check_input
-from assistant.guardrails.output import scrub
+from assistant.guardrails.output import has_diagnosis, has_dose, scrub
 from assistant.guardrails.policy import Policy, load_policy
 from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine
 from assistant.guardrails.triager import Triager, load_triager
-from assistant.models import ExerciseRef, Level, Reply, SourceRef, Triage, Turn, max_level
+from assistant.intents import Intents
+from assistant.models import ExerciseRef, Level, Reply, SourceRef, Suggestion, Triage, Turn, max_level
 from assistant.records.outbox import LogOutbox
+from assistant.reply_text import markdown
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
+from assistant.sections import Scored, SectionIndex, SectionRef, quoted_in
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
 
@@ -42,13 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("physio.conversation")
 
-_CLINIC_INTENT = re.compile(
-    r"\b(?:open(?:ing)? (?:hours|times)|are you open|when (?:are you|do you) open|is the clinic open|closed|"
-    r"book(?:ing)? (?:an )?appointment|make an appointment|call ?back|phone number|your number|address|where are you)\b"
-)
 _ABOUT_SOMEONE_ELSE = re.compile(r"\b(?:he|she|they|him|her|them|his|their|my (?:son|daughter|brother|sister|husband|wife|partner|mum|mom|dad|friend|mother|father))\b", re.I)
 _ABOUT_ME = re.compile(r"\b(?:i|i'm|im|i've|me|myself)\b", re.I)
-_EXERCISE_TOPICS = {"exercise", "exercises", "stretching", "strengthening", "aerobic", "walking", "movement"}
+_EXERCISE_TOPICS = {"stretching", "strengthening", "nerve-glides", "core"}  # articles that are exercise programmes
 
 
 def parse_history(raw: object) -> list[Turn]:
@@ -79,7 +75,9 @@ class Assistant:
     policy: Policy
     index: KnowledgeIndex
     retriever: HybridRetriever
-    bank: SentenceBank
+    section_index: SectionIndex
+    intents: Intents | None = None
+    limits: AnswerLimits = field(default_factory=AnswerLimits)
     records: Any = None
     llm: Any = None
     system_prompt: str = ""
@@ -87,7 +85,6 @@ class Assistant:
     status_overlay: dict[str, str] = field(default_factory=dict)
     outbox: "LogOutbox | None" = None
     _emergency_sources: dict[str, list[Hit]] = field(default_factory=dict)
-    _last_provenance: list[Any] = field(default_factory=list)  # the sentences of the last answer, with their chunks
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
@@ -123,7 +120,8 @@ class Assistant:
             policy=load_policy(knowledge / "safety" / "policy.yaml", kb.clinic),
             index=index,
             retriever=HybridRetriever(index),
-            bank=SentenceBank.build(index, embedder, settings.data_dir / "cache"),
+            section_index=SectionIndex.build(index, tokens),
+            intents=Intents.load(knowledge / "language" / "intents.yaml", embedder.encode),
             records=records,
             llm=llm,
             system_prompt=(knowledge / "prompts" / "system.md").read_text(encoding="utf-8"),
@@ -188,100 +186,210 @@ class Assistant:
             self.outbox = LogOutbox(self.records)
         reply.turn_id = self.outbox.log(conversation_id, message, reply.contract(), client_id)
 
-    # ---- composing ---------------------------------------------------------------------------
+    # ---- composing: one stage per step, each reading and adding to this turn's Draft ----------
     def _compose(self, check: InputCheck, triage: Triage, turns: list[Turn]) -> Reply:
+        d = Draft(check=check, triage=triage, turns=turns)
+        for stage in (self._refuse_blocked, self._crisis, self._emergency_stage, self._safety_notes, self._retrieve_stage,
+                      self._clinic_intent, self._scope, self._approved, self._answer, self._exercises):
+            if stage(d):
+                break
+        return self._finish(d)
+
+    def _refuse_blocked(self, d: Draft) -> bool:
+        """Empty, too long, unreadable: say what to do instead (and still raise a red flag)."""
+        if not d.check.blocked:
+            return False
+        if d.triage.level in (Level.emergency, Level.urgent):
+            d.lead = self._lead(d.triage)
+        d.notes.append(self.policy.refusal(d.check.kind, limit=self.settings.max_message_chars))
+        d.refuse(d.check.kind)
+        return True
+
+    def _crisis(self, d: Draft) -> bool:
+        """A self-harm signal: the crisis lines, and nothing else."""
+        hit = next((f for f in d.triage.flags if f.id == "self_harm"), None)
+        if hit is None:
+            return False
         p = self.policy
-        level = triage.level
-        crisis = any(f.id == "self_harm" for f in triage.flags)
-        if check.blocked:
-            limit = self.settings.max_message_chars
-            text = p.refusal(check.kind, limit=limit)
-            if level in (Level.emergency, Level.urgent):
-                text = self._lead(triage) + "\n\n" + text
-            return self._finish(text, triage, [], [], refused=True, reason=check.kind)
-        if crisis:
-            hit = next(f for f in triage.flags if f.id == "self_harm")
-            text = p.file.crisis_other if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence) else p.file.crisis
-            return self._finish(p.text(text), triage, [], [], refused=False, reason=None, help_section=False)
+        text = p.file.crisis_other if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence) else p.file.crisis
+        d.notes.append(p.text(text))
+        d.help = False
+        return True
 
-        reminder = ""
-        if level == Level.emergency:
-            earlier = self._earlier_triage(turns)
-            if earlier is None or earlier.level != Level.emergency:
-                return self._emergency(triage)  # raised by this message: the full emergency reply
-            # the emergency was raised earlier: not a dead end. Answer the new message, with a reminder
-            triage, reminder = self._after_emergency(check.cleaned, triage)
-            level = triage.level
+    def _emergency_stage(self, d: Draft) -> bool:
+        """Raised by this message: the short emergency reply. Raised earlier: a reminder, then an answer."""
+        if d.triage.level != Level.emergency:
+            return False
+        earlier = self._earlier_triage(d.turns)
+        if earlier is None or earlier.level != Level.emergency:
+            top = d.triage.flags[0]
+            d.lead = self._lead(d.triage)
+            d.sources = [self._source_ref(h) for h in self._emergency_source(top.id)]
+            return True
+        d.triage, reminder = self._after_emergency(d.check.cleaned, d.triage)
+        d.notes.append(reminder)
+        d.reminded = True
+        return False
 
-        query_text = resolve_followup(check.cleaned, turns)
-        on_topic = check.on_topic or (query_text != check.cleaned and bool(p.on_topic.search(normalise(query_text))))
-        if check.medication_dose:
-            query_text += " (medicines and painkillers for sciatica: what a pharmacist or GP advises)"
-        vector, hits = self.retrieve(check.cleaned, turns, query_text=query_text)
-        weak = (
-            not hits
-            or max(h.cosine for h in hits) < self.settings.weak_retrieval_threshold
-            or (self.retriever.unknown_share(check.cleaned) >= 0.5 and max(h.cosine for h in hits) < 0.8)
-        )
+    def _safety_notes(self, d: Draft) -> bool:
+        """The urgent instruction, a screening question with what to do meanwhile, an injection refused."""
+        p = self.policy
+        if d.triage.level == Level.urgent:
+            d.lead = self._lead(d.triage)
+        if d.triage.screening_question:
+            d.notes.append(f"{p.file.screening_intro} {d.triage.screening_question}")
+            if d.triage.safety_advice:
+                d.notes.append(p.text(d.triage.safety_advice))
+        if d.check.injection:
+            d.notes.append(p.refusal("injection"))
+            d.refuse("injection")
+        return False
 
-        parts: list[str] = [reminder] if reminder else []
-        if level == Level.urgent:
-            parts.append(self._lead(triage))
-        if triage.screening_question:
-            parts.append(f"{p.file.screening_intro} {triage.screening_question}")
-            if triage.safety_advice:
-                parts.append(p.text(triage.safety_advice))
-        refused, reason = False, None
-        if check.injection:
-            parts.append(p.refusal("injection"))
-            refused, reason = True, "injection"
-        if _CLINIC_INTENT.search(check.cleaned.lower()):
-            parts.append(self._clinic_answer())
-            return self._finish("\n\n".join(parts), triage, [], [], refused=refused, reason=reason)
-        if check.elsewhere and not triage.flags and query_text == check.cleaned:
-            parts.append(p.refusal("elsewhere"))
-            return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason=reason or "elsewhere")
+    def _retrieve_stage(self, d: Draft) -> bool:
+        """What the message is about: the follow-up resolved, the query embedded, the best articles."""
+        p = self.policy
+        d.query = resolve_followup(d.check.cleaned, d.turns)
+        d.on_topic = d.check.on_topic or (d.query != d.check.cleaned and bool(p.on_topic.search(normalise(d.query))))
+        query = d.query + (" (medicines and painkillers for sciatica: what a pharmacist or GP advises)" if d.check.medication_dose else "")
+        d.vector, d.hits = self.retrieve(d.check.cleaned, d.turns, query_text=query)
+        d.previous = self._previous_sources(d.turns) if d.query != d.check.cleaned else []
+        return False
+
+    def _clinic_intent(self, d: Draft) -> bool:
+        """Hours, call-back, booking, prices, referral, where, who: answered from the clinic profile."""
+        if self.intents is None or d.check.injection or d.query != d.check.cleaned:
+            return False
+        best_article = d.hits[0].cosine if d.hits else 0.0
+        match = self.intents.match(self._vector(d.check.cleaned), best_article)
+        if match is None:
+            return False
+        d.intent = match.intent
+        d.notes.append(self.intents.answer(match.intent, self.kb.clinic))
+        d.help = bool(d.triage.flags)
+        return True
+
+    def _scope(self, d: Draft) -> bool:
+        """Decline what is clearly outside the knowledge base; offer choices when merely unsure."""
+        p, check, hits = self.policy, d.check, d.hits
+        if check.elsewhere and not d.triage.flags and d.query == check.cleaned:
+            return self._decline(d, "elsewhere")
         if p.stopping_medicine.search(normalise(check.cleaned)):
-            parts.append(p.text(p.file.stopping_medicine_advice))
+            d.notes.append(p.text(p.file.stopping_medicine_advice))
         if check.medication_dose:
-            parts.append(p.refusal("medication_dose"))
-            refused, reason = True, "medication_dose"
-        if weak or (not on_topic and (hits[0].cosine if hits else 0) < self.settings.weak_retrieval_threshold + 0.1):
-            if not on_topic and not triage.flags:
-                parts.append(p.refusal("off_topic"))
-                return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason=reason or "off_topic")
-            if not (check.injection and not triage.flags):
-                parts.append(p.refusal("weak_retrieval"))
-            return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason=reason or "weak_retrieval")
-        if check.injection and not on_topic:
-            return self._finish("\n\n".join(parts), triage, [], [], refused=True, reason="injection")
+            d.notes.append(p.refusal("medication_dose"))
+            d.refuse("medication_dose")
+        top = hits[0].cosine if hits else 0.0
+        threshold = self.settings.weak_retrieval_threshold
+        unknown = self.retriever.unknown_share(check.cleaned) if hits else 1.0
+        if not d.on_topic and top < threshold + 0.1:
+            if d.triage.flags:
+                return self._decline(d, "weak_retrieval", help=True)
+            return self._decline(d, "off_topic")
+        if top < threshold or (unknown >= 0.5 and top < 0.8):
+            if (unknown >= 0.5 and not check.on_topic) or check.injection:
+                return self._decline(d, "weak_retrieval", help=bool(d.triage.flags))
+            # on topic, in words we know, but no article is clearly it: offer the nearest sections
+            ranked = self.section_index.rank(d.vector, tokens(d.query), [h.source_id for h in hits[:3]])
+            d.suggestions = suggest(ranked, self.limits)
+            if not d.suggestions:
+                return self._decline(d, "weak_retrieval", help=bool(d.triage.flags))
+            d.notes.append(p.text(p.file.unsure))
+            d.help = bool(d.triage.flags)
+            d.reason = d.reason or "unsure"
+            return True
+        if check.injection and not d.on_topic:
+            return True
+        return False
 
-        approved = self.retriever.match_approved(vector, self.settings.approved_answer_threshold)
-        sources: list[SourceRef] = []
-        if approved is not None:
-            item, sim = approved
-            parts.append(html.escape(item.answer))
-            sources.append(SourceRef(id=f"approved-{item.id}", title="Answer checked by a physiotherapist", score=round(sim, 3), kind="approved", status="approved"))
-        else:
-            chosen = self._answer_sources(hits)
-            body, used = self._body(check.cleaned, vector, chosen)
-            if body:
-                parts.append(body)
-            sources.extend(self._source_ref(h) for h in chosen if h.source_id in used)
+    def _decline(self, d: Draft, kind: str, *, help: bool = False) -> bool:
+        if not (kind == "weak_retrieval" and d.check.injection and not d.triage.flags):
+            d.notes.append(self.policy.refusal(kind))
+        d.refuse(d.reason or kind)
+        d.help = help
+        return True
 
-        exercises: list[ExerciseRef] = []
-        if level in (Level.self_care, Level.routine) and not reminder and self._exercise_fitting(check.cleaned, hits):
-            cards = self._plan(turns, check.cleaned, vector)
-            if cards:
-                lines = [render_card(c) for c in cards]
-                parts.append("**What you can try**\n\n" + "\n".join(lines) + "\n\n" + p.text(p.file.exercise_general_rule))
-                exercises = [ExerciseRef(id=c.id, name=c.name, category=c.category) for c in cards]
-                for c in cards:
-                    sources.append(SourceRef(id=c.id, title=c.name, score=round(float(self.card_vectors.get(c.id, vector) @ vector), 3), kind="exercise", status=self._status(c.id, c.review.status)))
-        elif level == Level.urgent and wants_exercises(check.cleaned, p):
-            parts.append(p.text(p.file.exercise_blocked))
-        return self._finish("\n\n".join(parts), triage, sources, exercises, refused=refused, reason=reason)
+    def _approved(self, d: Draft) -> bool:
+        """A physiotherapist's own answer to a question this close wins outright."""
+        found = self.retriever.match_approved(d.vector, self.settings.approved_answer_threshold)
+        if found is None:
+            return False
+        item, sim = found
+        d.notes.append(html.escape(item.answer))
+        d.sources.append(SourceRef(id=f"approved-{item.id}", title="Answer checked by a physiotherapist", score=round(sim, 3), kind="approved", status="approved"))
+        d.answered = True
+        return False
 
+    def _answer(self, d: Draft) -> bool:
+        """One or two whole sections of the best article (a second article only when it fits better)."""
+        if d.answered or not d.hits:
+            return False
+        hits = d.hits
+        toks = tokens(d.query)
+        first = self.section_index.rank(d.vector, toks, [hits[0].source_id])
+        second: list[Scored] = []
+        if len(hits) > 1 and hits[1].score >= 0.8 * hits[0].score:
+            second = self.section_index.rank(d.vector, toks, [hits[1].source_id])
+        if d.previous and d.previous[0] != hits[0].source_id:
+            # a follow-up stays with the article just quoted unless another fits clearly better
+            before = self.section_index.rank(d.vector, toks, d.previous[:1])
+            if before and (not first or before[0].score >= first[0].score - self.limits.follow_up_margin):
+                first, second = before, []
+        chosen = choose(first, second, self.limits)
+        if self.llm is not None:
+            chosen = self._llm_choice(d.check.cleaned, [*first[:4], *second[:2]]) or chosen
+        for section in chosen:
+            if has_dose(section.text, self.policy) or has_diagnosis(section.text, self.policy):
+                log.warning("section %s fails the output check; not shown (fix the article)", section.id)
+                continue
+            d.sections.append(section)
+        by_source: dict[str, list[str]] = {}
+        for s in d.sections:
+            by_source.setdefault(s.source_id, []).append(s.heading)
+        cos = {h.source_id: h for h in hits}
+        for source_id, headings in by_source.items():
+            hit = cos.get(source_id)
+            first_section = next(s for s in d.sections if s.source_id == source_id)
+            d.sources.append(
+                SourceRef(
+                    id=source_id,
+                    title=first_section.title,
+                    score=round(hit.cosine, 3) if hit else 0.0,
+                    kind=first_section.kind,
+                    status=self._status(source_id, first_section.status),
+                    section="; ".join(headings),
+                )
+            )
+        d.answered = bool(d.sections)
+        return False
+
+    def _exercises(self, d: Draft) -> bool:
+        """Cards only when asked for, or when the quoted section is about exercise; never when urgent."""
+        p = self.policy
+        level = d.triage.level
+        asked = wants_exercises(d.check.cleaned, p)
+        if level == Level.urgent and asked:
+            d.notes.append(p.text(p.file.exercise_blocked))
+            return False
+        if level not in (Level.self_care, Level.routine) or d.reminded or d.refused and d.reason != "medication_dose":
+            return False
+        if not (asked or any(self._about_exercise(s) for s in d.sections)):
+            return False
+        cards = self._plan(d.turns, d.check.cleaned, d.vector)
+        d.cards = cards
+        d.plan_note = p.text(p.file.exercise_general_rule) if cards else ""
+        for c in cards:
+            score = round(float(self.card_vectors.get(c.id, d.vector) @ d.vector), 3)
+            d.sources.append(SourceRef(id=c.id, title=c.name, score=score, kind="exercise", status=self._status(c.id, c.review.status)))
+        return False
+
+    def _about_exercise(self, section: SectionRef) -> bool:
+        """An exercise article (stretching, strengthening, nerve glides), or a section headed as exercises."""
+        article = self.kb.articles.get(section.source_id)
+        if article is not None and set(article.topics) & _EXERCISE_TOPICS:
+            return True
+        return wants_exercises(section.heading, self.policy)
+
+    # ---- retrieval ----------------------------------------------------------------------------
     def retrieve(
         self, message: str, turns: list[Turn], *, k: int = 5, mode: str = "hybrid", query_text: str | None = None
     ) -> tuple[np.ndarray, list[Hit]]:
@@ -303,51 +411,29 @@ class Assistant:
         cached = net.cached(canonical(text)) if net is not None else None
         return cached if cached is not None else self.embedder.encode_one(text)
 
-    def _answer_sources(self, hits: list[Hit]) -> list[Hit]:
-        """The best source, plus the next one when it is nearly as good."""
-        chosen = [hits[0]]
-        if len(hits) > 1 and hits[1].score >= 0.8 * hits[0].score:
-            chosen.append(hits[1])
-        return chosen
+    def _previous_sources(self, turns: list[Turn]) -> list[str]:
+        """The articles the last reply quoted (found by their sections' exact text in it)."""
+        last = next((t.content for t in reversed(turns) if t.role == "assistant"), "")
+        if not last:
+            return []
+        found = [s.source_id for s in quoted_in(last, list(self.section_index.sections.values()))]
+        return list(dict.fromkeys(found))
 
-    def _body(self, message: str, vector: np.ndarray, chosen: list[Hit]) -> tuple[str, set[str]]:
-        ids = [h.source_id for h in chosen]
-        sentences = extractive_answer(self.bank, vector, ids, limit=4)
-        text = " ".join(s.text for s in sentences)
-        used = {s.source_id for s in sentences}
-        if self.llm is not None:
-            drafted = self._llm_answer(message, ids)
-            if drafted:
-                text, used = drafted
-        text, _ = scrub(text, self.policy)
-        self._last_provenance = sentences  # kept for tests and the eval's citation check
-        return text, used
-
-    def _llm_answer(self, message: str, ids: list[str]) -> tuple[str, set[str]] | None:
-        """An optional LLM draft, kept only if most of it is supported by the sources."""
-        source_text = "\n\n".join(
-            f"[{sid}] " + " ".join(self.bank.sentences[i].text for i in self.bank.by_source.get(sid, [])) for sid in ids
-        )
+    def _llm_choice(self, message: str, candidates: list[Scored]) -> list[SectionRef] | None:
+        """An optional LLM picks which candidate sections answer the question; it never writes the answer."""
+        sections = list(dict.fromkeys(c.section for c in candidates))
+        listing = "\n\n".join(f"[{i}] {s.title}: {s.heading}\n{s.text}" for i, s in enumerate(sections, 1))
         try:
             from langchain_core.messages import HumanMessage, SystemMessage
 
-            result = self.llm.invoke([SystemMessage(self.system_prompt.replace("{sources}", source_text)), HumanMessage(message)])
-            draft = str(getattr(result, "content", result))
-        except Exception as exc:  # noqa: BLE001 - the extractive answer is always there to fall back on
-            log.warning("LLM unavailable, using the extractive answer: %s", type(exc).__name__)
+            result = self.llm.invoke([SystemMessage(self.system_prompt.replace("{sources}", listing)), HumanMessage(message)])
+            raw = str(getattr(result, "content", result))
+        except Exception as exc:  # noqa: BLE001 - the retrieval's own choice is always there to fall back on
+            log.warning("LLM unavailable, using the retrieval's choice: %s", type(exc).__name__)
             return None
-        grounded = ground_draft(draft, self.bank, self.embedder, ids)
-        total = len(grounded.provenance) + len(grounded.dropped)
-        if total == 0 or len(grounded.dropped) > total / 3:
-            return None
-        self._last_provenance = grounded.provenance
-        return grounded.text, {s.source_id for s in grounded.provenance}
-
-    def _exercise_fitting(self, message: str, hits: list[Hit]) -> bool:
-        if wants_exercises(message, self.policy):
-            return True
-        top = self.kb.articles.get(hits[0].source_id) if hits else None
-        return bool(top and set(top.topics) & _EXERCISE_TOPICS and hits[0].cosine > 0.45)
+        picked = [int(n) for n in re.findall(r"\d+", raw)[:2] if 1 <= int(n) <= len(sections)]
+        chosen = list(dict.fromkeys(sections[n - 1] for n in picked))
+        return sorted(chosen, key=lambda s: (s.source_id != chosen[0].source_id, s.order)) if chosen else None
 
     def _plan(self, turns: list[Turn], message: str, vector: np.ndarray) -> list[Any]:
         texts = [t.content for t in turns if t.role == "user"] + [message]
@@ -355,8 +441,9 @@ class Assistant:
         ranked = self.retriever.search(vector, message, k=len(self.kb.cards), kinds=("exercise",))
         asked = set(tokens(message))
         relevance = {h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0) for h in ranked}
-        return plan(self.kb.cards, relevance, conditions, leg_symptoms_in(texts))
+        return plan(self.kb.cards, relevance, conditions, leg_symptoms_in(texts), categories=categories_in(message, self.policy))
 
+    # ---- triage in the conversation -------------------------------------------------------------
     def _earlier_triage(self, turns: list[Turn]) -> Triage | None:
         """The triage as it stood after the writer's previous message (None when there was none)."""
         last = max((i for i, t in enumerate(turns) if t.role == "user"), default=None)
@@ -379,15 +466,13 @@ class Assistant:
         # answer the new message as if urgent: no exercises, the emergency banner kept by the level
         return triage, p.text(p.file.emergency_reminder, condition=condition)
 
-    def _emergency(self, triage: Triage) -> Reply:
-        """Short: what to do, why, and the one article that explains the warning sign."""
-        top = triage.flags[0]
-        if top.id not in self._emergency_sources:  # the condition text is fixed: search for it once per flag
-            condition = self.engine.flag(top.id).condition
+    def _emergency_source(self, flag_id: str) -> list[Hit]:
+        """The one article that explains the warning sign (its condition text is fixed: searched once)."""
+        if flag_id not in self._emergency_sources:
+            condition = self.engine.flag(flag_id).condition
             hits = self.retriever.search(self.embedder.encode_one(condition), condition, k=1)
-            self._emergency_sources[top.id] = hits[:1]
-        sources = [self._source_ref(h) for h in self._emergency_sources[top.id]]
-        return self._finish(self._lead(triage), triage, sources, [], refused=False, reason=None)
+            self._emergency_sources[flag_id] = hits[:1]
+        return self._emergency_sources[flag_id]
 
     def _lead(self, triage: Triage) -> str:
         """The first lines of an emergency or urgent reply: what to do, then why, in one line."""
@@ -399,55 +484,82 @@ class Assistant:
                 lead += f"\n\n**Why:** {reason}"
         return lead
 
-    def _clinic_answer(self) -> str:
-        c = self.kb.clinic
-        now = dt.datetime.now(ZoneInfo(c.timezone))
-        return f"{open_status(c, now).sentence(c, now)}\n\nOpening hours: {hours_table(c)}. Phone: {c.phone}. Address: {c.address}."
-
     def _status(self, source_id: str, default: str) -> str:
         return self.status_overlay.get(source_id, default)
 
     def _source_ref(self, hit: Hit) -> SourceRef:
         return SourceRef(id=hit.source_id, title=hit.title, score=round(hit.cosine, 3), kind=hit.kind, status=self._status(hit.source_id, hit.status))
 
-    def _finish(
-        self,
-        body: str,
-        triage: Triage,
-        sources: list[SourceRef],
-        exercises: list[ExerciseRef],
-        *,
-        refused: bool,
-        reason: str | None,
-        help_section: bool = True,
-    ) -> Reply:
+    # ---- the reply --------------------------------------------------------------------------------
+    def _help(self, d: Draft) -> str:
+        """'When to get help' where the topic calls for it: a flag, a screening question, a symptom topic."""
         p = self.policy
-        parts = [body] if body else []
-        if help_section and triage.level != Level.emergency:
-            help_text = p.referral(triage.level) if triage.level != Level.urgent else ""
-            safety = p.text(p.file.safety_net)
-            parts.append("**When to get help**\n\n" + " ".join(x for x in (help_text, safety) if x))
-        elif help_section and triage.level == Level.emergency:
-            parts.append(p.text(p.file.safety_net))
-        draft = any(s.status == "draft" for s in sources)
-        if sources:
-            titles = "; ".join(dict.fromkeys(s.title for s in sources))
-            parts.append(f"**Sources:** {titles}")
-        disclaimer = p.text(p.file.disclaimer)
-        if draft:
-            disclaimer += " " + p.text(p.file.draft_note)
-        parts.append(f"_{disclaimer}_")
-        answer, _ = scrub("\n\n".join(parts), p)
-        return Reply(
-            triage=triage,
-            answer=answer,
-            sources=sources,
-            exercises=exercises,
+        level = d.triage.level
+        if level == Level.emergency:
+            return p.text(p.file.safety_net) if d.help else ""
+        if not d.help:
+            return ""
+        called = level != Level.self_care or bool(d.triage.flags) or bool(d.triage.screening_question)
+        called = called or any(set(self.kb.articles[s.source_id].topics) & p.help_topics for s in d.sections if s.source_id in self.kb.articles)
+        if not called:
+            return ""
+        referral = p.referral(level) if level != Level.urgent else ""
+        return " ".join(x for x in (referral, p.text(p.file.safety_net)) if x)
+
+    def _finish(self, d: Draft) -> Reply:
+        p = self.policy
+        draft = any(s.status == "draft" for s in d.sources)
+        disclaimer = p.text(p.file.disclaimer) + (" " + p.text(p.file.draft_note) if draft else "")
+        notes = [scrub(n, p)[0] for n in d.notes if n]
+        reply = Reply(
+            triage=d.triage,
+            lead=d.lead,
+            notes=notes,
+            sections=[as_answer(s) for s in d.sections],
+            suggestions=d.suggestions,
+            exercises=[ExerciseRef(id=c.id, name=c.name, category=c.category) for c in d.cards],
+            plan_note=d.plan_note,
+            help=self._help(d),
+            sources=d.sources,
             disclaimer=disclaimer,
-            refused=refused,
-            refusal_reason=reason,
+            refused=d.refused,
+            refusal_reason=d.reason,
             draft_content=draft,
+            intent=d.intent or ("exercises" if d.cards else None),
         )
+        reply.answer = markdown(reply, self.kb.cards)
+        return reply
+
+
+@dataclass
+class Draft:
+    """One turn's reply while it is built: local to the request, so concurrent turns never mix."""
+
+    check: InputCheck
+    triage: Triage
+    turns: list[Turn]
+    lead: str = ""
+    notes: list[str] = field(default_factory=list)
+    query: str = ""
+    on_topic: bool = False
+    vector: np.ndarray | None = None
+    hits: list[Hit] = field(default_factory=list)
+    previous: list[str] = field(default_factory=list)
+    sections: list[SectionRef] = field(default_factory=list)
+    suggestions: list[Suggestion] = field(default_factory=list)
+    sources: list[SourceRef] = field(default_factory=list)
+    cards: list[Any] = field(default_factory=list)
+    plan_note: str = ""
+    intent: str | None = None
+    refused: bool = False
+    reason: str | None = None
+    help: bool = True
+    reminded: bool = False
+    answered: bool = False
+
+    def refuse(self, reason: str | None) -> None:
+        self.refused = True
+        self.reason = self.reason or reason
 
 
 _GENERIC = {"stretch", "exercis", "programme", "lying", "seat", "standing", "from"}
@@ -466,4 +578,3 @@ def make_llm(settings: Settings) -> Any:
         log.warning("PHYSIO_LLM_* is set but langchain-openai is not installed: `pip install .[llm]`; using extractive answers")
         return None
     return ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key or "not-needed", temperature=0.2, timeout=30)
-

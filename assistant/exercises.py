@@ -27,36 +27,48 @@ def wants_exercises(message: str, policy: Policy) -> bool:
     return bool(policy.exercise_intent.search(message.lower()))
 
 
+def categories_in(message: str, policy: Policy) -> set[str]:
+    """The card categories a request names ('a stretch for my bum' -> {'stretching'}); empty: any."""
+    low = message.lower()
+    return {cat for cat, rx in policy.exercise_categories.items() if rx.search(low)}
+
+
 def plan(
     cards: dict[str, ExerciseCard],
     relevance: dict[str, float],
     conditions: set[str],
     leg_symptoms: bool,
-    size: int = 4,
+    size: int = 3,
+    categories: set[str] | None = None,
 ) -> list[ExerciseCard]:
-    """3-5 cards: the closest match first, then one per missing pillar, plus a nerve glide for leg symptoms.
+    """At most `size` cards: the closest match first, then the best of each other pillar.
 
     `relevance` scores each card for this conversation (higher is closer); cards ruled out by a
-    mentioned condition are never proposed.
+    mentioned condition are never proposed; a request that names kinds of exercise ('stretches')
+    gets only those kinds. Leg symptoms bring a nerve glide into the pillars.
     """
     eligible = [c for c in cards.values() if not set(c.contraindications) & conditions]
+    if categories:
+        eligible = [c for c in eligible if c.category in categories]
     if not eligible:
         return []
     ranked = sorted(eligible, key=lambda c: (-relevance.get(c.id, 0.0), c.id))
     chosen: list[ExerciseCard] = [ranked[0]]
-    wanted = list(PILLARS) + (["nerve_mobility"] if leg_symptoms else [])
-    for category in wanted:
+    wanted = (["nerve_mobility"] if leg_symptoms else []) + list(PILLARS)
+    for category in wanted if not categories else []:
+        if len(chosen) >= size:
+            break
         if any(c.category == category for c in chosen):
             continue
         best = next((c for c in ranked if c.category == category), None)
         if best is not None:
             chosen.append(best)
     for card in ranked:
-        if len(chosen) >= max(3, min(size, 5)):
+        if len(chosen) >= size:
             break
         if card not in chosen:
             chosen.append(card)
-    return chosen[:5]
+    return chosen[:size]
 
 
 def leg_symptoms_in(texts: list[str]) -> bool:

@@ -58,6 +58,26 @@ class SourceRef(BaseModel):
     score: float
     kind: str = "article"
     status: str = "draft"
+    section: str | None = None  # the heading of the section quoted from this source
+
+
+class AnswerSection(BaseModel):
+    """A whole reviewed section, quoted verbatim: the unit a physio approves is the unit a patient reads."""
+
+    id: str  # "<source id>#<heading slug>"
+    source_id: str
+    title: str  # the article's title
+    heading: str
+    text: str  # Markdown, exactly as written in the article
+
+
+class Suggestion(BaseModel):
+    """A "Did you mean...?" choice: what it is called, and the message to send when chosen."""
+
+    id: str
+    title: str  # the section's heading
+    article: str = ""  # the article it belongs to
+    message: str  # what is sent as the next message when chosen
 
 
 class ExerciseRef(BaseModel):
@@ -67,11 +87,24 @@ class ExerciseRef(BaseModel):
 
 
 class Reply(BaseModel):
-    """What every front end shows; serialises to the Contract 1 JSON object."""
+    """What every front end shows; serialises to the Contract 1 JSON object.
+
+    `answer` is the whole reply as Markdown (for text front ends and the conversation history);
+    the structured parts beside it are what a rich front end renders, in this order: `lead` (the
+    urgent or emergency instruction), `notes` (screening question, refusals, clinic details),
+    `sections` (the answer), `suggestions`, `exercises` with `plan_note`, `help`, `sources`,
+    `disclaimer`."""
 
     id: str | None = None
     triage: Triage = Field(default_factory=Triage)
     answer: str = ""
+    lead: str = ""
+    notes: list[str] = Field(default_factory=list)
+    sections: list[AnswerSection] = Field(default_factory=list)
+    suggestions: list[Suggestion] = Field(default_factory=list)
+    plan_note: str = ""
+    help: str = ""
+    intent: str | None = None  # "clinic.hours", "exercises", ... when the message was recognised as one
     sources: list[SourceRef] = Field(default_factory=list)
     exercises: list[ExerciseRef] = Field(default_factory=list)
     disclaimer: str = ""

@@ -182,12 +182,15 @@ class AnswerContext:
         self._sources = {sid: plain(text) for sid, text in self.source_text.items()}
         self._prompt_lines = [plain(line.lstrip("-* ")) for line in self.system_prompt.splitlines() if len(line.strip()) >= 30]
 
-    def unsupported(self, answer: str, cited: Iterable[str]) -> tuple[list[str], list[str]]:
-        """(sentences found nowhere, sentences found only in sources the reply does not cite)."""
+    def unsupported(self, answer: str, cited: Iterable[str], labels: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+        """(sentences found nowhere, sentences found only in sources the reply does not cite).
+
+        `labels`: the reply's own headings, choices and source titles (names, not claims)."""
         cited = [sid for sid in cited if sid in self._sources]
+        names = plain(" | ".join(labels))
         nowhere, uncited = [], []
         for sentence in answer_sentences(answer):
-            if sentence in self._templates or any(sentence in self._sources[sid] for sid in cited):
+            if sentence in self._templates or sentence in names or any(sentence in self._sources[sid] for sid in cited):
                 continue
             if any(sentence in text for text in self._sources.values()):
                 uncited.append(sentence)
@@ -237,8 +240,18 @@ def reply_problems(case: Row, ctx: AnswerContext) -> list[str]:
             problems.append(f"uses sentences from uncited sources: {uncited_used}")
     elif not case.get("refused") and not case.get("sources") and not ctx.template_only(answer):
         problems.append("answer without sources")
+    sections = case.get("sections") or []
+    for quoted in sections:
+        if quoted.get("source_id") not in cited:
+            problems.append(f"quotes a section of an uncited source: {quoted.get('id')}")
+        elif plain(quoted.get("text", "")) not in ctx._sources.get(quoted["source_id"], ""):
+            problems.append(f"section not verbatim: {quoted.get('id')}")
     if ctx.extractive:
-        nowhere, uncited = ctx.unsupported(answer, cited)
+        labels = [q.get("heading", "") for q in sections]
+        labels += [f"{s.get('title', '')} ({s.get('article', '')})" for s in case.get("suggestions") or []]
+        labels += [f"{s.get('title', '')} ({s.get('section') or ''})" for s in case.get("sources") or []]
+        labels += [s.get("title", "") for s in case.get("sources") or []]
+        nowhere, uncited = ctx.unsupported(answer, cited, labels)
         problems.extend(f"unsupported sentence: {s!r}" for s in nowhere)
         problems.extend(f"sentence from an uncited source: {s!r}" for s in uncited)
     return problems
@@ -264,6 +277,10 @@ def reply_metrics(cases: Sequence[Row], ctx: AnswerContext) -> dict[str, float]:
     out["unsupported_sentences"] = float(sum(p.startswith("unsupported sentence") for ps in problems for p in ps))
     out["sentences_checked"] = float(sum(len(answer_sentences(str(c.get("answer") or ""))) for c in cases)) if ctx.extractive else 0.0
     out["uncited_sentences"] = float(sum(p.startswith("sentence from an uncited") for ps in problems for p in ps))
+    quoted = [q for c in cases for q in c.get("sections") or []]
+    out["sections_quoted"] = float(len(quoted))
+    bad = sum(p.startswith(("section not verbatim", "quotes a section of an uncited")) for ps in problems for p in ps)
+    out["sections_verbatim_rate"] = 1.0 - _rate(bad, len(quoted)) if quoted else 1.0
     out["extractive_mode"] = 1.0 if ctx.extractive else 0.0
     out["refusal_rate"] = _rate(sum(bool(c.get("refused")) for c in cases), len(cases))
     return out

@@ -97,9 +97,7 @@ class Run:
     def reply(self, dataset: str, row: dict[str, Any]) -> dict[str, Any]:
         """Run one row through `Assistant.reply` and keep what the checks need as plain data."""
         a = self.assistant
-        a._last_provenance = None  # set again by the composer when it builds a body this turn
         reply = a.reply(row["message"], row.get("history"), id=str(row["id"]))
-        provenance = getattr(a, "_last_provenance", None)
         c = reply.contract()
         case = {
             "dataset": dataset,
@@ -112,12 +110,18 @@ class Run:
             "screening_question": c["triage"].get("screening_question"),
             "answer": c["answer"],
             "disclaimer": c["disclaimer"],
-            "sources": [{"id": s["id"], "kind": s.get("kind", "article"), "title": s.get("title", "")} for s in c["sources"]],
+            "sources": [{"id": s["id"], "kind": s.get("kind", "article"), "title": s.get("title", ""), "section": s.get("section")} for s in c["sources"]],
             "exercises": c["exercises"],
             "refused": c["refused"],
             "refusal_reason": c.get("refusal_reason"),
             "latency_ms": c["latency_ms"],
-            "provenance": sorted({s.source_id for s in provenance}) if provenance is not None else None,
+            "provenance": sorted({s["source_id"] for s in c["sections"]}) if c["sections"] else None,
+            "sections": c["sections"],
+            "suggestions": c["suggestions"],
+            "notes": c["notes"],
+            "lead": c["lead"],
+            "help": c["help"],
+            "intent": c["intent"],
         }
         case["problems"] = M.reply_problems(case, self.ctx)
         self.replies.append(case)
@@ -238,14 +242,16 @@ def eval_scope(run: Run, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         case = run.reply("scope", row)
         if row["expect"] == "refuse":
-            # a refusal, or the clinic's own details (hours, booking) with no article behind them
-            ok = case["refused"] or not case["sources"]
+            # declined, or the clinic's own details (hours, booking): no article quoted, nothing offered
+            ok = case["refused"] or not (case["sources"] or case["suggestions"])
             outside.append(ok)
             if not ok:
                 run.fail("scope.outside_declined_rate", {**case, "expected": "declined or sent to the clinic"})
         else:
             relevant = set(row.get("relevant", []))
-            ok = not case["refused"] and (not relevant or any(s["id"] in relevant for s in case["sources"]))
+            offered = {s["id"].split("#", 1)[0] for s in case["suggestions"]}
+            answered = not case["refused"] and bool(case["sources"]) and (not relevant or any(s["id"] in relevant for s in case["sources"]))
+            ok = answered or bool(offered and (not relevant or offered & relevant))
             inside.append(ok)
             if not ok:
                 run.fail("scope.inside_answered_rate", {**case, "expected": sorted(relevant) or "an answer"})
@@ -297,12 +303,12 @@ def answer_context(assistant: Any) -> M.AnswerContext:
     for fam in assistant.triager.policy.families.values():
         texts += [fam.question, p.text(fam.advice, limit=limit)]
     texts += [render_card(c) for c in assistant.kb.cards.values()]
-    clinic_answer = getattr(assistant, "_clinic_answer", None)
-    if callable(clinic_answer):
-        texts.append(clinic_answer())
+    if assistant.intents is not None:
+        texts += [assistant.intents.answer(name, assistant.kb.clinic) for name in assistant.intents.file.intents]
     sources: dict[str, list[str]] = {}
     for chunk in assistant.index.chunks:
-        if chunk.meta.get("kind") in ("article", "document"):
+        # what an answer may quote: the sections' own text (not the patient phrasings that find them)
+        if chunk.meta.get("kind") in ("article", "document") and chunk.meta.get("role") == "text":
             sources.setdefault(str(chunk.meta.get("source_id")), []).append(chunk.text)
     return M.AnswerContext(
         disclaimer=p.text(p.file.disclaimer),

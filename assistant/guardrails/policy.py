@@ -63,6 +63,9 @@ class PolicyFile(Strict):
     screening_again: str
     stopping_medicine: str
     stopping_medicine_advice: str
+    unsure: str
+    help_topics: list[str]
+    exercise_categories: dict[str, list[str]]
 
 
 def _any(patterns: list[str], where: str) -> re.Pattern[str]:
@@ -91,6 +94,8 @@ class Policy:
     diagnosis_in_output: re.Pattern[str]
     seen_and_cleared: re.Pattern[str]
     stopping_medicine: re.Pattern[str]
+    help_topics: frozenset[str]
+    exercise_categories: dict[str, re.Pattern[str]]
 
     def text(self, template: str, **extra: object) -> str:
         """Fill a policy text with the clinic's values (and any extra ones)."""
@@ -139,6 +144,8 @@ def load_policy(path: Path, clinic: Clinic) -> Policy:
         dose_in_output=_any(f.dose_in_output, "dose_in_output"),
         seen_and_cleared=_any([f.seen_and_cleared], "seen_and_cleared"),
         stopping_medicine=_any([f.stopping_medicine], "stopping_medicine"),
+        help_topics=frozenset(f.help_topics),
+        exercise_categories={k: _any(v, f"exercise_categories.{k}") for k, v in f.exercise_categories.items()},
         diagnosis_in_output=re.compile("|".join(f"(?:{p})" for p in f.diagnosis_in_output), re.IGNORECASE),
     )
 

@@ -27,7 +27,7 @@ from assistant.clinic_hours import open_status
 from assistant.content import Clinic
 from assistant.models import Level, Reply, Triage, Turn
 from assistant.web.limits import ChatLimiter
-from assistant.web.render import e, markdown_html, notice_html, reply_html, split_answer, tel, user_message_html
+from assistant.web.render import answer_markdown, e, markdown_html, notice_html, reply_html, tel, user_message_html
 
 log = logging.getLogger("physio.web.chat")
 
@@ -155,10 +155,6 @@ class ChatPage:
         self.limiter = limiter
 
     # -- helpers
-    def _referral(self, reply: Reply) -> str:
-        level = reply.triage.level
-        return self.policy.referral(level) if level in (Level.emergency, Level.urgent) else ""
-
     def _busy(self) -> str:
         return (
             "You are sending messages faster than I can answer. Please wait a minute and try again. "
@@ -205,11 +201,12 @@ class ChatPage:
             crisis = any(f.id == "self_harm" for f in triage.flags)
             lead = p.text(p.file.crisis) if crisis else p.referral(triage.level)
             answer = f"{lead}\n\n{busy}"
-        return Reply(triage=triage, answer=answer, disclaimer=p.text(p.file.disclaimer), refused=True, refusal_reason="rate_limit")
+        lead = answer[: -len(busy)].strip()
+        return Reply(triage=triage, answer=answer, lead=lead, notes=[busy], disclaimer=p.text(p.file.disclaimer), refused=True, refusal_reason="rate_limit")
 
     def _over_limit_html(self, reply: Reply) -> str:
         if reply.triage.level in (Level.emergency, Level.urgent):
-            return reply_html(reply, self.kb, referral=self._referral(reply))
+            return reply_html(reply, self.kb)
         return notice_html(reply.answer, "warn")
 
     # -- page load
@@ -247,14 +244,13 @@ class ChatPage:
             display[-1] = {"role": "assistant", "content": notice_html(self._failed(), "error")}
             yield "", display, display, turns, turn_ids, conv_id
             return
-        referral = self._referral(reply)
-        words = len(split_answer(reply, referral).body.split(" "))
+        words = len(answer_markdown(reply).split(" "))
         step = max(_STREAM_STEP, words // _STREAM_FRAMES)  # a long answer streams in bigger steps, not for longer
         for k in range(step, words, step):
-            display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb, referral=referral, partial_words=k)}
+            display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb, partial_words=k)}
             yield gr.skip(), display, display, turns, turn_ids, conv_id
             time.sleep(_STREAM_PAUSE)
-        display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb, referral=referral)}
+        display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb)}
         turns = [*turns, {"role": "user", "content": message}, {"role": "assistant", "content": reply.answer}][-20:]
         if reply.turn_id is not None:
             turn_ids = {**turn_ids, len(display) - 1: reply.turn_id}

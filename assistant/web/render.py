@@ -82,45 +82,6 @@ def tel(number: str) -> str:
     return "tel:" + re.sub(r"[^\d+]", "", number)
 
 
-# ---- splitting the assistant's Markdown into the parts the page shows on their own ----------
-
-
-@dataclass
-class Parts:
-    lead: str = ""  # the emergency / urgent instruction, shown in the banner
-    body: str = ""  # the rest of the answer (Markdown)
-    plan_note: str = ""  # the general exercise rule under the cards
-
-
-def split_answer(reply: Reply, referral: str = "") -> Parts:
-    """Take out what the page shows separately: the lead (banner), exercise list (cards), sources, disclaimer."""
-    paragraphs = reply.answer.split("\n\n")
-    keep: list[str] = []
-    parts = Parts()
-    card_block = False
-    for para in paragraphs:
-        stripped = para.strip()
-        if stripped.startswith("**Sources:**"):
-            continue
-        if stripped.startswith("_") and stripped.endswith("_") and reply.disclaimer[:40] in stripped:
-            continue
-        if reply.exercises and stripped == "**What you can try**":
-            card_block = True
-            continue
-        if card_block:
-            if stripped.startswith("- **"):
-                continue
-            parts.plan_note = stripped
-            card_block = False
-            continue
-        keep.append(para)
-    body = "\n\n".join(keep)
-    if referral and body.startswith(referral):
-        parts.lead, body = referral, body[len(referral) :].lstrip()
-    parts.body = body
-    return parts
-
-
 # ---- the pieces -------------------------------------------------------------------------------
 
 
@@ -198,8 +159,10 @@ def sources_html(reply: Reply, kb: KnowledgeBase) -> str:
         else:
             badge = '<span class="pa-badge pa-badge--draft">Not yet checked by our physiotherapists</span>'
         summary = ""
+        whole = ""
         if s.id in kb.articles:
             summary = kb.articles[s.id].summary
+            whole = f'<details class="pa-article"><summary>Read the whole article</summary>{markdown_html(kb.articles[s.id].body)}</details>'
         elif s.id in kb.cards:
             summary = kb.cards[s.id].summary
         elif s.kind == "approved":
@@ -207,24 +170,47 @@ def sources_html(reply: Reply, kb: KnowledgeBase) -> str:
         kind = {"exercise": "Exercise", "approved": "Clinic answer"}.get(s.kind, "Article")
         items.append(
             f'<details class="pa-source"><summary><span class="pa-source__title">{e(s.title)}</span>{badge}</summary>'
-            f'<p class="pa-source__meta">{e(kind)}</p><p>{e(summary)}</p></details>'
+            f'<p class="pa-source__meta">{e(kind)}{" · " + e(s.section) if s.section else ""}</p><p>{e(summary)}</p>{whole}</details>'
         )
     return f'<div class="pa-sources"><p class="pa-sources__label">Sources ({len(items)})</p>{"".join(items)}</div>'
+
+
+def answer_markdown(reply: Reply) -> str:
+    """What the answer area shows first: notes (screening question, clinic details), then the quoted sections."""
+    parts = [n for n in reply.notes if n]
+    parts += [f"**{s.heading}**\n\n{s.text}" for s in reply.sections]
+    return "\n\n".join(parts)
+
+
+def suggestions_html(reply: Reply) -> str:
+    """'Did you mean...?' as buttons: chat.js sends a chip's message when it is chosen."""
+    if not reply.suggestions:
+        return ""
+    chips = "".join(
+        f'<button type="button" class="pa-chip" data-ask="{e(s.message)}" title="{e(s.article)}">{e(s.title)}</button>'
+        for s in reply.suggestions
+    )
+    return f'<div class="pa-suggest" role="group" aria-label="Did you mean"><p class="pa-suggest__label">Did you mean...?</p>{chips}</div>'
+
+
+def _details(label: str, inner: str, *, open_: bool = False, kind: str = "") -> str:
+    return f'<details class="pa-more pa-more--{e(kind)}"{" open" if open_ else ""}><summary>{e(label)}</summary>{inner}</details>'
 
 
 def reply_html(
     reply: Reply,
     kb: KnowledgeBase,
     *,
-    referral: str = "",
     cards: Mapping[str, ExerciseCard] | None = None,
     partial_words: int | None = None,
 ) -> str:
-    """The whole assistant message. With `partial_words`, only that many words of the body (streaming)."""
-    parts = split_answer(reply, referral)
+    """The whole assistant message, built from the structured reply (nothing parses `reply.answer`).
+
+    A phone shows the banner and the answer first; exercises, when to get help and sources follow
+    as collapsed details. With `partial_words`, only that many words of the answer (streaming)."""
     level = reply.triage.level.value
-    out = [f'<div class="pa-reply pa-reply--{e(level)}">', banner_html(reply, kb.clinic, parts.lead)]
-    body = parts.body
+    out = [f'<div class="pa-reply pa-reply--{e(level)}">', banner_html(reply, kb.clinic, reply.lead)]
+    body = answer_markdown(reply)
     if partial_words is not None:
         words = body.split(" ")
         if partial_words < len(words):
@@ -232,18 +218,20 @@ def reply_html(
             return "".join(out)
     if any(s.kind == "approved" for s in reply.sources):
         out.append('<p class="pa-checked">&#10003; Answer written by one of our physiotherapists</p>')
-    out.append(f'<div class="pa-answer">{markdown_html(body)}</div>')
+    if body:
+        out.append(f'<div class="pa-answer">{markdown_html(body)}</div>')
+    out.append(suggestions_html(reply))
     if reply.exercises and reply.triage.level not in (Level.emergency, Level.urgent):
         deck = cards if cards is not None else kb.cards
         chosen = [deck[x.id] for x in reply.exercises if x.id in deck]
         if chosen:
-            out.append('<section class="pa-plan" aria-label="Exercises you can try">')
-            out.append('<p class="pa-plan__title">Exercises you can try</p><div class="pa-cards">')
-            out.extend(card_html(c) for c in chosen)
-            out.append("</div>")
-            if parts.plan_note:
-                out.append(f'<div class="pa-plan__note">{markdown_html(parts.plan_note)}</div>')
-            out.append("</section>")
+            inner = '<div class="pa-cards">' + "".join(card_html(c) for c in chosen) + "</div>"
+            if reply.plan_note:
+                inner += f'<div class="pa-plan__note">{markdown_html(reply.plan_note)}</div>'
+            label = f"Exercises you can try ({len(chosen)})"
+            out.append(f'<section class="pa-plan" aria-label="Exercises you can try">{_details(label, inner, open_=reply.intent == "exercises", kind="plan")}</section>')
+    if reply.help:
+        out.append(_details("When to get help", f'<div class="pa-help">{markdown_html(reply.help)}</div>', kind="help"))
     out.append(sources_html(reply, kb))
     out.append(f'<p class="pa-disclaimer">{e(reply.disclaimer)}</p></div>')
     return "".join(out)

@@ -39,4 +39,16 @@
     update();
   };
   count();
+
+  // "Did you mean...?" chips: choosing one sends its question as the visitor's next message.
+  document.addEventListener("click", (ev) => {
+    const chip = ev.target.closest && ev.target.closest(".pa-chip");
+    if (!chip) return;
+    const box = document.querySelector("#pa-question textarea");
+    if (!box) return;
+    box.value = chip.dataset.ask || chip.textContent;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    const send = document.querySelector("#pa-question button.submit-button, #pa-question button[aria-label='Submit'], #pa-question button");
+    if (send) send.click(); else box.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  });
 }
