@@ -22,6 +22,7 @@ class AnswerLimits:
     second_section_margin: float = 0.04
     second_article_margin: float = 0.05  # the runner-up article's section must fit this much better
     suggestions: int = 3
+    offer_when_declined: float = 0.5  # a declined question still gets choices when an article is this close
     follow_up_margin: float = 0.05  # how much better another article must fit to leave the one just quoted
 
 

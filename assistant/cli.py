@@ -271,6 +271,21 @@ def train_triage(
     raise typer.Exit(code)
 
 
+@app.command("train-scope")
+def train_scope(
+    knowledge: Annotated[Path | None, typer.Option(help="Knowledge folder to write into (default: the configured one).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only say whether the shipped read-out matches its training data.")] = False,
+) -> None:
+    """Retrain the scope read-out (which questions the knowledge base is for) from its training texts."""
+    from evals.train_cli import run_train_scope
+
+    try:
+        code = run_train_scope(_settings(), knowledge, check_only=check, say=err.print)
+    except PhysioError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
 @app.command()
 def bench(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the results go.")] = Path("bench-out"),

@@ -33,6 +33,7 @@ from assistant.models import ExerciseRef, Level, Reply, SourceRef, Suggestion, T
 from assistant.records.outbox import LogOutbox
 from assistant.reply_text import markdown
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
+from assistant.scope import ScopeModel, load_scope
 from assistant.sections import Scored, SectionIndex, SectionRef, quoted_in
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
@@ -77,6 +78,7 @@ class Assistant:
     retriever: HybridRetriever
     section_index: SectionIndex
     intents: Intents | None = None
+    scope: ScopeModel | None = None
     limits: AnswerLimits = field(default_factory=AnswerLimits)
     records: Any = None
     llm: Any = None
@@ -122,6 +124,7 @@ class Assistant:
             retriever=HybridRetriever(index),
             section_index=SectionIndex.build(index, tokens),
             intents=Intents.load(knowledge / "language" / "intents.yaml", embedder.encode),
+            scope=load_scope(knowledge, embedder.model_name),
             records=records,
             llm=llm,
             system_prompt=(knowledge / "prompts" / "system.md").read_text(encoding="utf-8"),
@@ -280,17 +283,30 @@ class Assistant:
             d.refuse("medication_dose")
         top = hits[0].cosine if hits else 0.0
         threshold = self.settings.weak_retrieval_threshold
+        if self.scope is not None and d.query == check.cleaned:
+            inside = not self.scope.outside(self._vector(check.cleaned))  # what the question is about, by meaning
+        else:
+            inside = d.on_topic or top >= threshold + 0.1  # a follow-up, or no read-out for this encoder
+        ranked = lambda: self.section_index.rank(d.vector, tokens(d.query), [h.source_id for h in hits[:3]])  # noqa: E731
+        if not inside:
+            # declined, with the clinic's contact; when an article is close, its sections are offered
+            # as choices in case the question was about back pain after all
+            self._decline(d, "weak_retrieval" if d.triage.flags or d.on_topic else "off_topic", help=bool(d.triage.flags))
+            if top >= self.limits.offer_when_declined and not check.injection:
+                d.suggestions = suggest(ranked(), self.limits)
+            return True
         unknown = self.retriever.unknown_share(check.cleaned) if hits else 1.0
-        if not d.on_topic and top < threshold + 0.1:
-            if d.triage.flags:
-                return self._decline(d, "weak_retrieval", help=True)
-            return self._decline(d, "off_topic")
-        if top < threshold or (unknown >= 0.5 and top < 0.8):
-            if (unknown >= 0.5 and not check.on_topic) or check.injection:
+        if unknown >= 0.5 and top < 0.8:
+            # words the knowledge base never mentions (a product, a remedy): declined, nearest sections offered
+            self._decline(d, "weak_retrieval", help=bool(d.triage.flags))
+            if not check.injection:
+                d.suggestions = suggest(ranked(), self.limits)
+            return True
+        if top < threshold:
+            if check.injection:
                 return self._decline(d, "weak_retrieval", help=bool(d.triage.flags))
-            # on topic, in words we know, but no article is clearly it: offer the nearest sections
-            ranked = self.section_index.rank(d.vector, tokens(d.query), [h.source_id for h in hits[:3]])
-            d.suggestions = suggest(ranked, self.limits)
+            # about back pain, in words we know, but no article is clearly it: offer the nearest sections
+            d.suggestions = suggest(ranked(), self.limits)
             if not d.suggestions:
                 return self._decline(d, "weak_retrieval", help=bool(d.triage.flags))
             d.notes.append(p.text(p.file.unsure))

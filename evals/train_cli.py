@@ -68,3 +68,37 @@ def run_train_triage(settings: Settings, knowledge: Path | None, *, check_only: 
         say(f"  {fam:14s} positives {trained.report['positives'][fam]:4d}  escalate >= {t['escalate']:.2f}  ask >= {t['ask']:.2f}")
     say(f"Wrote {weights_path(knowledge)} and the thresholds in net.yaml in {time.perf_counter() - start:.0f} s.")
     return 0
+
+
+def run_train_scope(settings: Settings, knowledge: Path | None, *, check_only: bool = False, say: Callable[[str], None] = print) -> int:
+    """Train the scope read-out (or, with `check_only`, compare hashes); 1 when `--check` finds it stale."""
+    from assistant.content import load_knowledge
+    from assistant.scope import ScopeWeights, scope_path
+    from evals import scope_training as S
+
+    knowledge = knowledge or settings.knowledge_path
+    kb = load_knowledge(knowledge)
+    model_name = settings.embedding_model
+    path = scope_path(knowledge)
+    if check_only:
+        wanted = S.data_hash(S.load_labelled(kb), model_name)
+        have = ScopeWeights.load(path).data_hash if path.is_file() else "(none)"
+        if have == wanted:
+            say(f"The scope read-out in {path} matches its training data.")
+            return 0
+        say(f"The scope read-out in {path} is stale: run `physio-assistant train-scope` and commit the result.")
+        return 1
+    from assistant.embeddings import load_embedder
+
+    start = time.perf_counter()
+    embedder = load_embedder(settings)
+    cache = VectorCache(settings.data_dir / "cache" / "scope-texts.npz", model_name)
+    weights = S.train(kb, cache.wrap(embedder.encode), model_name, say=say)
+    cache.save()
+    weights.save(path)
+    r = weights.report
+    say(
+        f"Wrote {path} in {time.perf_counter() - start:.0f} s: threshold {weights.threshold:.3f}; cross-validated, "
+        f"{r['cv_outside_declined']:.1%} of outside questions declined, {r['cv_inside_declined']:.1%} of inside ones."
+    )
+    return 0

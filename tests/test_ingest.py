@@ -60,7 +60,8 @@ def test_changed_and_removed_content_is_replaced_and_removed(tmp_path: Path, emb
     settings = make_settings(tmp_path / "data", knowledge_dir=knowledge)
     ingest(settings, embedder)
     article = knowledge / "articles" / "heat-and-ice.md"
-    article.write_text(article.read_text(encoding="utf-8").replace("## ", "## Updated: ", 1), encoding="utf-8")
+    front, end, body = article.read_text(encoding="utf-8").partition("\n---\n")
+    article.write_text(front + end + body.replace(". ", ". Updated today. ", 1), encoding="utf-8")  # one section's text changes
     (knowledge / "articles" / "driving-with-sciatica.md").unlink()
     summary = ingest(settings, embedder)
     assert summary.updated > 0 and summary.removed > 0
