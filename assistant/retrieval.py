@@ -92,8 +92,12 @@ class HybridRetriever:
         self.index = index
         self._ids = [c.id for c in index.chunks]
         corpus = [tokens(f"{c.meta.get('title', '')} {c.meta.get('section', '')} {c.text}") or ["empty"] for c in index.chunks]
+        # BM25 reads the articles, not the patient phrasings: those are short, and a shared word
+        # in a 10-word phrasing outranks the section that answers (they serve the dense search)
+        lexical = [i for i, c in enumerate(index.chunks) if c.meta.get("role") != "phrasing"]
+        self._sparse_ids = [self._ids[i] for i in lexical]
         self._bm25 = bm25s.BM25()
-        self._bm25.index(corpus, show_progress=False)
+        self._bm25.index([corpus[i] for i in lexical], show_progress=False)
         self.approved: list[Approved] = []
         self._last: tuple[tuple[bytes, str, str], list[tuple[str, float]], list[tuple[str, float]]] | None = None
         sources: dict[str, set[str]] = {}
@@ -209,7 +213,7 @@ class HybridRetriever:
             return []
         scores = self._bm25.get_scores(q)
         top = np.argsort(-scores)[:k]
-        return [(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(self._sparse_ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def search(
         self, vector: np.ndarray, text: str, k: int = 5, kinds: tuple[str, ...] = ("article", "document"), mode: str = "hybrid"

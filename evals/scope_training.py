@@ -1,7 +1,7 @@
 """Training the scope read-out (`assistant/scope.py`): which questions the knowledge base is for.
 
 In scope: every article's title and patient questions, every section's patient phrasings, the
-team's retrieval questions, and the "in" rows of `datasets/scope_train.jsonl`. Out of scope: the
+team's retrieval questions (not the follow-ups), and the "in" rows of `datasets/scope_train.jsonl`. Out of scope: the
 "out" rows of that file (other body parts and conditions, products and remedies, admin the clinic
 cannot do by chat, general chit-chat). The eval's `scope.jsonl` and the held-out retrieval sets are
 never read here: they measure the result.
@@ -59,7 +59,8 @@ def load_labelled(kb: KnowledgeBase, datasets: Path = DATASETS) -> list[Labelled
             for q in section.questions:
                 add(q, True, "knowledge")
     for row in _jsonl(datasets / "retrieval.jsonl"):
-        add(str(row["message"]), True, "retrieval")
+        if not row.get("history"):  # a follow-up ("how many should I do?") says nothing about scope alone
+            add(str(row["message"]), True, "retrieval")
     for row in _jsonl(datasets / "scope_train.jsonl"):
         add(str(row["message"]), row["label"] == "in", "scope_train")
     return out
