@@ -260,8 +260,8 @@ class Assistant:
 
     def _clinic_intent(self, d: Draft) -> bool:
         """Hours, call-back, booking, prices, referral, where, who: answered from the clinic profile."""
-        if self.intents is None or d.check.injection or d.query != d.check.cleaned:
-            return False
+        if self.intents is None or d.check.injection:
+            return False  # read on the message alone: "ok how do I book in?" needs no conversation
         best_article = d.hits[0].cosine if d.hits else 0.0
         match = self.intents.match(self._vector(d.check.cleaned), best_article)
         if match is None:
@@ -296,7 +296,7 @@ class Assistant:
                 d.suggestions = suggest(ranked(), self.limits)
             return True
         unknown = self.retriever.unknown_share(check.cleaned) if hits else 1.0
-        if unknown >= 0.5 and top < 0.8:
+        if unknown >= 0.5 and top < 0.8 and d.query == check.cleaned:
             # words the knowledge base never mentions (a product, a remedy): declined, nearest sections offered
             self._decline(d, "weak_retrieval", help=bool(d.triage.flags))
             if not check.injection:

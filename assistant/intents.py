@@ -29,6 +29,8 @@ class IntentSpec(Strict):
 class IntentFile(Strict):
     threshold: float = Field(ge=0, le=1)
     margin: float = Field(ge=0, le=1)
+    low_threshold: float = Field(ge=0, le=1)
+    lead: float = Field(ge=0, le=1)
     intents: dict[str, IntentSpec]
 
 
@@ -60,7 +62,10 @@ class Intents:
         sims = self.vectors @ vector
         i = int(np.argmax(sims))
         score = float(sims[i])
-        if score < self.file.threshold or score + self.file.margin < best_article:
+        f = self.file
+        sure = score >= f.threshold and score + f.margin >= best_article
+        clear = score >= f.low_threshold and score >= best_article + f.lead  # short, casual wording
+        if not (sure or clear):
             return None
         return Match(self.names[i], score, self.examples[i])
 
