@@ -23,9 +23,9 @@ class OpenStatus:
             return f"{clinic.name} is open now, until {self.closes_at:%H:%M}. Call {clinic.phone} or book at {clinic.booking_url}."
         if self.next_open is None:
             return f"{clinic.name} is closed at the moment. You can leave a call-back request below."
-        when = when(self.next_open, now)
+        at = when(self.next_open, now)
         return (
-            f"{clinic.name} is closed right now. It opens again {when}. You can book online at "
+            f"{clinic.name} is closed right now. It opens again {at}. You can book online at "
             f"{clinic.booking_url}, or leave a call-back request below and the team will contact you."
         )
 

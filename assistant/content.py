@@ -196,6 +196,7 @@ class Clinic(Strict):
     closed_dates: list[dt.date] = Field(default_factory=list)
     region: str
     guidance: str
+    callback: str = "Call us and ask for a call-back, and the team will ring you back during opening hours."
     prices: str = "Please call us for our current prices."
     self_referral: str = "You can book with us directly; please call if you are unsure whether you need a referral."
     emergency: Contact

@@ -240,9 +240,12 @@ class Assistant:
         if d.triage.level == Level.urgent:
             d.lead = self._lead(d.triage)
         if d.triage.screening_question:
-            d.notes.append(f"{p.file.screening_intro} {d.triage.screening_question}")
+            # urgent: asked before anything else; routine: asked right after the answer
+            first = d.triage.level.rank >= Level.urgent.rank
+            where = d.notes if first else d.check_notes
+            where.append(f"{p.file.screening_intro if first else p.file.screening_intro_after} {d.triage.screening_question}")
             if d.triage.safety_advice:
-                d.notes.append(p.text(d.triage.safety_advice))
+                where.append(p.text(d.triage.safety_advice))
         if d.check.injection:
             d.notes.append(p.refusal("injection"))
             d.refuse("injection")
@@ -262,8 +265,10 @@ class Assistant:
         """Hours, call-back, booking, prices, referral, where, who: answered from the clinic profile."""
         if self.intents is None or d.check.injection:
             return False  # read on the message alone: "ok how do I book in?" needs no conversation
-        best_article = d.hits[0].cosine if d.hits else 0.0
-        match = self.intents.match(self._vector(d.check.cleaned), best_article)
+        own = self._vector(d.check.cleaned)
+        hits = d.hits if d.query == d.check.cleaned else self.retriever.search(own, d.check.cleaned, k=1)
+        best_article = hits[0].cosine if hits else 0.0  # compared with the message alone, as the intent is
+        match = self.intents.match(own, best_article)
         if match is None:
             return False
         d.intent = match.intent
@@ -532,6 +537,7 @@ class Assistant:
             lead=d.lead,
             notes=notes,
             sections=[as_answer(s) for s in d.sections],
+            check=[scrub(n, p)[0] for n in d.check_notes],
             suggestions=d.suggestions,
             exercises=[ExerciseRef(id=c.id, name=c.name, category=c.category) for c in d.cards],
             plan_note=d.plan_note,
@@ -556,6 +562,7 @@ class Draft:
     turns: list[Turn]
     lead: str = ""
     notes: list[str] = field(default_factory=list)
+    check_notes: list[str] = field(default_factory=list)
     query: str = ""
     on_topic: bool = False
     vector: np.ndarray | None = None

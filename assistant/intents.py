@@ -83,6 +83,7 @@ class Intents:
             "open_now": _open_now(status, clinic, now),
             "hours": hours_table(clinic),
             "prices": clinic.prices,
+            "callback": clinic.callback,
             "self_referral": clinic.self_referral,
         }
         text = self.file.intents[intent].answer.format(**values)

@@ -91,8 +91,9 @@ class Reply(BaseModel):
 
     `answer` is the whole reply as Markdown (for text front ends and the conversation history);
     the structured parts beside it are what a rich front end renders, in this order: `lead` (the
-    urgent or emergency instruction), `notes` (screening question, refusals, clinic details),
-    `sections` (the answer), `suggestions`, `exercises` with `plan_note`, `help`, `sources`,
+    urgent or emergency instruction), `notes` (an urgent screening question, refusals, clinic
+    details), `sections` (the answer), `check` (a routine screening question: asked right after
+    the answer, not before it), `suggestions`, `exercises` with `plan_note`, `help`, `sources`,
     `disclaimer`."""
 
     id: str | None = None
@@ -101,6 +102,7 @@ class Reply(BaseModel):
     lead: str = ""
     notes: list[str] = Field(default_factory=list)
     sections: list[AnswerSection] = Field(default_factory=list)
+    check: list[str] = Field(default_factory=list)  # a routine screening question (and what to do meanwhile), after the answer
     suggestions: list[Suggestion] = Field(default_factory=list)
     plan_note: str = ""
     help: str = ""

@@ -28,6 +28,7 @@ def markdown(reply: Reply, cards: Mapping[str, ExerciseCard]) -> str:
     parts.extend(n for n in reply.notes if n)
     for section in reply.sections:
         parts.append(f"**{section.heading}**\n\n{section.text}")
+    parts.extend(reply.check)
     if reply.suggestions:
         parts.append(suggestions_text(reply))
     chosen = [cards[x.id] for x in reply.exercises if x.id in cards]

@@ -57,15 +57,13 @@ def test_clinic_questions_are_answered_from_the_clinic_profile(assistant) -> Non
         assert not reply.help  # no "When to get help" under an opening-hours answer
 
 
-def test_an_unsure_question_gets_choices_not_a_refusal(assistant) -> None:
+def test_an_unsure_question_gets_choices_and_each_choice_answers(assistant) -> None:
     reply = assistant.reply("my sciatic thing is weird lately, the wotsit in my leg")
-    if reply.sections:  # answered outright: acceptable, but then no choices are needed
-        assert not reply.suggestions
-    else:
-        assert not reply.refused and 2 <= len(reply.suggestions) <= 3
-        for s in reply.suggestions:
-            again = assistant.reply(s.message)  # choosing one answers it
-            assert again.sections, s
+    assert not reply.sections, "no article is clearly it: nothing is quoted as if it were"
+    assert 2 <= len(reply.suggestions) <= 3 and "Did you mean" in reply.answer
+    for s in reply.suggestions:
+        again = assistant.reply(s.message)  # choosing one answers it, from the article it named
+        assert again.sections and again.sections[0].source_id == s.id.split("#")[0], s
 
 
 def test_off_topic_and_unknown_questions_are_refused_honestly(assistant) -> None:

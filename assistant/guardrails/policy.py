@@ -44,6 +44,7 @@ class PolicyFile(Strict):
     crisis: str
     crisis_other: str
     screening_intro: str
+    screening_intro_after: str
     refusals: Refusals
     exercise_general_rule: str
     exercise_blocked: str

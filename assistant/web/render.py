@@ -179,6 +179,7 @@ def answer_markdown(reply: Reply) -> str:
     """What the answer area shows first: notes (screening question, clinic details), then the quoted sections."""
     parts = [n for n in reply.notes if n]
     parts += [f"**{s.heading}**\n\n{s.text}" for s in reply.sections]
+    parts += reply.check
     return "\n\n".join(parts)
 
 

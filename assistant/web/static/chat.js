@@ -10,7 +10,13 @@
     ["wheel", "touchstart", "keydown", "mousedown"].forEach((ev) => log.addEventListener(ev, stop, { passive: true }));
     new MutationObserver(() => {
       const rows = log.querySelectorAll(".user-row");
-      if (rows.length !== users) { users = rows.length; target = rows[rows.length - 1] || null; }
+      if (rows.length !== users) {
+        users = rows.length; target = rows[rows.length - 1] || null;
+        // on a phone the page itself may have scrolled to the input box: bring the conversation's
+        // top back into view once per question, so the answer is read from its start
+        const top = log.getBoundingClientRect().top;
+        if (target && (top < 0 || top > window.innerHeight * 0.4)) window.scrollBy(0, top - 8);
+      }
       if (target && target.isConnected) {
         log.scrollTop += target.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
       }
@@ -36,6 +42,7 @@
     };
     ["input", "change"].forEach((ev) => box.addEventListener(ev, update));
     new MutationObserver(update).observe(box, { attributes: true, attributeFilter: ["value"] });
+    setInterval(() => { if (out.dataset.shown !== String(box.value.length)) { out.dataset.shown = String(box.value.length); update(); } }, 500);  // the box is emptied by script after sending
     update();
   };
   count();
