@@ -5,7 +5,7 @@ apostrophes, line breaks in mid-sentence, stretched letters, text speak. Each st
 (or not) on its own; now the text is made canonical once, from the reviewed table in
 `knowledge/language/canonical.yaml`.
 
->>> canonical("i cnt feeeel my bum\\u200bm wen i wipe")
+>>> canonical("i cnt feeeel my bu\\u200bm wen i wipe")
 "i can't feel my bum when i wipe"
 """
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import ValidationError
 
+from assistant import streaming
 from assistant.answering import AnswerLimits, as_answer, choose, suggest
 from assistant.canonical import canonical
 from assistant.content import KnowledgeBase, load_knowledge
@@ -177,9 +178,8 @@ class Assistant:
     def stream(self, message: object, history: object = None, **kwargs: Any) -> Iterator[tuple[str, Reply | None]]:
         """Yield the answer progressively (text so far, None), then (full text, Reply)."""
         reply = self.reply(message, history, **kwargs)
-        words = reply.answer.split(" ")
-        for i in range(8, len(words), 8):
-            yield " ".join(words[:i]), None
+        for count in streaming.frames(len(reply.answer.split(" "))):
+            yield streaming.prefix(reply.answer, count), None
         yield reply.answer, reply
 
     def _log(self, conversation_id: str, message: str, reply: Reply, client_id: str | None) -> None:

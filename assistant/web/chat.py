@@ -25,6 +25,7 @@ import gradio as gr
 
 from assistant.clinic_hours import open_status
 from assistant.content import Clinic
+from assistant import streaming
 from assistant.models import Level, Reply, Triage, Turn
 from assistant.web.limits import ChatLimiter
 from assistant.web.render import answer_markdown, e, markdown_html, notice_html, reply_html, tel, user_message_html
@@ -40,8 +41,6 @@ EXAMPLES = [
     "Is the clinic open today?",
 ]
 _CONTACT = re.compile(r"^(?:[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d\s().-]{7,20})$")
-_STREAM_STEP = 8  # words per streamed frame, at least
-_STREAM_FRAMES = 12  # at most this many frames per answer (the worker slot is held while streaming)
 _STREAM_PAUSE = 0.02
 _SALT = secrets.token_bytes(16)  # per process: client ids are pseudonymous and not linkable across restarts
 
@@ -245,8 +244,7 @@ class ChatPage:
             yield "", display, display, turns, turn_ids, conv_id
             return
         words = len(answer_markdown(reply).split(" "))
-        step = max(_STREAM_STEP, words // _STREAM_FRAMES)  # a long answer streams in bigger steps, not for longer
-        for k in range(step, words, step):
+        for k in streaming.frames(words):
             display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb, partial_words=k)}
             yield gr.skip(), display, display, turns, turn_ids, conv_id
             time.sleep(_STREAM_PAUSE)
@@ -290,9 +288,8 @@ class ChatPage:
             log.exception("chat API reply failed")
             yield self._failed(), turns, conv_id
             return
-        words = reply.answer.split(" ")
-        for k in range(_STREAM_STEP * 4, len(words), _STREAM_STEP * 4):
-            yield " ".join(words[:k]), turns, conv_id
+        for k in streaming.frames(len(reply.answer.split(" "))):
+            yield streaming.prefix(reply.answer, k), turns, conv_id
         turns = [*(turns or []), {"role": "user", "content": message or ""}, {"role": "assistant", "content": reply.answer}][-20:]
         yield reply.answer, turns, conv_id
 
