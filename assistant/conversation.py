@@ -268,7 +268,7 @@ class Assistant:
         own = self._vector(d.check.cleaned)
         hits = d.hits if d.query == d.check.cleaned else self.retriever.search(own, d.check.cleaned, k=1)
         best_article = hits[0].cosine if hits else 0.0  # compared with the message alone, as the intent is
-        match = self.intents.match(own, best_article)
+        match = self.intents.match(own, best_article, len(d.check.cleaned.split()))
         if match is None:
             return False
         d.intent = match.intent

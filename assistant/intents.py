@@ -31,6 +31,7 @@ class IntentFile(Strict):
     margin: float = Field(ge=0, le=1)
     low_threshold: float = Field(ge=0, le=1)
     lead: float = Field(ge=0, le=1)
+    short_words: int = Field(ge=1)
     intents: dict[str, IntentSpec]
 
 
@@ -57,14 +58,15 @@ class Intents:
         examples = [ex for it in spec.intents.values() for ex in it.examples]
         return cls(spec, names, examples, np.asarray(encode(examples), dtype=np.float32))
 
-    def match(self, vector: np.ndarray, best_article: float) -> Match | None:
-        """The clinic intent of a message, if it has one (`best_article`: its best article cosine)."""
+    def match(self, vector: np.ndarray, best_article: float, words: int = 0) -> Match | None:
+        """The clinic intent of a message, if it has one (`best_article`: its best article cosine;
+        `words`: the message's length, as the looser rule is for short casual messages only)."""
         sims = self.vectors @ vector
         i = int(np.argmax(sims))
         score = float(sims[i])
         f = self.file
         sure = score >= f.threshold and score + f.margin >= best_article
-        clear = score >= f.low_threshold and score >= best_article + f.lead  # short, casual wording
+        clear = score >= f.low_threshold and score >= best_article + f.lead and 0 < words <= f.short_words
         if not (sure or clear):
             return None
         return Match(self.names[i], score, self.examples[i])

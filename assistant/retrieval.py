@@ -229,6 +229,13 @@ class HybridRetriever:
                 rank += 1
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         cos = dict(dense)
+        rows = self.index.row
+
+        def cosine(cid: str) -> float:
+            # a chunk found by BM25 alone still has a cosine: 0 would read as "nothing close"
+            found = cos.get(cid)
+            return found if found is not None else float(self.index.vectors[rows[cid]] @ vector) if mode != "bm25" else 0.0
+
         per_source: dict[str, Hit] = {}
         for cid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
             chunk = self.index.by_id[cid]
@@ -241,14 +248,14 @@ class HybridRetriever:
                     kind=str(chunk.meta.get("kind", "article")),
                     status=str(chunk.meta.get("status", "draft")),
                     score=score,
-                    cosine=cos.get(cid, 0.0),
+                    cosine=cosine(cid),
                     chunk_ids=[cid],
                 )
             else:
                 if len(hit.chunk_ids) == 1:
                     hit.score += 0.25 * score  # a second matching chunk of the same source adds a little
                 hit.chunk_ids.append(cid)
-                hit.cosine = max(hit.cosine, cos.get(cid, 0.0))
+                hit.cosine = max(hit.cosine, cosine(cid))
         hits = sorted(per_source.values(), key=lambda h: -h.score)
         return hits[:k]
 
