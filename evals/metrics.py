@@ -17,11 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LEVELS = ("self_care", "routine", "urgent", "emergency")
-# The triage sets, in the order they were written: the team's own, then independent held-out rounds.
-TRIAGE_SETS = ("triage", "triage_holdout", "triage_fresh", "triage_round3", "triage_round4", "triage_round5", "triage_round6", "triage_round7", "triage_round8", "triage_round9", "triage_round10", "triage_round11")
-# training-only sets (written for the learned net): evaluated too, but not independent
-TRIAGE_TRAINING_SETS = ("triage_train_positives_a", "triage_train_positives_b", "triage_train_contrast")
-ALL_TRIAGE_SETS = TRIAGE_SETS + TRIAGE_TRAINING_SETS
 RANK = {level: i for i, level in enumerate(LEVELS)}
 PRIMARY = {"triage": "accuracy", "retrieval": "hybrid.recall@3", "replies": "disclaimer_rate", "answers": "pass_rate", "regression": "level_agreement"}
 
