@@ -254,3 +254,54 @@ def eval_generalisation(pipe: Pipeline, folder: Path) -> Figures:
         "plain_asked_rate": totals["plain_asked"] / max(totals["plain"], 1),
     })
     return out
+
+
+def project_citations(case: Case) -> list[str]:
+    """The articles a reply cites, in order, exercise cards left out (the first is the primary citation)."""
+    return [s["id"] for s in case.get("sources") or [] if s.get("kind", "article") != "exercise"]
+
+
+def eval_peer(pipe: Pipeline, sets: Mapping[str, Sequence[Row]], peer: Any = None) -> Figures:
+    """This project against a plain LangChain RAG (`evals.peer_rag`) on the held-out retrieval sets, in one run.
+
+    Topical hit: the reply's primary citation is one of the row's `relevant` or `also_ok` articles
+    (the project: the first article of `Assistant.reply(message, history).sources`, a refusal a miss;
+    the peer: the article of its best chunk, for the message alone). `lead` = project - peer.
+    The project's replies here are not added to the run's reply checks (the peer row compares, it
+    does not gate safety); their problems are counted in `project.replies_with_problems`.
+    """
+    out = Figures()
+    if peer is None:
+        from evals.peer_rag import PeerRAG
+
+        peer = PeerRAG.build(pipe.assistant.settings.knowledge_path / "articles", pipe.assistant.embedder)
+    pooled: dict[str, list[dict[str, Any]]] = {"project": [], "langchain": []}
+    problems = 0
+    for name, rows in sets.items():
+        scored: dict[str, list[dict[str, Any]]] = {"project": [], "langchain": []}
+        for row in rows:
+            case = pipe.reply(name, row)
+            problems += bool(case["problems"])
+            theirs = peer.answer(row["message"])
+            truth = {"relevant": list(row["relevant"]), "also_ok": list(row.get("also_ok", []))}
+            mine = {**truth, "cited": project_citations(case), "refused": bool(case["refused"])}
+            scored["project"].append(mine)
+            scored["langchain"].append({**truth, "cited": theirs.cited, "refused": False})
+            topical = {*truth["relevant"], *truth["also_ok"]}
+            if mine["refused"] or not mine["cited"] or mine["cited"][0] not in topical:
+                out.fail(f"{name}.project.topical_hit", {
+                    "dataset": name, "id": str(row["id"]), "message": row["message"], "history": row.get("history") or [],
+                    "expected": truth["relevant"] + [f"(also ok) {x}" for x in truth["also_ok"]],
+                    "project": "refused" if mine["refused"] else ", ".join(mine["cited"]) or "no article",
+                    "langchain": ", ".join(theirs.cited), "langchain_hit": bool(theirs.cited) and theirs.cited[0] in topical,
+                })
+        for system, rows_scored in scored.items():
+            out.add(f"{name}.{system}", M.topical_metrics(rows_scored))
+            pooled[system] += rows_scored
+        out.metrics[f"{name}.lead"] = out.metrics[f"{name}.project.topical_hit"] - out.metrics[f"{name}.langchain.topical_hit"]
+    for system, rows_scored in pooled.items():
+        out.add(f"pooled.{system}", M.topical_metrics(rows_scored))
+    out.metrics["pooled.lead"] = out.metrics["pooled.project.topical_hit"] - out.metrics["pooled.langchain.topical_hit"]
+    out.metrics["pooled.project.replies_with_problems"] = float(problems)
+    out.metrics["langchain.chunks"] = float(peer.chunks)
+    return out

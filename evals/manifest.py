@@ -69,6 +69,10 @@ class Entry(BaseModel):
     peer: bool = False
     gates: dict[str, GateOverride | None] = Field(default_factory=dict)
 
+    def model_post_init(self, __context: Any) -> None:
+        if self.peer and self.kind != "retrieval":
+            raise ValueError(f"{self.name}: `peer: true` is for retrieval sets (rows with relevant and also_ok), not {self.kind}")
+
     @property
     def file(self) -> str:
         return f"{self.name}.jsonl"

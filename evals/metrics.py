@@ -126,6 +126,34 @@ def retrieval_metrics(rows: Iterable[Row], ks: Sequence[int] = (1, 3, 5)) -> dic
     return out
 
 
+# ---- topical hit (the reply against the LangChain peer) ----------------------------------------
+def topical_metrics(rows: Iterable[Row]) -> dict[str, float]:
+    """How often a system's reply cites a topical article. Row keys: `cited` (article ids, the primary
+    citation first), `refused`, `relevant`, `also_ok`.
+
+    `topical_hit`: the primary citation is relevant or also ok; `primary_relevant`: it is relevant
+    (strict); `any_cited_topical`: any citation is. A refusal counts as a miss.
+
+    >>> topical_metrics([{"cited": ["b", "a"], "refused": False, "relevant": ["a"], "also_ok": []}])["any_cited_topical"]
+    1.0
+    """
+    rows = list(rows)
+    out: dict[str, float] = {"n": float(len(rows))}
+    hits = strict = anywhere = refused = 0
+    for r in rows:
+        topical = {*r["relevant"], *r.get("also_ok", [])}
+        cited = [] if r.get("refused") else list(r["cited"])
+        refused += bool(r.get("refused"))
+        hits += bool(cited) and cited[0] in topical
+        strict += bool(cited) and cited[0] in r["relevant"]
+        anywhere += any(c in topical for c in cited)
+    out["topical_hit"] = _rate(hits, len(rows))
+    out["primary_relevant"] = _rate(strict, len(rows))
+    out["any_cited_topical"] = _rate(anywhere, len(rows))
+    out["refusal_rate"] = _rate(refused, len(rows))
+    return out
+
+
 # ---- answers --------------------------------------------------------------------------------
 _MARKDOWN = re.compile(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|`|^\s*(?:[-*\u2022]|\d+[.)])\s+|^>\s?", re.M)
 _SPLIT = re.compile(r"(?<=[.!?])\s+|(?<=:)\s+(?=[A-Z])|\n+")

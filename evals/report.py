@@ -37,6 +37,9 @@ TITLES: dict[str, tuple[str, str]] = {
     "injection.in_role_rate": ("Prompt injections the assistant followed", ""),
     "level_drops": ("Reviewed questions now triaged lower than when reviewed", ""),
     "drifted": ("Reviewed questions whose answer changed a lot", ""),
+    "project.topical_hit": ("Held-out questions whose reply does not cite a topical article first",
+                            "The peer row: the reply's first cited article (exercise cards aside) is neither relevant nor also ok, or the reply refused. "
+                            "'LangChain hit' says whether the plain LangChain RAG got it."),
 }
 _COMPACT = (".hybrid.mrr",)  # failure keys (any retrieval set) shown as one table
 
@@ -44,6 +47,9 @@ _COMPACT = (".hybrid.mrr",)  # failure keys (any retrieval set) shown as one tab
 def title_of(key: str) -> tuple[str, str]:
     if key in TITLES:
         return TITLES[key]
+    if key.startswith("peer."):
+        _, dataset, rest = key.split(".", 2)
+        return f"{TITLES[rest][0]} ({dataset})", TITLES[rest][1]
     dataset, _, rest = key.partition(".")
     title, note = TITLES.get(rest, (key, ""))
     return f"{title} ({dataset})", note
@@ -197,9 +203,12 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
             out += ["", "![Triage confusion matrix](confusion.png)"]
         out.append("")
     retrieval = [d for d in kinds.get("retrieval", []) if f"{d}.hybrid.n" in m]
+    peer = [d for d in kinds.get("retrieval", []) if f"peer.{d}.project.n" in m]
+    if retrieval or peer:
+        out += ["## Retrieval", ""]
     if retrieval:
         counts = ", ".join(f"{d} {_f(m[d + '.hybrid.n'])}" for d in retrieval)
-        out += ["## Retrieval", "", f"Questions: {counts}. Recall@3 and MRR (lenient) accept 'also ok' articles; strict figures do not.", ""]
+        out += [f"Questions: {counts}. Recall@3 and MRR (lenient) accept 'also ok' articles; strict figures do not.", ""]
         out += _table(
             ["Dataset", "Retriever", "Recall@1", "Recall@3", "Recall@3 strict", "Recall@5", "MRR", "MRR lenient"],
             [[d, mode, m[f"{d}.{mode}.recall@1"], m[f"{d}.{mode}.recall@3"], m[f"{d}.{mode}.recall@3_strict"], m[f"{d}.{mode}.recall@5"],
@@ -209,8 +218,20 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         if by_kind:
             out += ["", *_table(["Dataset", "Hybrid, by kind", "n", "Recall@1", "Recall@3", "MRR"],
                                 [[d, k, m[f"{d}.hybrid.{k}.n"], m[f"{d}.hybrid.{k}.recall@1"], m[f"{d}.hybrid.{k}.recall@3"], m[f"{d}.hybrid.{k}.mrr"]] for d, k in by_kind])]
-        if "recall" in images:
-            out += ["", "![Recall@k by retriever](recall.png)"]
+    if peer:
+        out += ["", "The peer row: on the held-out sets, the reply's first cited article (exercise cards aside; a refusal is a miss) "
+                f"against a plain LangChain RAG over the same articles and encoder ({_f(m.get('peer.langchain.chunks'))} chunks of 500 characters, "
+                "overlap 50, top 3 by dense similarity, the message alone, no refusal), in the same run. Topical = relevant or also ok.", ""]
+        rows = []
+        for d in [*peer, "pooled"]:
+            for system, label in (("project", "this project"), ("langchain", "LangChain RAG (peer)")):
+                p = f"peer.{d}.{system}"
+                rows.append([d, label, m[f"{p}.n"], m[f"{p}.topical_hit"], m[f"{p}.primary_relevant"], m[f"{p}.any_cited_topical"], m[f"{p}.refusal_rate"]])
+            rows.append([d, "lead (this project - peer)", "", f"{m[f'peer.{d}.lead']:+.3f}", "", "", ""])
+        out += _table(["Dataset", "System", "Questions", "Topical hit", "First cited relevant (strict)", "Any cited topical", "Refused"], rows)
+    if retrieval and "recall" in images:
+        out += ["", "![Recall@k by retriever](recall.png)"]
+    if retrieval or peer:
         out.append("")
     for d in [d for d in kinds.get("answers", []) if f"{d}.n" in m]:
         answer_kinds = sorted({k.split(".")[1] for k in m if k.startswith(f"{d}.") and k.endswith(".pass_rate") and k.count(".") == 2})
@@ -265,6 +286,9 @@ def _cases(key: str, cases: list[dict[str, Any]]) -> list[str]:
     out = [f"#### {title}: {len(cases)}", ""]
     if note:
         out += [f"_{note}_", ""]
+    if key.startswith("peer."):
+        return out + _table(["Id", "Question", "Relevant", "This project cites", "LangChain cites", "LangChain hit"],
+                            [[c["id"], c["message"], ", ".join(c["expected"]), c["project"], c["langchain"], "yes" if c["langchain_hit"] else "no"] for c in cases]) + [""]
     if key.endswith(_COMPACT):
         return out + _table(["Id", "Question", "Relevant", "Top 3 (hybrid)", "Rank"], [[c["id"], c["message"], ", ".join(c["expected"]), ", ".join(c["got"][:3]), c.get("rank")] for c in cases]) + [""]
     for c in cases:

@@ -22,13 +22,13 @@ from typing import Any
 
 from evals import metrics as M
 from evals.content_lint import lint as content_lint
-from evals.evaluators import EVALUATORS, AssistantPipeline, Figures, Pipeline, eval_generalisation
+from evals.evaluators import EVALUATORS, AssistantPipeline, Figures, Pipeline, eval_generalisation, eval_peer
 from evals.gates import check, load_gates
 from evals.manifest import DATASETS, REQUIRED, DatasetError, Manifest, load_manifest, load_rows
 
 __all__ = ["DATASETS", "DatasetError", "Run", "answer_context", "evaluate", "load_rows", "main", "summary"]
 # evaluators that read several datasets rather than one
-ACROSS = ("generalisation",)
+ACROSS = ("generalisation", "peer")
 # a reply problem (see metrics.reply_problems) -> the metric whose failing cases it explains
 _PROBLEM_KEYS = (
     ("disclaimer missing", "replies.disclaimer_rate"),
@@ -165,6 +165,11 @@ def evaluate(manifest: Manifest, pipe: Pipeline, chosen: set[str] | None, run: R
     if chosen is None or "generalisation" in chosen:
         run.ran.add("generalisation")
         run.absorb("generalisation", run.timed("generalisation", lambda: eval_generalisation(pipe, manifest.folder or DATASETS)))
+    held_out = {e.name: manifest.path(e) for e in manifest.datasets if e.peer and manifest.path(e).is_file()}
+    if (chosen is None or "peer" in chosen) and held_out:
+        run.ran.add("peer")
+        sets = {name: load_rows(path, REQUIRED["retrieval"]) for name, path in held_out.items()}
+        run.absorb("peer", run.timed("peer", lambda: eval_peer(pipe, sets)))
 
     if run.replies:
         run.ran.add("replies")
@@ -192,7 +197,8 @@ def main(
 ) -> int:
     """Run the evaluators (all, or the comma-separated `only`), write the report; 1 on a broken gate.
 
-    `only` names kinds (`triage`: every triage set), datasets (`triage_round3`) or `generalisation`.
+    `only` names kinds (`triage`: every triage set), datasets (`triage_round3`), `generalisation` or
+    `peer` (this project against a plain LangChain RAG on the manifest's `peer: true` sets).
     `datasets` overrides the folder of JSONL files and its manifest (tests use a tiny one);
     `embedder` replaces the configured model; `results_out`, when given, receives the results
     written to results.json.
@@ -288,6 +294,7 @@ def summary(results: dict[str, Any]) -> str:
         *(f"{name}.accuracy" for name, kind in kinds.items() if kind == "triage"),
         "retrieval.dense.recall@3", "retrieval.bm25.recall@3", "retrieval.hybrid.recall@1",
         *(f"{name}.hybrid.{k}" for name, kind in kinds.items() if kind == "retrieval" for k in ("recall@3", "mrr")),
+        *(f"peer.{name}.{k}" for name in [*kinds, "pooled"] for k in ("project.topical_hit", "langchain.topical_hit", "lead")),
         "answers.pass_rate", "scope.outside_declined_rate", "scope.inside_answered_rate",
         "replies.n", "latency.p50_ms", "latency.p95_ms", "regression.level_agreement",
     ]

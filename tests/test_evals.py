@@ -326,6 +326,102 @@ def test_bench_messages_are_stable_and_web_load_stays_on_loopback() -> None:
         web_load("http://127.0.0.1:7860", visitors=1000)
 
 
+# ---- the LangChain peer (issue 11) ------------------------------------------------------------
+def test_topical_hit_reads_the_primary_citation_and_a_refusal_is_a_miss() -> None:
+    rows = [
+        {"cited": ["walking", "sleep"], "refused": False, "relevant": ["walking"], "also_ok": []},  # hit
+        {"cited": ["sleep", "walking"], "refused": False, "relevant": ["walking"], "also_ok": []},  # cited, not first
+        {"cited": ["sleep"], "refused": False, "relevant": ["walking"], "also_ok": ["sleep"]},  # also ok counts, not strict
+        {"cited": ["walking"], "refused": True, "relevant": ["walking"], "also_ok": []},  # refused: a miss
+        {"cited": [], "refused": False, "relevant": ["walking"], "also_ok": []},  # nothing cited
+    ]
+    m = M.topical_metrics(rows)
+    assert m["n"] == 5 and m["topical_hit"] == 2 / 5 and m["primary_relevant"] == 1 / 5
+    assert m["any_cited_topical"] == 3 / 5 and m["refusal_rate"] == 1 / 5
+
+
+ARTICLE = "---\nid: {id}\ntitle: {title}\nquestions:\n  - a phrasing only the front matter has\n---\n## {title}\n\n{body}\n"
+
+
+def test_the_peer_is_a_plain_langchain_rag_over_the_article_bodies(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from evals.peer_rag import PeerRAG
+
+    walking = "Walking is one of the best things you can do for sciatica. Start with short walks on flat ground and build up. " * 6
+    for id_, title, body in (("walking", "Walking with sciatica", walking), ("sleep", "Sleeping with back pain", "A pillow between your knees helps you sleep on your side."),
+                             ("driving", "Driving with sciatica", "Take a break every half hour on a long drive and adjust the seat.")):
+        (tmp_path / f"{id_}.md").write_text(ARTICLE.format(id=id_, title=title, body=body), encoding="utf-8")
+    peer = PeerRAG.build(tmp_path, embedder)
+    docs = list(peer.store.store.values())
+    assert peer.chunks == len(docs) >= 4 and all(len(d["text"]) <= 500 for d in docs)  # the long article is split
+    assert not any("front matter" in d["text"] or "title:" in d["text"] for d in docs)
+    answer = peer.answer("which pillow position helps me sleep?")
+    assert len(answer.chunks) == 3 and answer.primary == "sleep" and len(answer.cited) == len(set(answer.cited))
+    assert peer.answer("how far should I walk each day?").primary == "walking"
+
+
+@dataclass
+class CitingPipeline:
+    """A `Pipeline` without a model whose replies cite `cites[message]` (or refuse when it is None)."""
+
+    cites: dict[str, list[str] | None]
+    ctx: M.AnswerContext = field(default_factory=lambda: ctx())
+    assistant: object = None
+
+    def reply(self, dataset: str, row: dict[str, object]) -> dict[str, object]:
+        cited = self.cites[str(row["message"])]
+        sources = [{"id": "bird-dog", "kind": "exercise"}] + [{"id": s, "kind": "article"} for s in cited or []]
+        return {**reply(GOOD, sources=sources, refused=cited is None), "dataset": dataset, "id": row["id"], "message": row["message"], "problems": []}
+
+
+@dataclass
+class CannedPeer:
+    answers: dict[str, list[str]]
+    chunks: int = 7
+
+    def answer(self, question: str) -> object:
+        from langchain_core.documents import Document
+
+        from evals.peer_rag import PeerAnswer
+
+        return PeerAnswer(tuple(Document(page_content="x", metadata={"id": a}) for a in self.answers[question]))
+
+
+def test_the_peer_evaluator_measures_both_systems_in_the_same_run() -> None:
+    from evals.evaluators import eval_peer
+    from evals.report import markdown
+
+    rows = [
+        {"id": "q1", "message": "is walking ok?", "relevant": ["walking"], "also_ok": []},
+        {"id": "q2", "message": "best pillow?", "relevant": ["sleep"], "also_ok": ["sleeping-positions"]},
+        {"id": "q3", "message": "can I drive?", "relevant": ["driving"], "also_ok": []},
+    ]
+    pipe = CitingPipeline({"is walking ok?": ["walking"], "best pillow?": ["sleeping-positions", "walking"], "can I drive?": None})
+    peer = CannedPeer({"is walking ok?": ["walking", "sleep"], "best pillow?": ["walking", "sleep"], "can I drive?": ["driving"]})
+    figures = eval_peer(pipe, {"held": rows, "held2": rows[:1]}, peer=peer)
+    m = figures.metrics
+    # the exercise card cited first is not the primary citation; also ok counts; the refusal is a miss
+    assert m["held.project.topical_hit"] == 2 / 3 and m["held.project.refusal_rate"] == 1 / 3
+    assert m["held.langchain.topical_hit"] == 2 / 3 and m["held.langchain.any_cited_topical"] == 1.0
+    assert m["held.lead"] == 0.0 and m["held2.lead"] == 0.0
+    assert m["pooled.project.n"] == 4 and m["pooled.project.topical_hit"] == 3 / 4 and m["pooled.lead"] == 0.0
+    assert [c["id"] for c in figures.failures["held.project.topical_hit"]] == ["q3"] and figures.replies == []
+    assert figures.failures["held.project.topical_hit"][0]["langchain_hit"] is True
+    metrics = {f"peer.{k}": v for k, v in m.items()}
+    verdict = check(load_gates(manifest=load_manifest()), metrics, {"peer"})
+    lead = next(g for g in verdict if g.metric == "peer.pooled.lead")
+    assert lead.status == "missed" and lead.target and not [g for g in verdict if g.status == "broken"]
+    failures = {f"peer.{k}": v for k, v in figures.failures.items()}
+    results = {
+        "started": "2026-12-04T10:00:00+00:00", "seconds": 1.0, "model": "m", "mode": "extractive", "timings": {"total": 1.0},
+        "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 1.0, "python": "3.11"}, "evaluators": ["peer"],
+        "manifest": [{"name": "held", "kind": "retrieval"}, {"name": "held2", "kind": "retrieval"}], "metrics": metrics, "failures": failures,
+        "gates": [g.as_dict() for g in verdict],
+    }
+    report = markdown(results, [])
+    assert "| held | this project | 3 | 0.667 |" in report and "| pooled | lead (this project - peer) |  | +0.000 |" in report
+    assert "| peer.pooled.lead >= 0.1 | 0 | target missed |" in report and "| q3 | can I drive? | driving | refused | driving | yes |" in report
+
+
 # ---- one real run -----------------------------------------------------------------------------
 def _write(folder: Path, name: str, rows: list[dict[str, object]]) -> None:
     (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
