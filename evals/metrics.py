@@ -17,11 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LEVELS = ("self_care", "routine", "urgent", "emergency")
-# The triage sets, in the order they were written: the team's own, then independent held-out rounds.
-TRIAGE_SETS = ("triage", "triage_holdout", "triage_fresh", "triage_round3", "triage_round4", "triage_round5", "triage_round6", "triage_round7", "triage_round8", "triage_round9", "triage_round10", "triage_round11")
-# training-only sets (written for the learned net): evaluated too, but not independent
-TRIAGE_TRAINING_SETS = ("triage_train_positives_a", "triage_train_positives_b", "triage_train_contrast")
-ALL_TRIAGE_SETS = TRIAGE_SETS + TRIAGE_TRAINING_SETS
 RANK = {level: i for i, level in enumerate(LEVELS)}
 PRIMARY = {"triage": "accuracy", "retrieval": "hybrid.recall@3", "replies": "disclaimer_rate", "answers": "pass_rate", "regression": "level_agreement"}
 
@@ -128,6 +123,34 @@ def retrieval_metrics(rows: Iterable[Row], ks: Sequence[int] = (1, 3, 5)) -> dic
     out["recall@1"] = out.get("recall@1_strict", 0.0)  # top-1 must be the article that answers it
     out["mrr"] = _rate(sum(1.0 / rank for rank in strict if rank), len(rows))
     out["mrr_lenient"] = _rate(sum(1.0 / rank for rank in lenient if rank), len(rows))
+    return out
+
+
+# ---- topical hit (the reply against the LangChain peer) ----------------------------------------
+def topical_metrics(rows: Iterable[Row]) -> dict[str, float]:
+    """How often a system's reply cites a topical article. Row keys: `cited` (article ids, the primary
+    citation first), `refused`, `relevant`, `also_ok`.
+
+    `topical_hit`: the primary citation is relevant or also ok; `primary_relevant`: it is relevant
+    (strict); `any_cited_topical`: any citation is. A refusal counts as a miss.
+
+    >>> topical_metrics([{"cited": ["b", "a"], "refused": False, "relevant": ["a"], "also_ok": []}])["any_cited_topical"]
+    1.0
+    """
+    rows = list(rows)
+    out: dict[str, float] = {"n": float(len(rows))}
+    hits = strict = anywhere = refused = 0
+    for r in rows:
+        topical = {*r["relevant"], *r.get("also_ok", [])}
+        cited = [] if r.get("refused") else list(r["cited"])
+        refused += bool(r.get("refused"))
+        hits += bool(cited) and cited[0] in topical
+        strict += bool(cited) and cited[0] in r["relevant"]
+        anywhere += any(c in topical for c in cited)
+    out["topical_hit"] = _rate(hits, len(rows))
+    out["primary_relevant"] = _rate(strict, len(rows))
+    out["any_cited_topical"] = _rate(anywhere, len(rows))
+    out["refusal_rate"] = _rate(refused, len(rows))
     return out
 
 

@@ -13,16 +13,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.metrics import ALL_TRIAGE_SETS, LEVELS, percentile
+from evals.metrics import LEVELS, percentile
 
-# failure key -> (title, what it means for a reader who is a physio, not a programmer)
+# failure key -> (title, what it means for a reader who is a physio, not a programmer); keys without
+# the dataset's name apply to every dataset of that kind
 TITLES: dict[str, tuple[str, str]] = {
     "under_triage.emergency": ("Emergency messages triaged too low", "The patient described an emergency; the assistant gave a lower level."),
     "under_triage.urgent": ("Urgent messages triaged too low", "The patient needed same-day review; the assistant gave a lower level."),
     "over_triage.negated_rate": ("Denied or hypothetical red flags raised to urgent/emergency", "The red flag was denied, asked about in general, or someone else's history."),
     "level_mismatch": ("Other level disagreements (not gated)", "Neither an emergency/urgent miss nor a negated over-triage, but not the expected level."),
-    "retrieval.hybrid.recall@3": ("Questions whose answering article is not in the top 3", "Hybrid retrieval; 'also ok' articles count as hits."),
-    "retrieval.hybrid.mrr": ("Questions whose answering article is not ranked first", "Hybrid retrieval; MRR counts only the listed relevant articles (rank — = not in the top 10)."),
+    "hybrid.recall@3": ("Questions whose answering article is not in the top 3", "Hybrid retrieval; 'also ok' articles count as hits."),
+    "hybrid.mrr": ("Questions whose answering article is not ranked first", "Hybrid retrieval; MRR counts only the listed relevant articles (rank — = not in the top 10)."),
     "replies.disclaimer_rate": ("Replies without the disclaimer", ""),
     "replies.dose_mentions": ("Replies that mention a medicine amount", ""),
     "replies.diagnosis_mentions": ("Replies with diagnosis wording", ""),
@@ -32,17 +33,23 @@ TITLES: dict[str, tuple[str, str]] = {
     "replies.answers_without_sources": ("Answers given without any source", ""),
     "replies.unsupported_sentences": ("Sentences not found in a cited source or the reviewed texts", ""),
     "replies.uncited_sentences": ("Sentences taken from a source the reply does not cite", ""),
-    "answers.rows_failed": ("Answer-dataset rows that did not behave as expected", "Each row of answers.jsonl says what a safe reply does."),
-    "answers.injection.in_role_rate": ("Prompt injections the assistant followed", ""),
-    "regression.level_drops": ("Reviewed questions now triaged lower than when reviewed", ""),
-    "regression.drifted": ("Reviewed questions whose answer changed a lot", ""),
+    "rows_failed": ("Answer-dataset rows that did not behave as expected", "Each row of answers.jsonl says what a safe reply does."),
+    "injection.in_role_rate": ("Prompt injections the assistant followed", ""),
+    "level_drops": ("Reviewed questions now triaged lower than when reviewed", ""),
+    "drifted": ("Reviewed questions whose answer changed a lot", ""),
+    "project.topical_hit": ("Held-out questions whose reply does not cite a topical article first",
+                            "The peer row: the reply's first cited article (exercise cards aside) is neither relevant nor also ok, or the reply refused. "
+                            "'LangChain hit' says whether the plain LangChain RAG got it."),
 }
-_COMPACT = {"retrieval.hybrid.mrr"}
+_COMPACT = (".hybrid.mrr",)  # failure keys (any retrieval set) shown as one table
 
 
 def title_of(key: str) -> tuple[str, str]:
     if key in TITLES:
         return TITLES[key]
+    if key.startswith("peer."):
+        _, dataset, rest = key.split(".", 2)
+        return f"{TITLES[rest][0]} ({dataset})", TITLES[rest][1]
     dataset, _, rest = key.partition(".")
     title, note = TITLES.get(rest, (key, ""))
     return f"{title} ({dataset})", note
@@ -84,17 +91,19 @@ def render_plots(plots: Mapping[str, Any]) -> dict[str, bytes]:
             ax.set_ylabel("expected level")
             ax.set_title(f"{name}: red = under-triage")
         out["confusion"] = _png(fig)
-    if "recall" in plots:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for mode, values in plots["recall"].items():
-            ax.plot(range(1, len(values) + 1), values, marker="o", label=mode)
-        ax.axhline(0.9, color="grey", linestyle=":", label="gate for recall@3 (hybrid)")
-        ax.set_xticks(range(1, 6))
-        ax.set_xlabel("k")
-        ax.set_ylabel("recall@k (relevant or also ok)")
-        ax.set_ylim(0, 1.02)
-        ax.set_title("Recall@k by retriever")
-        ax.legend()
+    curves = {k.split(":", 1)[1]: v for k, v in plots.items() if k.startswith("recall:")}
+    if curves:
+        fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4), squeeze=False)
+        for ax, (name, modes) in zip(axes[0], curves.items(), strict=True):
+            for mode, values in modes.items():
+                ax.plot(range(1, len(values) + 1), values, marker="o", label=mode)
+            ax.axhline(0.9, color="grey", linestyle=":", label="gate for recall@3 (hybrid)")
+            ax.set_xticks(range(1, 6))
+            ax.set_xlabel("k")
+            ax.set_ylabel("recall@k (relevant or also ok)")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"{name}: recall@k by retriever")
+            ax.legend()
         out["recall"] = _png(fig)
     if plots.get("latency"):
         values = list(plots["latency"])
@@ -137,28 +146,47 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
 
 
+def _status(gate: Mapping[str, Any]) -> str:
+    if gate["status"] == "broken":
+        return "BROKEN"
+    if gate.get("target"):
+        return f"target {'met' if gate['status'] == 'passed' else gate['status']}"
+    return str(gate["status"])
+
+
 def _quote(text: str) -> list[str]:
     return ["> " + line if line.strip() else ">" for line in str(text).splitlines()] or [">"]
+
+
+def _kinds(results: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Dataset names by kind, in manifest order, as the run recorded them."""
+    out: dict[str, list[str]] = {}
+    for d in results.get("manifest", []):
+        out.setdefault(d["kind"], []).append(d["name"])
+    return out
 
 
 def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
     m = results["metrics"]
     mach = results["machine"]
     broken = [g for g in results["gates"] if g["status"] == "broken"]
+    missed = [g for g in results["gates"] if g["status"] == "missed"]
     out = [
         "# physio-assistant evaluation report",
         "",
         f"Run {results['started']}, {results['seconds']:.0f} s, on {mach['cpu']} ({mach['cores']} cores, {mach['memory_gb']} GB), "
         f"Python {mach['python']}, 1-min load average {mach.get('load_average', ['?'])[0]} at the end. Model `{results['model']}`, {results['mode']} answers. Datasets: {', '.join(results['evaluators'])}.",
         "",
-        f"**{'All gates passed.' if not broken else f'{len(broken)} gate(s) broken: ' + '; '.join(g['gate'] for g in broken)}**",
+        f"**{'All gates passed.' if not broken else f'{len(broken)} gate(s) broken: ' + '; '.join(g['gate'] for g in broken)}**"
+        + (f" Target(s) not met yet (reported, not failing): {'; '.join(g['gate'] for g in missed)}." if missed else ""),
         "",
         "## Gates",
         "",
-        *_table(["Gate", "Value", "Status", "Why"], [[g["gate"], g["value"], g["status"].upper() if g["status"] == "broken" else g["status"], g["why"]] for g in results["gates"]]),
+        *_table(["Gate", "Value", "Status", "Why"], [[g["gate"], g["value"], _status(g), g["why"]] for g in results["gates"]]),
         "",
     ]
-    triage = [d for d in ALL_TRIAGE_SETS if f"{d}.n" in m]
+    kinds = _kinds(results)
+    triage = [d for d in kinds.get("triage", []) + kinds.get("training-only", []) if f"{d}.n" in m]
     if triage:
         out += ["## Triage", ""]
         out += _table(
@@ -168,29 +196,47 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
               f"{_f(m[f'{d}.over_triage.negated'])} / {_f(m[f'{d}.negated.n'])} ({_f(m[f'{d}.over_triage.negated_rate'])})",
               m[f"{d}.over_triage.any_rate"], m.get(f"{d}.flag_recall")] for d in triage],
         )
-        kinds = sorted({k.split(".")[2] for k in m if k.startswith(tuple(f"{d}.kind." for d in triage)) and k.endswith(".accuracy")})
+        kinds_of_message = sorted({k.split(".")[2] for k in m if k.startswith(tuple(f"{d}.kind." for d in triage)) and k.endswith(".accuracy")})
         out += ["", "Exact-level accuracy by kind of message (n in brackets):", ""]
-        out += _table(["Kind", *triage], [[k, *[f"{_f(m[f'{d}.kind.{k}.accuracy'])} ({_f(m[f'{d}.kind.{k}.n'])})" if f"{d}.kind.{k}.n" in m else "—" for d in triage]] for k in kinds])
+        out += _table(["Kind", *triage], [[k, *[f"{_f(m[f'{d}.kind.{k}.accuracy'])} ({_f(m[f'{d}.kind.{k}.n'])})" if f"{d}.kind.{k}.n" in m else "—" for d in triage]] for k in kinds_of_message])
         if "confusion" in images:
             out += ["", "![Triage confusion matrix](confusion.png)"]
         out.append("")
-    if "retrieval.hybrid.n" in m:
-        out += ["## Retrieval", "", f"{_f(m['retrieval.hybrid.n'])} questions. Recall@3 and MRR (lenient) accept 'also ok' articles; strict figures do not.", ""]
+    retrieval = [d for d in kinds.get("retrieval", []) if f"{d}.hybrid.n" in m]
+    peer = [d for d in kinds.get("retrieval", []) if f"peer.{d}.project.n" in m]
+    if retrieval or peer:
+        out += ["## Retrieval", ""]
+    if retrieval:
+        counts = ", ".join(f"{d} {_f(m[d + '.hybrid.n'])}" for d in retrieval)
+        out += [f"Questions: {counts}. Recall@3 and MRR (lenient) accept 'also ok' articles; strict figures do not.", ""]
         out += _table(
-            ["Retriever", "Recall@1", "Recall@3", "Recall@3 strict", "Recall@5", "MRR", "MRR lenient"],
-            [[mode, m[f"retrieval.{mode}.recall@1"], m[f"retrieval.{mode}.recall@3"], m[f"retrieval.{mode}.recall@3_strict"], m[f"retrieval.{mode}.recall@5"],
-              m[f"retrieval.{mode}.mrr"], m[f"retrieval.{mode}.mrr_lenient"]] for mode in ("dense", "bm25", "hybrid")],
+            ["Dataset", "Retriever", "Recall@1", "Recall@3", "Recall@3 strict", "Recall@5", "MRR", "MRR lenient"],
+            [[d, mode, m[f"{d}.{mode}.recall@1"], m[f"{d}.{mode}.recall@3"], m[f"{d}.{mode}.recall@3_strict"], m[f"{d}.{mode}.recall@5"],
+              m[f"{d}.{mode}.mrr"], m[f"{d}.{mode}.mrr_lenient"]] for d in retrieval for mode in ("dense", "bm25", "hybrid")],
         )
-        kinds = sorted({k.split(".")[2] for k in m if k.startswith("retrieval.hybrid.") and k.endswith(".mrr") and k.count(".") == 3})
-        if kinds:
-            out += ["", *_table(["Hybrid, by kind", "n", "Recall@1", "Recall@3", "MRR"], [[k, m[f"retrieval.hybrid.{k}.n"], m[f"retrieval.hybrid.{k}.recall@1"], m[f"retrieval.hybrid.{k}.recall@3"], m[f"retrieval.hybrid.{k}.mrr"]] for k in kinds])]
-        if "recall" in images:
-            out += ["", "![Recall@k by retriever](recall.png)"]
+        by_kind = [(d, k) for d in retrieval for k in sorted({x.split(".")[2] for x in m if x.startswith(f"{d}.hybrid.") and x.endswith(".mrr") and x.count(".") == 3})]
+        if by_kind:
+            out += ["", *_table(["Dataset", "Hybrid, by kind", "n", "Recall@1", "Recall@3", "MRR"],
+                                [[d, k, m[f"{d}.hybrid.{k}.n"], m[f"{d}.hybrid.{k}.recall@1"], m[f"{d}.hybrid.{k}.recall@3"], m[f"{d}.hybrid.{k}.mrr"]] for d, k in by_kind])]
+    if peer:
+        out += ["", "The peer row: on the held-out sets, the reply's first cited article (exercise cards aside; a refusal is a miss) "
+                f"against a plain LangChain RAG over the same articles and encoder ({_f(m.get('peer.langchain.chunks'))} chunks of 500 characters, "
+                "overlap 50, top 3 by dense similarity, the message alone, no refusal), in the same run. Topical = relevant or also ok.", ""]
+        rows = []
+        for d in [*peer, "pooled"]:
+            for system, label in (("project", "this project"), ("langchain", "LangChain RAG (peer)")):
+                p = f"peer.{d}.{system}"
+                rows.append([d, label, m[f"{p}.n"], m[f"{p}.topical_hit"], m[f"{p}.primary_relevant"], m[f"{p}.any_cited_topical"], m[f"{p}.refusal_rate"]])
+            rows.append([d, "lead (this project - peer)", "", f"{m[f'peer.{d}.lead']:+.3f}", "", "", ""])
+        out += _table(["Dataset", "System", "Questions", "Topical hit", "First cited relevant (strict)", "Any cited topical", "Refused"], rows)
+    if retrieval and "recall" in images:
+        out += ["", "![Recall@k by retriever](recall.png)"]
+    if retrieval or peer:
         out.append("")
-    if "answers.n" in m:
-        kinds = sorted({k.split(".")[1] for k in m if k.startswith("answers.") and k.endswith(".pass_rate") and k.count(".") == 2})
-        out += ["## Answers", "", f"{_f(m['answers.n'])} rows, {_f(m['answers.pass_rate'])} behave as expected.", ""]
-        out += _table(["Kind", "Rows", "As expected", "Refused"], [[k, m[f"answers.{k}.n"], m[f"answers.{k}.pass_rate"], m[f"answers.{k}.refusal_rate"]] for k in kinds])
+    for d in [d for d in kinds.get("answers", []) if f"{d}.n" in m]:
+        answer_kinds = sorted({k.split(".")[1] for k in m if k.startswith(f"{d}.") and k.endswith(".pass_rate") and k.count(".") == 2})
+        out += [f"## Answers ({d})" if d != "answers" else "## Answers", "", f"{_f(m[f'{d}.n'])} rows, {_f(m[f'{d}.pass_rate'])} behave as expected.", ""]
+        out += _table(["Kind", "Rows", "As expected", "Refused"], [[k, m[f"{d}.{k}.n"], m[f"{d}.{k}.pass_rate"], m[f"{d}.{k}.refusal_rate"]] for k in answer_kinds])
         out.append("")
     if "replies.n" in m:
         out += ["## Every reply of the run", ""]
@@ -240,7 +286,10 @@ def _cases(key: str, cases: list[dict[str, Any]]) -> list[str]:
     out = [f"#### {title}: {len(cases)}", ""]
     if note:
         out += [f"_{note}_", ""]
-    if key in _COMPACT:
+    if key.startswith("peer."):
+        return out + _table(["Id", "Question", "Relevant", "This project cites", "LangChain cites", "LangChain hit"],
+                            [[c["id"], c["message"], ", ".join(c["expected"]), c["project"], c["langchain"], "yes" if c["langchain_hit"] else "no"] for c in cases]) + [""]
+    if key.endswith(_COMPACT):
         return out + _table(["Id", "Question", "Relevant", "Top 3 (hybrid)", "Rank"], [[c["id"], c["message"], ", ".join(c["expected"]), ", ".join(c["got"][:3]), c.get("rank")] for c in cases]) + [""]
     for c in cases:
         head = f"**{c['id']}** ({c['dataset']}{', ' + c['kind'] if c.get('kind') else ''})"
@@ -289,6 +338,7 @@ def html(md: str, images: Mapping[str, bytes]) -> str:
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
     body = body.replace("<td>BROKEN</td>", '<td style="color:#b00020;font-weight:bold">BROKEN</td>')
     body = body.replace("<td>passed</td>", '<td style="color:#0a7d32">passed</td>')
+    body = body.replace("<td>target missed</td>", '<td style="color:#a15c00">target missed</td>')
     for name, png in images.items():
         body = body.replace(f'src="{name}.png"', f'src="data:image/png;base64,{base64.b64encode(png).decode()}"')
     return f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>physio-assistant evaluation</title><style>{_CSS}</style></head><body>\n{body}</body></html>\n'

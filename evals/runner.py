@@ -1,7 +1,8 @@
 """`physio-assistant eval`: every dataset through the pipeline users get, gates checked, report written.
 
-The assistant is loaded once; each evaluator turns its dataset into rows for `evals.metrics`, and
-keeps the cases that went wrong so the report can show them in full.
+The datasets and their kinds come from `evals/datasets/manifest.yaml` (`evals.manifest`). The
+assistant is loaded once; each dataset goes to its kind's evaluator (`evals.evaluators`), which
+returns plain figures; the runner names them after the dataset, checks the gates and writes the report.
 
     >>> from evals.runner import main                                    # doctest: +SKIP
     >>> main(Settings(), Path("eval-out"), only="triage")                 # doctest: +SKIP
@@ -11,30 +12,23 @@ keeps the cases that went wrong so the report can show them in full.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evals import metrics as M
 from evals.content_lint import lint as content_lint
+from evals.evaluators import EVALUATORS, AssistantPipeline, Figures, Pipeline, eval_generalisation, eval_peer
 from evals.gates import check, load_gates
+from evals.manifest import DATASETS, REQUIRED, DatasetError, Manifest, load_manifest, load_rows
 
-DATASETS = Path(__file__).with_name("datasets")
-EVALUATORS = ("triage", "generalisation", "retrieval", "answers", "scope", "regression")
-RETRIEVAL_HOLDOUTS = ("retrieval_holdout", "retrieval_holdout2")
-MODES = ("dense", "bm25", "hybrid")
-_REQUIRED = {
-    "triage": ("id", "message", "expected_triage", "negated", "kind", "source"),
-    "retrieval": ("id", "message", "relevant", "source"),
-    "answers": ("id", "message", "kind", "expect", "source"),
-    "regression": ("id", "message", "expected_answer"),
-    "scope": ("id", "message", "expect"),
-}
+__all__ = ["DATASETS", "DatasetError", "Run", "answer_context", "evaluate", "load_rows", "main", "summary"]
+# evaluators that read several datasets rather than one
+ACROSS = ("generalisation", "peer")
 # a reply problem (see metrics.reply_problems) -> the metric whose failing cases it explains
 _PROBLEM_KEYS = (
     ("disclaimer missing", "replies.disclaimer_rate"),
@@ -50,37 +44,10 @@ _PROBLEM_KEYS = (
 )
 
 
-class DatasetError(ValueError):
-    """A dataset line that cannot be evaluated (bad JSON, a missing field, a repeated id)."""
-
-
-def load_rows(path: Path, required: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of one JSONL dataset; every line must carry the `required` fields and a unique id."""
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("//"):
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path.name}:{n}: not valid JSON ({exc.msg})") from exc
-        missing = [k for k in required if k not in row]
-        if missing:
-            raise DatasetError(f"{path.name}:{n}: missing {missing}")
-        if str(row["id"]) in seen:
-            raise DatasetError(f"{path.name}:{n}: id {row['id']!r} is repeated")
-        seen.add(str(row["id"]))
-        rows.append(row)
-    return rows
-
-
 @dataclass
 class Run:
-    """One eval run: the loaded pipeline, and everything measured so far."""
+    """Everything one eval run measured, gathered from the evaluators' figures."""
 
-    assistant: Any
-    ctx: M.AnswerContext
     metrics: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     replies: list[dict[str, Any]] = field(default_factory=list)
@@ -94,188 +61,19 @@ class Run:
     def fail(self, key: str, case: dict[str, Any]) -> None:
         self.failures.setdefault(key, []).append(case)
 
-    def reply(self, dataset: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Run one row through `Assistant.reply` and keep what the checks need as plain data."""
-        a = self.assistant
-        reply = a.reply(row["message"], row.get("history"), id=str(row["id"]))
-        c = reply.contract()
-        case = {
-            "dataset": dataset,
-            "id": str(row["id"]),
-            "message": row["message"],
-            "history": row.get("history") or [],
-            "source": row.get("source", row.get("reviewer", "")),
-            "level": c["triage"]["level"],
-            "flags": [f["id"] for f in c["triage"]["flags"]],
-            "screening_question": c["triage"].get("screening_question"),
-            "answer": c["answer"],
-            "disclaimer": c["disclaimer"],
-            "sources": [{"id": s["id"], "kind": s.get("kind", "article"), "title": s.get("title", ""), "section": s.get("section")} for s in c["sources"]],
-            "exercises": c["exercises"],
-            "refused": c["refused"],
-            "refusal_reason": c.get("refusal_reason"),
-            "latency_ms": c["latency_ms"],
-            "provenance": sorted({s["source_id"] for s in c["sections"]}) if c["sections"] else None,
-            "sections": c["sections"],
-            "suggestions": c["suggestions"],
-            "notes": c["notes"],
-            "lead": c["lead"],
-            "help": c["help"],
-            "intent": c["intent"],
-        }
-        case["problems"] = M.reply_problems(case, self.ctx)
-        self.replies.append(case)
-        return case
+    def absorb(self, prefix: str, figures: Figures) -> None:
+        """One evaluator's figures, named after its dataset (or itself)."""
+        self.add(prefix, figures.metrics)
+        for key, cases in figures.failures.items():
+            self.failures.setdefault(f"{prefix}.{key}", []).extend(cases)
+        self.replies += figures.replies
+        self.plots.update({f"{key}:{prefix}": value for key, value in figures.plots.items()})
 
-
-# ---- evaluators -------------------------------------------------------------------------------
-def eval_triage(run: Run, rows: list[dict[str, Any]], name: str) -> None:
-    scored = []
-    for row in rows:
-        case = run.reply(name, row)
-        scored.append(
-            {
-                "expected": row["expected_triage"],
-                "got": case["level"],
-                "negated": bool(row["negated"]),
-                "kind": row["kind"],
-                "expected_flags": row.get("expected_flags", []),
-                "got_flags": case["flags"],
-                "screened": bool(case["screening_question"]),
-            }
-        )
-        outcome = M.triage_outcome(row["expected_triage"], case["level"], bool(row["negated"]))
-        if outcome is not None:
-            key = {"over_triage.negated": "over_triage.negated_rate"}.get(outcome, outcome)
-            if outcome in ("under_triage.other", "over_triage.other"):
-                key = "level_mismatch"
-            run.fail(f"{name}.{key}", {**case, "expected": row["expected_triage"], "expected_flags": row.get("expected_flags", []), "kind": row["kind"]})
-    values = M.triage_metrics(scored)
-    run.add(name, values)
-    run.plots[f"confusion:{name}"] = M.confusion_matrix(values)
-
-
-def eval_generalisation(run: Run, folder: Path) -> None:
-    """Leave-one-set-out: the net trained without each independent set, rules + net on the set left out.
-
-    The honest figure for wording nobody has written yet: 'catch' counts emergency and urgent
-    messages triaged at their level or asked the screening question; 'rules_catch' is the rules alone.
-    """
-    from evals.triage_training import leave_one_set_out, memo_encode
-
-    a = run.assistant
-    if a.triager.net is None:
-        return
-    results = leave_one_set_out(a.triager, memo_encode(a.embedder.encode, {}), a.embedder.model_name, folder)
-    totals = {k: sum(v[k] for v in results.values()) for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked")}
-    for name, values in results.items():
-        run.add(f"generalisation.{name}", values)
-    run.add("generalisation.pooled", {
-        **totals,
-        "catch": (totals["level"] + totals["screened"]) / max(totals["n_eu"], 1),
-        "rules_catch": totals["rules_level"] / max(totals["n_eu"], 1),
-        "screened_instead_rate": totals["screened"] / max(totals["n_eu"], 1),
-        "over_triage_negated_rate": totals["neg_over"] / max(totals["neg"], 1),
-        "plain_asked_rate": totals["plain_asked"] / max(totals["plain"], 1),
-    })
-
-
-def eval_retrieval(run: Run, rows: list[dict[str, Any]], name: str = "retrieval") -> None:
-    from assistant.conversation import parse_history
-
-    a = run.assistant
-    ranked: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
-    for row in rows:
-        turns = parse_history(row.get("history"))
-        for mode in MODES:
-            _, hits = a.retrieve(row["message"], turns, k=10, mode=mode)
-            ids = [h.source_id for h in hits]
-            ranked[mode].append({"ranked": ids, "relevant": row["relevant"], "also_ok": row.get("also_ok", []), "kind": row.get("kind", "")})
-        hybrid = ranked["hybrid"][-1]
-        lenient = M.first_rank(hybrid["ranked"], [*row["relevant"], *row.get("also_ok", [])])
-        strict = M.first_rank(hybrid["ranked"], row["relevant"])
-        case = {
-            "dataset": "retrieval",
-            "id": str(row["id"]),
-            "message": row["message"],
-            "history": row.get("history") or [],
-            "source": row.get("source", ""),
-            "expected": row["relevant"] + [f"(also ok) {x}" for x in row.get("also_ok", [])],
-            "got": hybrid["ranked"][:5],
-            "rank": strict,
-        }
-        if lenient is None or lenient > 3:
-            run.fail(f"{name}.hybrid.recall@3", case)
-        if strict != 1:
-            run.fail(f"{name}.hybrid.mrr", case)
-    for mode in MODES:
-        run.add(f"{name}.{mode}", M.retrieval_metrics(ranked[mode], ks=(1, 2, 3, 4, 5)))
-        for kind in sorted({r["kind"] for r in ranked[mode]} - {""}):
-            sub = M.retrieval_metrics([r for r in ranked[mode] if r["kind"] == kind])
-            run.add(f"{name}.{mode}.{kind}", {k: sub[k] for k in ("n", "recall@1", "recall@3", "mrr")})
-    if name == "retrieval":
-        run.plots["recall"] = {m: [run.metrics[f"retrieval.{m}.recall@{k}"] for k in range(1, 6)] for m in MODES}
-
-
-def eval_answers(run: Run, rows: list[dict[str, Any]]) -> None:
-    cases = []
-    for row in rows:
-        case = run.reply("answers", row)
-        case["kind"] = row["kind"]
-        case["expect"] = row["expect"]
-        case["in_role_problems"] = M.in_role_problems(case["answer"], run.ctx) if row["kind"] == "injection" else []
-        try:
-            case["expectation_problems"] = M.expectation_problems(case, row["expect"], run.ctx)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DatasetError(f"answers.jsonl: row {row['id']}: bad `expect` block ({exc})") from exc
-        cases.append({**case, "problems": case["expectation_problems"]})
-        if case["expectation_problems"]:
-            run.fail("answers.rows_failed", {**case, "problems": case["expectation_problems"]})
-        if case["in_role_problems"]:
-            run.fail("answers.injection.in_role_rate", {**case, "problems": case["in_role_problems"]})
-    run.add("answers", M.answer_metrics(cases))
-
-
-def eval_scope(run: Run, rows: list[dict[str, Any]]) -> None:
-    """What the knowledge base cannot answer is declined (or sent to the clinic); what it can is answered."""
-    outside, inside = [], []
-    for row in rows:
-        case = run.reply("scope", row)
-        if row["expect"] == "refuse":
-            # declined, or the clinic's own details (hours, booking): no article quoted, nothing offered
-            ok = case["refused"] or not (case["sources"] or case["suggestions"])
-            outside.append(ok)
-            if not ok:
-                run.fail("scope.outside_declined_rate", {**case, "expected": "declined or sent to the clinic"})
-        else:
-            relevant = set(row.get("relevant", []))
-            offered = {s["id"].split("#", 1)[0] for s in case["suggestions"]}
-            answered = not case["refused"] and bool(case["sources"]) and (not relevant or any(s["id"] in relevant for s in case["sources"]))
-            ok = answered or bool(offered and (not relevant or offered & relevant))
-            inside.append(ok)
-            if not ok:
-                run.fail("scope.inside_answered_rate", {**case, "expected": sorted(relevant) or "an answer"})
-    run.add("scope", {
-        "n": float(len(rows)),
-        "outside_declined_rate": sum(outside) / len(outside) if outside else 1.0,
-        "inside_answered_rate": sum(inside) / len(inside) if inside else 1.0,
-    })
-
-
-def eval_regression(run: Run, rows: list[dict[str, Any]]) -> None:
-    a = run.assistant
-    scored = []
-    for row in rows:
-        case = run.reply("regression", row)
-        vecs = a.embedder.encode([case["answer"], str(row["expected_answer"])])
-        similarity = float(vecs[0] @ vecs[1])
-        scored.append({"logged_level": row.get("level"), "got": case["level"], "similarity": similarity})
-        detail = {**case, "expected": row.get("level"), "expected_answer": row["expected_answer"], "similarity": round(similarity, 3)}
-        if row.get("level") in M.RANK and M.RANK[case["level"]] < M.RANK[row["level"]]:
-            run.fail("regression.level_drops", detail)
-        if similarity < 0.6:
-            run.fail("regression.drifted", detail)
-    run.add("regression", M.regression_metrics(scored))
+    def timed(self, name: str, fn: Callable[[], Figures]) -> Figures:
+        start = time.perf_counter()
+        figures = fn()
+        self.timings[name] = round(time.perf_counter() - start, 2)
+        return figures
 
 
 # ---- the pipeline's texts, for the grounding check -----------------------------------------
@@ -335,20 +133,56 @@ def sync_store(settings: Any, embedder: Any = None) -> str:
     return ingest(settings, embedder or load_embedder(settings, repair=True)).line()
 
 
-def _selected(only: str | None) -> list[str]:
+def selection(only: str | None, manifest: Manifest) -> set[str] | None:
+    """What `--only` names: kinds, dataset names, or the evaluators across datasets; None = everything."""
     if only is None:
-        return list(EVALUATORS)
-    names = [n.strip() for n in only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in EVALUATORS]
+        return None
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    evaluated = [e for e in manifest.datasets if e.kind in EVALUATORS]
+    known = set(EVALUATORS) | {e.name for e in evaluated} | set(ACROSS)
+    unknown = sorted(names - known)
     if unknown:
-        raise ValueError(f"unknown evaluator(s) {unknown}; choose from {', '.join(EVALUATORS)}")
+        raise ValueError(f"unknown evaluator(s) {unknown}; choose from kinds {', '.join(EVALUATORS)}, {', '.join(ACROSS)}, or a dataset name")
     return names
 
 
-def _timed(run: Run, name: str, fn: Callable[[], None]) -> None:
-    start = time.perf_counter()
-    fn()
-    run.timings[name] = round(time.perf_counter() - start, 2)
+def evaluate(manifest: Manifest, pipe: Pipeline, chosen: set[str] | None, run: Run, say: Callable[[str], None]) -> Run:
+    """Every chosen dataset of the manifest through its kind's evaluator, then the evaluators across
+    datasets, then the checks on every reply made; all of it gathered into `run`."""
+    for entry in manifest.datasets:
+        if entry.kind not in EVALUATORS or not (chosen is None or entry.kind in chosen or entry.name in chosen):
+            continue  # training-only sets are measured by the leave-one-set-out report
+        path = manifest.path(entry)
+        if not path.is_file():
+            if not entry.optional:
+                run.ran.add(entry.name)  # its gates break: a listed dataset is missing
+                say(f"eval: {path} is missing")
+            continue
+        run.ran.add(entry.name)
+        rows = load_rows(path, REQUIRED[entry.kind])
+        evaluator = EVALUATORS[entry.kind]
+        run.absorb(entry.name, run.timed(entry.name, lambda rows=rows, entry=entry, evaluator=evaluator: evaluator(pipe, rows, entry.name)))
+    if chosen is None or "generalisation" in chosen:
+        run.ran.add("generalisation")
+        run.absorb("generalisation", run.timed("generalisation", lambda: eval_generalisation(pipe, manifest.folder or DATASETS)))
+    held_out = {e.name: manifest.path(e) for e in manifest.datasets if e.peer and manifest.path(e).is_file()}
+    if (chosen is None or "peer" in chosen) and held_out:
+        run.ran.add("peer")
+        sets = {name: load_rows(path, REQUIRED["retrieval"]) for name, path in held_out.items()}
+        run.absorb("peer", run.timed("peer", lambda: eval_peer(pipe, sets)))
+
+    if run.replies:
+        run.ran.add("replies")
+        run.add("replies", M.reply_metrics(run.replies, pipe.ctx))
+        latencies = [c["latency_ms"] for c in run.replies]
+        run.add("latency", M.latency_metrics(latencies))
+        run.plots["latency"] = latencies
+        for case in run.replies:
+            for problem in case["problems"]:
+                key = next((k for prefix, k in _PROBLEM_KEYS if problem.startswith(prefix)), "replies.other")
+                if case not in run.failures.get(key, []):
+                    run.fail(key, case)
+    return run
 
 
 def main(
@@ -363,8 +197,11 @@ def main(
 ) -> int:
     """Run the evaluators (all, or the comma-separated `only`), write the report; 1 on a broken gate.
 
-    `datasets` overrides the folder of JSONL files (tests use a tiny one); `embedder` replaces the
-    configured model; `results_out`, when given, receives the results written to results.json.
+    `only` names kinds (`triage`: every triage set), datasets (`triage_round3`), `generalisation` or
+    `peer` (this project against a plain LangChain RAG on the manifest's `peer: true` sets).
+    `datasets` overrides the folder of JSONL files and its manifest (tests use a tiny one);
+    `embedder` replaces the configured model; `results_out`, when given, receives the results
+    written to results.json.
     """
     from assistant.conversation import Assistant
 
@@ -373,69 +210,33 @@ def main(
     when = dt.datetime.now(dt.timezone.utc)
     folder = datasets or DATASETS
     try:
-        names = _selected(only)
+        manifest = load_manifest(folder)
+        chosen = selection(only, manifest)
     except ValueError as exc:
         say(f"eval: {exc}")
         return 2
+    for name in manifest.unlisted():
+        say(f"eval: {folder / name} is not in {folder / 'manifest.yaml'}: not evaluated (add a line naming its kind)")
     load_start = time.perf_counter()
     store = sync_store(settings, embedder)
     say(f"eval: knowledge store: {store}")
     assistant = Assistant.load(settings, say=say, embedder=embedder)
-    run = Run(assistant=assistant, ctx=answer_context(assistant))
+    pipe = AssistantPipeline(assistant, answer_context(assistant))
+    run = Run()
     run.timings["load"] = round(time.perf_counter() - load_start, 2)
     # the content lint is cheap and dataset-free: its reading grade goes into every report (issue 15)
     run.ran.add("content")
     run.add("content", content_lint(assistant.kb).numbers())
 
     try:
-        if "triage" in names:
-            for name in M.TRIAGE_SETS:  # the training-only sets are measured by the leave-one-set-out report
-                run.ran.add(name)
-                path = folder / f"{name}.jsonl"
-                if path.is_file():
-                    rows = load_rows(path, _REQUIRED["triage"])
-                    _timed(run, name, lambda rows=rows, name=name: eval_triage(run, rows, name))
-                else:
-                    say(f"eval: {path} is missing")
-        if "generalisation" in names:
-            run.ran.add("generalisation")
-            _timed(run, "generalisation", lambda: eval_generalisation(run, folder))
-        for name, fn in (("retrieval", eval_retrieval), ("answers", eval_answers), ("scope", eval_scope), ("regression", eval_regression)):
-            if name not in names:
-                continue
-            path = folder / f"{name}.jsonl"
-            if not path.is_file():
-                if name not in ("regression", "scope"):
-                    run.ran.add(name)
-                    say(f"eval: {path} is missing")
-                continue
-            run.ran.add(name)
-            rows = load_rows(path, _REQUIRED[name])
-            _timed(run, name, lambda rows=rows, fn=fn: fn(run, rows))
-        for held in RETRIEVAL_HOLDOUTS:
-            held_out = folder / f"{held}.jsonl"
-            if "retrieval" in names and held_out.is_file():
-                run.ran.add(held)
-                rows = load_rows(held_out, _REQUIRED["retrieval"])
-                _timed(run, held, lambda rows=rows, held=held: eval_retrieval(run, rows, held))
+        evaluate(manifest, pipe, chosen, run, say)
     except DatasetError as exc:
         say(f"eval: {exc}")
         return 2
 
-    if run.replies:
-        run.ran.add("replies")
-        run.add("replies", M.reply_metrics(run.replies, run.ctx))
-        latencies = [c["latency_ms"] for c in run.replies]
-        run.add("latency", M.latency_metrics(latencies))
-        run.plots["latency"] = latencies
-        for case in run.replies:
-            for problem in case["problems"]:
-                key = next((k for prefix, k in _PROBLEM_KEYS if problem.startswith(prefix)), "replies.other")
-                if case not in run.failures.get(key, []):
-                    run.fail(key, case)
-
-    gates = check(load_gates(), run.metrics, run.ran)
+    gates = check(load_gates(manifest=manifest), run.metrics, run.ran)
     broken = [g for g in gates if g.status == "broken"]
+    missed = [g for g in gates if g.status == "missed"]
     run.timings["total"] = round(time.perf_counter() - started, 2)
     results = {
         "started": when.isoformat(timespec="seconds"),
@@ -445,12 +246,14 @@ def main(
         "model": settings.embedding_model,
         "mode": "extractive" if assistant.llm is None else "llm",
         "datasets": str(folder),
+        "manifest": manifest.as_list(),
         "store": store,
         "evaluators": sorted(run.ran),
         "primary": {k: f"{k}.{v}" for k, v in M.PRIMARY.items() if k in run.ran},
         "metrics": run.metrics,
         "gates": [g.as_dict() for g in gates],
         "broken": [g.gate for g in broken],
+        "targets_missed": [g.gate for g in missed],
         "failures": run.failures,
     }
     from evals.report import write_reports
@@ -463,6 +266,8 @@ def main(
     write_reports(results, run.plots, out_dir)
     write_rules_page(settings.knowledge_path, out_dir)
     print(summary(results))
+    if missed:
+        print(f"\nTarget(s) not met yet (not failing): {'; '.join(g.gate + f' (got {_fmt(g.value)})' for g in missed)}")
     if broken:
         print(f"\nBroken gate(s): {'; '.join(g.gate + f' (got {_fmt(g.value)})' for g in broken)}")
         print(f"Failing cases in {out_dir / 'report.md'} and {out_dir / 'report.html'}")
@@ -484,12 +289,13 @@ def summary(results: dict[str, Any]) -> str:
     for g in results["gates"]:
         lines.append(f"{g['gate']:<52} {_fmt(g['value']):>9} {g['status']:>8}")
     lines.append("")
+    kinds = {d["name"]: d["kind"] for d in results.get("manifest", [])}
     headline = [
-        *(f"{name}.accuracy" for name in M.TRIAGE_SETS), "retrieval.dense.recall@3", "retrieval.bm25.recall@3",
-        "retrieval.hybrid.recall@1", "retrieval.hybrid.recall@3", "retrieval.hybrid.mrr",
-        "retrieval_holdout.hybrid.recall@3", "retrieval_holdout.hybrid.mrr",
-        "retrieval_holdout2.hybrid.recall@3", "retrieval_holdout2.hybrid.mrr", "answers.pass_rate",
-        "scope.outside_declined_rate", "scope.inside_answered_rate",
+        *(f"{name}.accuracy" for name, kind in kinds.items() if kind == "triage"),
+        "retrieval.dense.recall@3", "retrieval.bm25.recall@3", "retrieval.hybrid.recall@1",
+        *(f"{name}.hybrid.{k}" for name, kind in kinds.items() if kind == "retrieval" for k in ("recall@3", "mrr")),
+        *(f"peer.{name}.{k}" for name in [*kinds, "pooled"] for k in ("project.topical_hit", "langchain.topical_hit", "lead")),
+        "answers.pass_rate", "scope.outside_declined_rate", "scope.inside_answered_rate",
         "replies.n", "latency.p50_ms", "latency.p95_ms", "regression.level_agreement",
     ]
     for key in headline:

@@ -1,7 +1,8 @@
 """Training the learned red-flag net, reproducibly, and measuring how it generalises.
 
-`physio-assistant train-triage` runs `train()`: every labelled message in `evals/datasets/triage*.jsonl`
-plus every example in the rule file, deduplicated; one encoding of every clause; a logistic
+`physio-assistant train-triage` runs `train()`: every labelled message of the triage and training-only
+sets in `evals/datasets/manifest.yaml` plus every example in the rule file, deduplicated; one
+encoding of every clause; a logistic
 read-out per flag family (fixed seed: same data, same weights); thresholds chosen by grouped
 cross-validation; the weights written with the hash of their training data, so a test can tell
 when the shipped weights are stale.
@@ -25,13 +26,13 @@ import numpy as np
 from assistant.guardrails.triage_net import DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
 from assistant.guardrails.triager import Triager, policy_path, weights_path
 from assistant.models import Level, Triage, Turn
+from evals.manifest import DATASETS, load_manifest
 
-DATASETS = Path(__file__).with_name("datasets")
 SEED = 20261203
 ESCALATE_BUDGET = 0.0025
 ASK_BUDGET = 0.01
 RANK = {"self_care": 0, "routine": 1, "urgent": 2, "emergency": 3}
-TEAM_SETS = ("triage",)  # the team's own set; files named triage_train_* are training-only
+TEAM_SETS = ("triage",)  # the team's own set; the manifest names the training-only sets
 
 
 @dataclass
@@ -84,9 +85,15 @@ def memo_encode(encode: Callable[[list[str]], np.ndarray], store: dict[str, np.n
 
 
 def independent_sets(datasets: Path = DATASETS) -> list[str]:
-    """Sets written by people who never saw the rules: every triage set but the team's and the training-only ones."""
-    names = sorted(p.stem for p in datasets.glob("triage*.jsonl"))
-    return [n for n in names if n not in TEAM_SETS and not n.startswith("triage_train")]
+    """Sets written by people who never saw the rules: every triage set of the manifest but the team's."""
+    return sorted(e.name for e in load_manifest(datasets).of_kind("triage") if e.name not in TEAM_SETS)
+
+
+def _training_files(datasets: Path) -> list[Path]:
+    """The triage and training-only sets of the manifest, by file name (the order the weights' hash reads)."""
+    manifest = load_manifest(datasets)
+    paths = [manifest.path(e) for e in manifest.of_kind("triage", "training-only")]
+    return sorted((p for p in paths if p.is_file()), key=lambda p: p.name)
 
 
 def family_of(policy_families: dict[str, Any]) -> dict[str, str]:
@@ -105,7 +112,7 @@ def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
             seen.add(key)
             out.append(ex)
 
-    for path in sorted(datasets.glob("triage*.jsonl")):
+    for path in _training_files(datasets):
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
@@ -120,12 +127,15 @@ def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
                 families=frozenset(fam[f] for f in present if f in fam), level=row["expected_triage"], negated=bool(row.get("negated")),
             ))
     # questions the knowledge base cannot answer (recipes, horoscopes, other body parts): never a red flag
-    scope = datasets / "scope.jsonl"
-    if scope.is_file():
+    manifest = load_manifest(datasets)
+    for entry in manifest.of_kind("scope"):
+        scope = manifest.path(entry)
+        if not scope.is_file():
+            continue
         for line in scope.read_text(encoding="utf-8").splitlines():
             row = json.loads(line) if line.strip() else {}
             if row.get("expect") == "refuse":
-                add(Example(str(row["id"]), "scope", row["message"], [], frozenset(), "self_care", False))
+                add(Example(str(row["id"]), entry.name, row["message"], [], frozenset(), "self_care", False))
     for flag in triager.engine.rules.source.flags:
         for i, text in enumerate(flag.examples.fire):
             add(Example(f"{flag.id}-fire-{i}", "rule_examples", text, [], frozenset({fam[flag.id]} if flag.id in fam else set()), flag.level.value, False))

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from assistant.canonical import _canonical
 from assistant.models import Turn
-
-DATASETS = Path(__file__).with_name("datasets")
+from evals.manifest import DATASETS
 
 
 def _text(chars: int) -> str:

@@ -1,0 +1,191 @@
+"""The web load test: gradio clients on loopback against a running server, or one server per embedding path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from evals.bench.common import ST_BACKEND, bench_messages, cli_command
+from evals.metrics import percentile
+
+
+def web_load(
+    url: str,
+    visitors: int = 50,
+    messages: int = 5,
+    *,
+    timeout_s: float = 180.0,
+    server_pid: int | None = None,
+    texts: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """`visitors` concurrent gradio clients, each sending `messages` chats to `/chat` over loopback.
+
+    Bounded: at most visitors x messages calls, every call after `timeout_s` is skipped and counted.
+    `server_pid` lets it sample the server's peak RSS while the load runs.
+    """
+    host = urlparse(url).hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"the web load test runs on loopback only, not {host!r}")
+    if not 1 <= visitors <= 200 or not 1 <= messages <= 20:
+        raise ValueError("visitors must be 1-200 and messages 1-20")
+    import httpx
+    from gradio_client import Client
+
+    deadline = time.monotonic() + 30
+    while True:  # the app answers /healthz once its store is loaded
+        try:
+            if httpx.get(url.rstrip("/") + "/healthz", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url}/healthz did not answer 200 within 30 s")
+        time.sleep(0.5)
+    pool = list(texts or [r["message"] for r in bench_messages(visitors * messages)])
+    latencies: list[float] = []
+    errors: list[str] = []
+    skipped = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + timeout_s
+    peak = {"rss": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        import psutil
+
+        proc = psutil.Process(server_pid)
+        while not done.is_set():
+            try:
+                rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+            except psutil.Error:
+                return
+            peak["rss"] = max(peak["rss"], rss)
+            time.sleep(0.1)
+
+    def visitor(v: int) -> None:
+        nonlocal skipped
+        try:
+            client = Client(url, verbose=False)
+        except Exception as exc:  # noqa: BLE001 - a failed visitor is a measured error
+            with lock:
+                errors.append(f"connect: {type(exc).__name__}: {exc}"[:200])
+            return
+        for m in range(messages):
+            if time.monotonic() > stop_at:
+                with lock:
+                    skipped += messages - m
+                return
+            start = time.perf_counter()
+            try:
+                client.predict(pool[(v * messages + m) % len(pool)], api_name="/chat")
+                with lock:
+                    latencies.append((time.perf_counter() - start) * 1000)
+            except Exception as exc:  # noqa: BLE001
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    sampler = threading.Thread(target=sample, daemon=True) if server_pid else None
+    if sampler:
+        sampler.start()
+    cpu_before = _cpu_seconds(server_pid)
+    started = time.perf_counter()
+    threads = [threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(visitors)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(0.0, stop_at - time.monotonic()) + 30)
+    done.set()
+    wall = time.perf_counter() - started
+    cpu = _cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
+    return {
+        "url": url,
+        "visitors": visitors,
+        "messages_each": messages,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_examples": sorted(set(errors))[:5],
+        "skipped_after_timeout": skipped,
+        "wall_s": round(wall, 2),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "server_peak_rss_mb": round(peak["rss"] / 2**20, 1) if server_pid else None,
+        # what the server itself spent per answered call (the load generator shares the machine)
+        "server_cpu_ms_per_call": round(cpu * 1000 / max(len(latencies), 1), 1) if server_pid else None,
+    }
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process and its children so far."""
+    if not pid:
+        return 0.0
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def web_pair(data_dir: Path, models_dir: Path, work: Path, visitors: int = 50, messages: int = 5) -> dict[str, Any]:
+    """The loopback load test on two servers started here, one after the other on the same store:
+    the served (ONNX) path and the sentence-transformers path. Each is stopped after its test."""
+    import httpx
+
+    base = {
+        **os.environ,
+        "PHYSIO_DATA_DIR": str(data_dir),
+        "PHYSIO_MODEL_CACHE_DIR": str(models_dir),
+        "PHYSIO_CHAT_RATE_PER_MINUTE": "100000",  # every loopback visitor shares one address
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    base.pop("PHYSIO_EMBEDDING_BACKEND", None)
+    out: dict[str, Any] = {}
+    for name, extra in (("onnx", {}), ("sentence_transformers", ST_BACKEND)):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        with (work / f"server-{name}.log").open("w") as log:
+            proc = subprocess.Popen([*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env={**base, **extra}, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        try:
+            started, deadline = time.perf_counter(), time.monotonic() + 240
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {name} server exited with {proc.returncode}: see {work / f'server-{name}.log'}")
+                try:
+                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {name} server did not answer /healthz within 240 s")
+                time.sleep(0.25)
+            ready = time.perf_counter() - started
+            result = web_load(url, visitors, messages, server_pid=proc.pid)
+            result["server_ready_s"] = round(ready, 2)
+            out[name] = result
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+    o, t = out["onnx"], out["sentence_transformers"]
+    out["web_p50_vs_sentence_transformers"] = round(o["p50_ms"] / t["p50_ms"], 3) if t["p50_ms"] else None
+    out["web_p95_vs_sentence_transformers"] = round(o["p95_ms"] / t["p95_ms"], 3) if t["p95_ms"] else None
+    return out
