@@ -205,6 +205,34 @@ def serve(
 
 
 @app.command()
+def migrate(
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; exit 1 unless the database is at this version's schema.")] = False,
+) -> None:
+    """Bring the records database to this version's schema (`serve` does it at start too)."""
+    from assistant.records.engine import open_engine, parse, where
+    from assistant.records.migrate import head, status, upgrade
+
+    settings = _settings()
+    url = parse(settings.records_url)
+    engine = open_engine(url)
+    try:
+        if check:
+            revision = status(engine)
+            expected = head()
+            if revision != expected:
+                out.print(f"Records database {where(url)}: {'not migrated' if revision is None else f'at revision {revision}'}; this version needs revision {expected} (run physio-assistant migrate).")
+                raise typer.Exit(1)
+            out.print(f"Records database {where(url)}: at revision {revision}, as this version needs.")
+            return
+        outcome = upgrade(engine)
+    except PhysioError as exc:
+        _fail(exc)
+    finally:
+        engine.dispose()
+    out.print(f"Records database {where(url)}: {outcome.line()}.")
+
+
+@app.command()
 def purge(days: Annotated[int | None, typer.Option(help="Delete conversations older than this many days (default: the retention setting).")] = None) -> None:
     """Delete old conversations from the records database (clinician-approved answers are kept)."""
     from assistant.records import Records

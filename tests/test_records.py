@@ -1,27 +1,22 @@
 """The records database, on SQLite and on PostgreSQL with the same tests.
 
-PostgreSQL comes from PHYSIO_TEST_POSTGRES_URL (`bash scripts/start-postgres.sh` prints one); each
-test gets its own schema. Without the variable those tests skip, except under CI, where they fail.
+The `db_url` fixture (tests/conftest.py) gives each test an empty database on each backend:
+PostgreSQL from PHYSIO_TEST_POSTGRES_URL, a schema of its own per test.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from assistant.models import ExerciseRef, FlagHit, Level, Reply, SourceRef, Triage
 from assistant.records import RecordNotFound, Records, RecordsError
 
-PG_ENV = "PHYSIO_TEST_POSTGRES_URL"
 START = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
@@ -36,33 +31,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += dt.timedelta(**delta)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'records.sqlite3'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        how = f"{PG_ENV} is unset; run `{PG_ENV}=$(bash scripts/start-postgres.sh) pytest` to test PostgreSQL"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must test PostgreSQL too: {how}")
-        pytest.skip(how)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(base)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

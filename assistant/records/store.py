@@ -19,18 +19,17 @@ from typing import Any
 
 from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.guardrails.redact import redact
 from assistant.records import review
 from assistant.records.engine import WRITE, open_engine, parse, translated
 from assistant.records.errors import RecordNotFound
+from assistant.records.migrate import upgrade
 from assistant.records.models import (
     SHORT,
     ApprovedAnswer,
     ArticleReview,
-    Base,
     Callback,
     Conversation,
     Feedback,
@@ -48,7 +47,7 @@ def utc_now() -> dt.datetime:
 
 
 class Records:
-    """The records database at `url` (`sqlite:///path` or `postgresql+psycopg://...`); tables are created on open.
+    """The records database at `url` (`sqlite:///path` or `postgresql+psycopg://...`), migrated to this code's schema on open.
 
     `clock` is the one source of "now", so tests can age records without waiting.
     Raises `RecordsError` when the database cannot be reached.
@@ -60,11 +59,11 @@ class Records:
         self.engine = open_engine(self.url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{WRITE: True}), expire_on_commit=False)
-        with translated(self.url):
-            try:
-                Base.metadata.create_all(self.engine)
-            except (IntegrityError, ProgrammingError):  # two replicas creating tables at once: the loser retries
-                Base.metadata.create_all(self.engine)
+        try:
+            self.migration = upgrade(self.engine)  # two replicas opening at once take turns (see migrate.py)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
