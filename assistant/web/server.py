@@ -243,6 +243,8 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     records = ReconnectingRecords(settings.records_url)
     if not records.connected:
         print("Warning: the records database cannot be reached; the chat will answer and log once it can.", flush=True)
+    elif records.migration.changed:  # connecting migrates (assistant/records/migrate.py)
+        print(f"Records database: {records.migration.line()}.", flush=True)
     outbox = LogOutbox(records, max_pending=OUTBOX_MAX_TURNS, spool=settings.outbox_path)
     if outbox.pending:
         print(f"{outbox.pending} turn(s) logged before the last stop are waiting for the records database.", flush=True)
