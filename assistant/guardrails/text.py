@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from rapidfuzz.distance import OSA
+
 from assistant.canonical import canonical
 
 _CONTRACTIONS = [
@@ -70,22 +72,15 @@ def sentences(text: str) -> list[str]:
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance, giving up once it exceeds `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = 0 if ca == cb else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
+    """Damerau-Levenshtein distance (optimal string alignment: a swap of two neighbours is one edit), or
+    `limit + 1` when it is more than `limit`.
+
+    >>> edit_distance("streches", "stretches", 2), edit_distance("massege", "massage", 1), edit_distance("sciatcia", "sciatica", 1)
+    (1, 1, 1)
+    >>> edit_distance("hip", "knee", 2)
+    3
+    """
+    return int(OSA.distance(a, b, score_cutoff=limit))
 
 
 @lru_cache(maxsize=1)
