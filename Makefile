@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 $(BIN)/physio-assistant: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,llm,postgres]'
 	touch $@
 
 install: $(BIN)/physio-assistant

@@ -370,6 +370,8 @@ def test_an_unreachable_database_says_what_to_check(tmp_path: Path) -> None:
         Records(f"sqlite:///{tmp_path / 'a-file' / 'records.sqlite3'}")
     with pytest.raises(RecordsError, match="not a database URL"):
         Records("records.sqlite3")
+    with pytest.raises(RecordsError, match=r"pip install 'physio-assistant\[postgres\]'"):
+        Records("postgresql+nodriver://physio@127.0.0.1/records")  # as when the [postgres] extra is not installed
 
 
 def test_sqlite_uses_wal_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
