@@ -1,4 +1,4 @@
-"""Clinician login: scrypt password hashes and signed session cookies (the rate limits are in `limits.py`).
+"""Clinician login: scrypt password hashes and signed session cookies (the rate limits are in `ratelimit.py`).
 
 >>> encoded = hash_password("correct horse")
 >>> encoded.startswith("scrypt$")
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from assistant.errors import ConfigError, InputError
 from assistant.private_files import read_or_create_secret
 from assistant.settings import Settings
-from assistant.web.limits import LoginLimiter
+from assistant.web.ratelimit import LoginLimiter
 
 # scrypt cost: ~50 ms and 32 MB per check on a small server; stored in the hash so it can grow later
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1

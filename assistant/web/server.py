@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from assistant.settings import Settings
 from assistant.web.auth import BUSY, HOW_TO_ENABLE, SESSION_COOKIE, SESSION_SECONDS, TOO_MANY, ReviewAuth, session_secret
 from assistant.web.chat import build_chat
-from assistant.web.limits import ChatLimiter
+from assistant.web.ratelimit import ChatLimiter
 from assistant.web.middleware import (
     MAX_BODY_BYTES,
     MAX_HEADER_BYTES,

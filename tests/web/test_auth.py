@@ -10,7 +10,7 @@ import pytest
 
 from assistant.errors import ConfigError, InputError
 from assistant.web.auth import ReviewAuth, hash_password, parse_hash, verify_password
-from assistant.web.limits import ChatLimiter, LoginLimiter, SlidingWindow
+from assistant.web.ratelimit import ChatLimiter, LoginLimiter, SlidingWindow
 
 
 class Clock:

@@ -57,7 +57,7 @@ def test_greeting_knows_the_clinic_hours(kb) -> None:  # type: ignore[no-untyped
 
 def test_chat_rate_limit_answers_politely_with_the_phone_number(kb) -> None:  # type: ignore[no-untyped-def]
     from assistant.models import Reply
-    from assistant.web.limits import ChatLimiter
+    from assistant.web.ratelimit import ChatLimiter
     from assistant.web.chat import ChatPage
 
     asked: list[str] = []
@@ -105,7 +105,7 @@ def triage_engine():  # type: ignore[no-untyped-def]
 def _limited_page(kb, engine):  # type: ignore[no-untyped-def]
     from assistant.models import Reply
     from assistant.web.chat import ChatPage
-    from assistant.web.limits import ChatLimiter
+    from assistant.web.ratelimit import ChatLimiter
 
     def reply(message: str, history: object, **kw: object) -> Reply:
         return Reply(answer="An answer.", disclaimer="d")
