@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 7860
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-fast eval bench system-deps clean
+.PHONY: install run test test-fast check eval bench system-deps clean
 
 $(BIN)/physio-assistant: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ system-deps:
 
 test: install system-deps
 	bash scripts/test.sh
+
+check: install
+	bash scripts/check.sh
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"

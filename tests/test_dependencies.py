@@ -27,6 +27,7 @@ NOT_IMPORTED = {
     "pip-audit": "scripts/audit.sh",
     "ruff": "scripts/test.sh: lint and format check",
     "mypy": "scripts/test.sh: type check",
+    "types-pyyaml": "PyYAML's types, for mypy",
 }
 
 
@@ -72,9 +73,13 @@ def undeclared(folders: tuple[str, ...], allowed: set[str]) -> list[str]:
     for module, files in sorted(imported(folders).items()):
         dists = {canonical(d) for d in providers.get(module, [])}
         if not dists:
-            problems.append(f"{module} (imported by {', '.join(sorted(files))}) is not installed: declare it and reinstall")
+            problems.append(
+                f"{module} (imported by {', '.join(sorted(files))}) is not installed: declare it and reinstall"
+            )
         elif not dists & allowed:
-            problems.append(f"{module} (imported by {', '.join(sorted(files))}) comes from {', '.join(sorted(dists))}: declare it")
+            problems.append(
+                f"{module} (imported by {', '.join(sorted(files))}) comes from {', '.join(sorted(dists))}: declare it"
+            )
     return problems
 
 

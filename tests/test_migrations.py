@@ -47,16 +47,24 @@ def schema(url: str) -> dict[str, Any]:
                 ],
                 "primary key": inspector.get_pk_constraint(name)["constrained_columns"],
                 "foreign keys": sorted(
-                    (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]),
-                     fk.get("options", {}).get("ondelete"))
+                    (
+                        tuple(fk["constrained_columns"]),
+                        fk["referred_table"],
+                        tuple(fk["referred_columns"]),
+                        fk.get("options", {}).get("ondelete"),
+                    )
                     for fk in inspector.get_foreign_keys(name)
                 ),
-                "indexes": sorted((ix["name"], tuple(ix["column_names"]), ix["unique"]) for ix in inspector.get_indexes(name)),
+                "indexes": sorted(
+                    (ix["name"], tuple(ix["column_names"]), ix["unique"]) for ix in inspector.get_indexes(name)
+                ),
                 "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(name)),
             }
             if engine.dialect.name == "sqlite":  # SQLite keeps each table's CREATE statement: compare it too
                 with engine.connect() as connection:
-                    sql = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}).scalar_one()
+                    sql = connection.execute(
+                        text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}
+                    ).scalar_one()
                 tables[name]["sql"] = " ".join(sql.split())
         return tables
     finally:
@@ -87,37 +95,80 @@ def build_from_before_migrations(url: str) -> None:
     statements = [s for s in re.sub(r"(?m)^--.*$", "", sql).split(";") if s.strip()]
     # naive UTC on SQLite, as the app stored it; aware on PostgreSQL
     when = WHEN.replace(tzinfo=None) if engine.dialect.name == "sqlite" else WHEN
-    conversations = table("conversations", column("id", String), column("created_at", DateTime), column("updated_at", DateTime))
+    conversations = table(
+        "conversations", column("id", String), column("created_at", DateTime), column("updated_at", DateTime)
+    )
     turns = table(
-        "turns", *(column(n, String) for n in ("conversation_id", "user_message", "answer", "level")),
-        column("id", Integer), column("created_at", DateTime), column("refused", Boolean), column("latency_ms", Float),
+        "turns",
+        *(column(n, String) for n in ("conversation_id", "user_message", "answer", "level")),
+        column("id", Integer),
+        column("created_at", DateTime),
+        column("refused", Boolean),
+        column("latency_ms", Float),
         *(column(n, JSON) for n in ("flags", "sources", "exercises")),
     )
-    feedback = table("feedback", column("turn_id", Integer), column("liked", Boolean), column("comment", String), column("created_at", DateTime))
+    feedback = table(
+        "feedback",
+        column("turn_id", Integer),
+        column("liked", Boolean),
+        column("comment", String),
+        column("created_at", DateTime),
+    )
     approved = table(
-        "approved_answers", *(column(n, String) for n in ("question", "answer", "reviewer")),
-        column("created_at", DateTime), column("active", Boolean), column("turn_id", Integer),
+        "approved_answers",
+        *(column(n, String) for n in ("question", "answer", "reviewer")),
+        column("created_at", DateTime),
+        column("active", Boolean),
+        column("turn_id", Integer),
     )
     callbacks = table(
-        "callbacks", *(column(n, String) for n in ("name", "contact", "preferred_time", "status")),
-        column("consent", Boolean), column("created_at", DateTime),
+        "callbacks",
+        *(column(n, String) for n in ("name", "contact", "preferred_time", "status")),
+        column("consent", Boolean),
+        column("created_at", DateTime),
     )
     try:
         with engine.begin() as connection:
             for statement in statements:
                 connection.exec_driver_sql(statement)
             connection.execute(conversations.insert().values(id="c-old", created_at=when, updated_at=when))
-            turn_id = connection.execute(turns.insert().returning(turns.c.id).values(
-                conversation_id="c-old", created_at=when, user_message="my back hurts", answer="Keep gently active.",
-                level="self_care", flags=[], sources=[{"id": "what-is-sciatica"}], exercises=[], refused=False, latency_ms=12.5,
-            )).scalar_one()
+            turn_id = connection.execute(
+                turns.insert()
+                .returning(turns.c.id)
+                .values(
+                    conversation_id="c-old",
+                    created_at=when,
+                    user_message="my back hurts",
+                    answer="Keep gently active.",
+                    level="self_care",
+                    flags=[],
+                    sources=[{"id": "what-is-sciatica"}],
+                    exercises=[],
+                    refused=False,
+                    latency_ms=12.5,
+                )
+            ).scalar_one()
             connection.execute(feedback.insert().values(turn_id=turn_id, liked=True, comment="thanks", created_at=when))
-            connection.execute(approved.insert().values(
-                question="is walking ok?", answer="Yes, keep walking.", reviewer="physio", created_at=when, active=True, turn_id=turn_id,
-            ))
-            connection.execute(callbacks.insert().values(
-                name="Sarah", contact="07700 900123", preferred_time="after 5pm", status="open", consent=True, created_at=when,
-            ))
+            connection.execute(
+                approved.insert().values(
+                    question="is walking ok?",
+                    answer="Yes, keep walking.",
+                    reviewer="physio",
+                    created_at=when,
+                    active=True,
+                    turn_id=turn_id,
+                )
+            )
+            connection.execute(
+                callbacks.insert().values(
+                    name="Sarah",
+                    contact="07700 900123",
+                    preferred_time="after 5pm",
+                    status="open",
+                    consent=True,
+                    created_at=when,
+                )
+            )
     finally:
         engine.dispose()
 
@@ -135,7 +186,10 @@ def test_migrating_an_empty_database_builds_exactly_what_create_all_builds(new_d
     engine = create_engine(migrated)
     try:
         with engine.connect() as connection:  # and alembic's own comparison finds nothing to do
-            assert compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata) == []
+            assert (
+                compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+                == []
+            )
     finally:
         engine.dispose()
 
@@ -148,7 +202,11 @@ def test_a_database_from_before_migrations_is_stamped_and_keeps_every_record(new
         assert (records.migration.before, records.migration.after, records.migration.adopted) == (None, head(), True)
         [turn] = records.list_turns()
         assert (turn["conversation_id"], turn["user_message"], turn["created"], turn["liked"], turn["comments"]) == (
-            "c-old", "my back hurts", WHEN, 1, ["thanks"],
+            "c-old",
+            "my back hurts",
+            WHEN,
+            1,
+            ["thanks"],
         )
         assert turn["sources"] == [{"id": "what-is-sciatica"}]
         assert [(a["question"], a["created"]) for a in records.approved_answers()] == [("is walking ok?", WHEN)]
@@ -233,7 +291,13 @@ def test_processes_migrating_at_once_take_turns(new_db_url: Callable[[], str], t
         build_from_before_migrations(url)
     go, ready = tmp_path / "go", [tmp_path / f"ready-{n}" for n in range(3)]
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, url, str(go), str(r)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, str(go), str(r)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for r in ready
     ]
     deadline = time.monotonic() + 120
@@ -280,7 +344,11 @@ def test_the_server_migrates_the_records_database_when_it_connects(tmp_path: Pat
 def test_the_migration_scripts_ship_in_the_package() -> None:
     """`pip install .` (not only an editable checkout) must carry every migration file."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    shipped = {path for pattern in project["tool"]["setuptools"]["package-data"]["assistant"] for path in (ROOT / "assistant").glob(pattern)}
+    shipped = {
+        path
+        for pattern in project["tool"]["setuptools"]["package-data"]["assistant"]
+        for path in (ROOT / "assistant").glob(pattern)
+    }
     files = {path for path in MIGRATIONS.rglob("*") if path.is_file() and "__pycache__" not in path.parts}
     assert MIGRATIONS / "env.py" in files and MIGRATIONS / "versions" / "0001_baseline.py" in files
     assert sorted(str(path) for path in files - shipped) == []

@@ -378,7 +378,10 @@ def test_sqlite_uses_wal_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None
     records = Records(f"sqlite:///{tmp_path / 'nested' / 'records.sqlite3'}")
     try:
         with records.engine.connect() as connection:
-            pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+            def pragma(name: str) -> object:
+                return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
             assert (pragma("journal_mode"), pragma("busy_timeout"), pragma("foreign_keys")) == ("wal", 5000, 1)
     finally:
         records.close()
@@ -417,7 +420,9 @@ def test_the_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> No
     try:
         records.log_turn("c1", "my back hurts", reply())
         files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
-        assert {f.name: oct(f.stat().st_mode & 0o777) for f in files if f.exists()} == {f.name: "0o600" for f in files if f.exists()}
+        assert {f.name: oct(f.stat().st_mode & 0o777) for f in files if f.exists()} == {
+            f.name: "0o600" for f in files if f.exists()
+        }
         assert path.with_name(path.name + "-wal").exists()
         assert path.parent.stat().st_mode & 0o777 == 0o700
     finally:

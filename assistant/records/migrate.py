@@ -36,8 +36,19 @@ BASELINE = "0001"
 BASELINE_TABLES: dict[str, frozenset[str]] = {
     "conversations": frozenset({"id", "client_id", "created_at", "updated_at"}),
     "turns": frozenset(
-        {"id", "conversation_id", "created_at", "user_message", "answer", "level", "flags", "sources", "exercises",
-         "refused", "latency_ms"}
+        {
+            "id",
+            "conversation_id",
+            "created_at",
+            "user_message",
+            "answer",
+            "level",
+            "flags",
+            "sources",
+            "exercises",
+            "refused",
+            "latency_ms",
+        }
     ),
     "feedback": frozenset({"id", "turn_id", "liked", "comment", "created_at"}),
     "reviews": frozenset({"id", "turn_id", "reviewer", "verdict", "corrected_answer", "created_at"}),

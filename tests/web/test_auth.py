@@ -36,7 +36,16 @@ def test_short_passwords_are_refused() -> None:
         hash_password("short")
 
 
-@pytest.mark.parametrize("bad", ["", "plain-password", "scrypt$1$8$1$c2FsdA$aGFzaA", "bcrypt$32768$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "scrypt$33554432$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "plain-password",
+        "scrypt$1$8$1$c2FsdA$aGFzaA",
+        "bcrypt$32768$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "scrypt$33554432$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    ],
+)
 def test_malformed_hashes_fail_loudly_and_never_verify(bad: str) -> None:
     with pytest.raises(ConfigError):
         parse_hash(bad)
@@ -66,7 +75,9 @@ def test_sessions_are_signed_expire_and_can_be_revoked() -> None:
     body, sig = token.split(".")
     assert auth.user_for(f"{body}.{sig[:-2]}AA") is None
     assert auth.user_for(f"{body}x.{sig}") is None
-    assert ReviewAuth("physio", auth.password_hash, secret=secret, clock=clock).user_for(token) == "physio", "same secret, same hash: still valid"
+    assert ReviewAuth("physio", auth.password_hash, secret=secret, clock=clock).user_for(token) == "physio", (
+        "same secret, same hash: still valid"
+    )
     other = ReviewAuth("physio", hash_password("another password"), secret=secret, clock=clock)
     assert other.user_for(token) is None, "a new password signs everybody out"
     rekeyed = ReviewAuth("physio", auth.password_hash, secret=b"t" * 32, clock=clock)
@@ -155,7 +166,9 @@ def test_simultaneous_wrong_passwords_meet_the_limit_like_consecutive_ones() -> 
         messages = list(pool.map(guess, range(20)))
     checked = [m for m in messages if "do not match" in m]
     assert len(checked) <= 5, f"{len(checked)} passwords were checked"
-    assert len(checked) + sum("Too many failed attempts" in m for m in messages) + sum("busy" in m for m in messages) == 20
+    assert (
+        len(checked) + sum("Too many failed attempts" in m for m in messages) + sum("busy" in m for m in messages) == 20
+    )
 
 
 def test_password_checks_run_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,7 +219,9 @@ def test_a_login_turned_away_while_busy_neither_counts_nor_forgives(monkeypatch:
         for _ in range(auth_module.CONCURRENT_CHECKS):
             auth._checks.release()
     assert "do not match" in auth.login("192.0.2.9", "physio", "wrong")[1], "the busy attempts did not count"
-    assert "Too many failed attempts" in auth.login("192.0.2.9", "physio", "correct horse")[1], "nor did they forgive the four before"
+    assert "Too many failed attempts" in auth.login("192.0.2.9", "physio", "correct horse")[1], (
+        "nor did they forgive the four before"
+    )
 
 
 @pytest.mark.parametrize("junk", ["é.é", "a.\u00ff", "\u2603.x", "x" * 600 + ".y", "..", ".", "a.b.c"])

@@ -20,7 +20,12 @@ def kb() -> KnowledgeBase:
 
 
 def reply(level: Level, answer: str, **kw: object) -> Reply:
-    return Reply(triage=Triage(level=level, flags=kw.pop("flags", [])), answer=answer + f"\n\n_{DISCLAIMER}_", disclaimer=DISCLAIMER, **kw)  # type: ignore[arg-type]
+    return Reply(
+        triage=Triage(level=level, flags=kw.pop("flags", [])),
+        answer=answer + f"\n\n_{DISCLAIMER}_",
+        disclaimer=DISCLAIMER,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_user_text_is_never_live_html() -> None:
@@ -40,7 +45,11 @@ def test_markdown_from_the_assistant_cannot_carry_html() -> None:
 
 def test_emergency_banner_comes_first_with_the_number(kb: KnowledgeBase) -> None:
     lead = "**This could be a medical emergency. Call 999 for an ambulance or go to the nearest A&E now.** Do not wait."
-    r = reply(Level.emergency, lead + "\n\n**Why:** nerves.", flags=[FlagHit(id="cauda_equina", evidence="x", level=Level.emergency)])
+    r = reply(
+        Level.emergency,
+        lead + "\n\n**Why:** nerves.",
+        flags=[FlagHit(id="cauda_equina", evidence="x", level=Level.emergency)],
+    )
     html = reply_html(r, kb, referral=lead)
     assert html.index("pa-banner--emergency") < html.index("pa-answer")
     assert 'role="alert"' in html and 'href="tel:999"' in html
@@ -50,7 +59,11 @@ def test_emergency_banner_comes_first_with_the_number(kb: KnowledgeBase) -> None
 
 
 def test_urgent_banner_is_amber_and_exercises_are_not_shown(kb: KnowledgeBase) -> None:
-    r = reply(Level.urgent, "**Please get medical advice today.** Call 111.", exercises=[ExerciseRef(id="bird-dog", name="Bird dog", category="strengthening")])
+    r = reply(
+        Level.urgent,
+        "**Please get medical advice today.** Call 111.",
+        exercises=[ExerciseRef(id="bird-dog", name="Bird dog", category="strengthening")],
+    )
     html = reply_html(r, kb)
     assert "pa-banner--urgent" in html and 'href="tel:111"' in html
     assert "pa-card" not in html
@@ -63,10 +76,19 @@ def test_cards_citations_and_draft_label(kb: KnowledgeBase) -> None:
         "**When to get help**\n\nSee a GP.\n\n**Sources:** Bird dog"
     )
     r = reply(
-        Level.self_care, answer,
+        Level.self_care,
+        answer,
         exercises=[ExerciseRef(id="bird-dog", name="Bird dog", category="strengthening")],
-        sources=[SourceRef(id="bird-dog", title="Bird dog", score=0.7, kind="exercise", status="draft"),
-                 SourceRef(id="approved-1", title="Answer checked by a physiotherapist", score=0.9, kind="approved", status="approved")],
+        sources=[
+            SourceRef(id="bird-dog", title="Bird dog", score=0.7, kind="exercise", status="draft"),
+            SourceRef(
+                id="approved-1",
+                title="Answer checked by a physiotherapist",
+                score=0.9,
+                kind="approved",
+                status="approved",
+            ),
+        ],
     )
     parts = split_answer(r)
     assert "What you can try" not in parts.body and "**Sources:**" not in parts.body and DISCLAIMER not in parts.body

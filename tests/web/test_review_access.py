@@ -16,7 +16,15 @@ pytestmark = pytest.mark.slow
 SECRET_NAME = "Private Person"
 SECRET_CONTACT = "private.person@example.org"
 # strings that only the review app (or its data) contains: none may appear in an unauthenticated answer
-PRIVATE_MARKERS = ("Better answer", "list_turns", "export_summary", "Call-back requests", SECRET_NAME, SECRET_CONTACT, "rv-turns")
+PRIVATE_MARKERS = (
+    "Better answer",
+    "list_turns",
+    "export_summary",
+    "Call-back requests",
+    SECRET_NAME,
+    SECRET_CONTACT,
+    "rv-turns",
+)
 
 GET_PATHS = [
     "/review",
@@ -100,7 +108,13 @@ def test_post_without_login_is_refused(server: Server, path: str) -> None:
 def test_every_review_event_refused_without_login(server: Server) -> None:
     """Even knowing the review app's event numbers, the queue refuses an unauthenticated caller."""
     for fn_index in range(40):
-        body = {"data": ["all", "", "", "all", None], "fn_index": fn_index, "session_hash": f"s{fn_index}", "trigger_id": None, "event_data": None}
+        body = {
+            "data": ["all", "", "", "all", None],
+            "fn_index": fn_index,
+            "session_hash": f"s{fn_index}",
+            "trigger_id": None,
+            "event_data": None,
+        }
         r = httpx.post(f"{server.url}/review/gradio_api/queue/join", json=body)
         _assert_refused(r, f"queue/join fn_index={fn_index}")
 

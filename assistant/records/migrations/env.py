@@ -35,8 +35,8 @@ if context.is_offline_mode():  # `alembic upgrade --sql`: print the DDL for a DB
 elif (given := config.attributes.get("connection")) is not None:
     run(given)
 else:
-    from assistant.records.migrate import configured_url, locked
     from assistant.records.engine import open_engine
+    from assistant.records.migrate import configured_url, locked
 
     engine = open_engine(configured_url(config.get_main_option("sqlalchemy.url")))
     try:
