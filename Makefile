@@ -28,8 +28,9 @@ test: install system-deps
 check: install
 	bash scripts/check.sh
 
+# Unit tests on small fixtures: no model, no server, no browser, SQLite only (under a minute).
 test-fast: install
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow and not model"
 
 eval: install
 	HF_HUB_OFFLINE=1 $(BIN)/physio-assistant eval --out eval-out

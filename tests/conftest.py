@@ -28,6 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
 
 
+MODEL_FIXTURES = {"embedder", "built_settings", "assistant"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that load the model through a shared fixture are marked `model`, so `make test-fast` can leave them out."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
 def make_settings(data_dir: Path, **extra: object) -> Settings:
     """Settings for a test: its own data folder, the repo's knowledge base, nothing from the environment."""
     return Settings(_env_file=None, data_dir=data_dir, knowledge_dir=extra.pop("knowledge_dir", KNOWLEDGE), **extra)  # type: ignore[call-arg]

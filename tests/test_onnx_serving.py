@@ -110,6 +110,7 @@ def test_a_graph_that_no_longer_reproduces_the_reference_is_refused(tmp_path: Pa
         load_embedder(settings)
 
 
+@pytest.mark.model  # exports the model (in a child process)
 def test_an_export_that_does_not_match_sentence_transformers_is_not_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

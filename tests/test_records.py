@@ -336,6 +336,7 @@ def test_purge_counts_from_the_last_message(records: Records, clock: Clock) -> N
 # --- many users at once ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_two_threads_writing_at_once_lose_nothing(records: Records) -> None:
     def patient(worker: int) -> list[int]:
         ids = []

@@ -153,6 +153,7 @@ def test_an_expired_token_is_not_kept_when_revoked() -> None:
     assert auth._revoked == {}
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_simultaneous_wrong_passwords_meet_the_limit_like_consecutive_ones() -> None:
     """The limit is taken before the (slow) hash: 20 guesses at once are not all checked against a limit of 5."""
     auth = ReviewAuth("physio", hash_password("correct horse"))
@@ -171,6 +172,7 @@ def test_simultaneous_wrong_passwords_meet_the_limit_like_consecutive_ones() -> 
     )
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_password_checks_run_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each scrypt check takes ~32 MB: a burst of logins from many addresses must not take them all at once."""
     import assistant.web.auth as auth_module
@@ -196,6 +198,7 @@ def test_password_checks_run_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> N
     assert peak <= auth_module.CONCURRENT_CHECKS
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_a_successful_login_does_not_count_as_a_failure() -> None:
     auth = ReviewAuth("physio", hash_password("correct horse"))
     for _ in range(21):  # one more than the address may fail in the window
@@ -203,6 +206,7 @@ def test_a_successful_login_does_not_count_as_a_failure() -> None:
         assert token, message
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_a_login_turned_away_while_busy_neither_counts_nor_forgives(monkeypatch: pytest.MonkeyPatch) -> None:
     import assistant.web.auth as auth_module
 

@@ -58,12 +58,14 @@ def login(client: TestClient, password: str = "wrong-password", user: str = "phy
 # ---- item 2: forwarded headers are believed from PHYSIO_TRUSTED_PROXIES only ----------------------
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_by_default_x_forwarded_for_cannot_dodge_the_login_lockout(kb, tmp_path: Path) -> None:
     client = TestClient(make_app(kb, tmp_path / "d"), client=PROXY)
     statuses = [login(client, user="lock-me", **{"x-forwarded-for": f"198.51.100.{i}"}).status_code for i in range(7)]
     assert statuses == [401] * 5 + [429] * 2, "a new forwarded address per request is still the same visitor"
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_behind_a_trusted_proxy_each_forwarded_visitor_has_their_own_limit(kb, tmp_path: Path) -> None:
     client = TestClient(make_app(kb, tmp_path / "d", trusted_proxies="127.0.0.1"), client=PROXY)
     attacker = {"x-forwarded-for": "203.0.113.9"}
@@ -73,12 +75,14 @@ def test_behind_a_trusted_proxy_each_forwarded_visitor_has_their_own_limit(kb, t
     assert login(client, **{"x-forwarded-for": "192.0.2.99, 203.0.113.9"}).status_code == 429
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_an_untrusted_peer_cannot_use_the_header_even_when_proxies_are_set(kb, tmp_path: Path) -> None:
     client = TestClient(make_app(kb, tmp_path / "d", trusted_proxies="10.0.0.0/8"), client=("192.0.2.1", 5000))
     statuses = [login(client, **{"x-forwarded-for": f"198.51.100.{i}"}).status_code for i in range(6)]
     assert statuses[-1] == 429
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_forwarded_headers_from_an_unlisted_proxy_are_reported_once(
     kb, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -224,6 +228,7 @@ def test_a_token_minted_from_the_password_hash_is_refused(app) -> None:  # type:
     assert r.status_code == 401
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_the_session_key_file_is_private_and_survives_a_restart(kb, tmp_path: Path) -> None:
     data = tmp_path / "d"
     first = TestClient(make_app(kb, data))
@@ -239,6 +244,7 @@ def test_the_session_key_file_is_private_and_survives_a_restart(kb, tmp_path: Pa
     assert fresh.get("/review/config", follow_redirects=False).status_code == 401, "a new key ends every session"
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_physio_secret_key_is_used_when_set_and_shared_by_replicas(kb, tmp_path: Path) -> None:
     secret = "k" * 40
     one = TestClient(make_app(kb, tmp_path / "a", secret_key=secret))
