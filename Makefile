@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 PORT ?= 7860
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-fast eval bench system-deps clean
+.PHONY: install run test test-fast check eval bench system-deps clean
 
 $(BIN)/physio-assistant: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,llm,postgres]'
 	touch $@
 
 install: $(BIN)/physio-assistant
@@ -25,8 +25,12 @@ system-deps:
 test: install system-deps
 	bash scripts/test.sh
 
+check: install
+	bash scripts/check.sh
+
+# Unit tests on small fixtures: no model, no server, no browser, SQLite only (under a minute).
 test-fast: install
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow and not model"
 
 eval: install
 	HF_HUB_OFFLINE=1 $(BIN)/physio-assistant eval --out eval-out

@@ -15,7 +15,9 @@ from rich.console import Console
 from assistant.errors import PhysioError
 from assistant.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sciatica and back pain assistant for physiotherapy clinics.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Sciatica and back pain assistant for physiotherapy clinics."
+)
 err = Console(stderr=True)
 out = Console()
 
@@ -49,8 +51,12 @@ def _assistant(settings: Settings, records: Any = None) -> Any:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Extra documents (.md, .txt, .html, .pdf) to add as draft sources.")] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything (e.g. after changing the model).")] = False,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Extra documents (.md, .txt, .html, .pdf) to add as draft sources.")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Re-embed everything (e.g. after changing the model).")
+    ] = False,
 ) -> None:
     """Load, validate, chunk and embed the knowledge base (and your documents) into the store."""
     from rich.progress import Progress
@@ -63,7 +69,13 @@ def ingest(
         embedder = load_embedder(settings, repair=True, say=lambda m: err.print(f"[dim]{m}[/]"))
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("Embedding", total=None)
-            summary = run(settings, embedder, list(paths or []), rebuild=rebuild, progress=lambda d, t: progress.update(task, completed=d, total=t))
+            summary = run(
+                settings,
+                embedder,
+                list(paths or []),
+                rebuild=rebuild,
+                progress=lambda d, t: progress.update(task, completed=d, total=t),
+            )
     except PhysioError as exc:
         _fail(exc)
     for problem in summary.problems:
@@ -75,7 +87,9 @@ def ingest(
 def ask(
     message: Annotated[str | None, typer.Argument(help="Your question.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Contract 1 JSON object.")] = False,
-    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read JSON lines on stdin, write one JSON line per input.")] = False,
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="Read JSON lines on stdin, write one JSON line per input.")
+    ] = False,
 ) -> None:
     """Ask one question, or answer a stream of JSON lines (`--jsonl`)."""
     settings = _settings()
@@ -143,7 +157,10 @@ def _jsonl(assistant: Any) -> None:
         except Exception as exc:  # noqa: BLE001 - one bad line never stops the run
             detail = str(exc)
             detail = detail if len(detail) <= _ERROR_CHARS else detail[: _ERROR_CHARS - 3] + "..."
-            result = {"id": obj_id, "error": f"line {n}: internal error ({type(exc).__name__}{': ' + detail if detail else ''})"}
+            result = {
+                "id": obj_id,
+                "error": f"line {n}: internal error ({type(exc).__name__}{': ' + detail if detail else ''})",
+            }
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
@@ -175,7 +192,13 @@ def chat() -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    out.print(Panel(f"Hello! I can answer questions about sciatica and back pain.\n{open_status(clinic).sentence(clinic, dt.datetime.now(ZoneInfo(clinic.timezone)))}", title=clinic.name))
+    out.print(
+        Panel(
+            "Hello! I can answer questions about sciatica and back "
+            f"pain.\n{open_status(clinic).sentence(clinic, dt.datetime.now(ZoneInfo(clinic.timezone)))}",
+            title=clinic.name,
+        )
+    )
     history: list[dict[str, str]] = []
     choices: list[str] = []
     while True:
@@ -224,7 +247,46 @@ def serve(
 
 
 @app.command()
-def purge(days: Annotated[int | None, typer.Option(help="Delete conversations older than this many days (default: the retention setting).")] = None) -> None:
+def migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 1 unless the database is at this version's schema.")
+    ] = False,
+) -> None:
+    """Bring the records database to this version's schema (`serve` does it at start too)."""
+    from assistant.records.engine import open_engine, parse, where
+    from assistant.records.migrate import head, status, upgrade
+
+    settings = _settings()
+    url = parse(settings.records_url)
+    engine = open_engine(url)
+    try:
+        if check:
+            revision = status(engine)
+            expected = head()
+            if revision != expected:
+                out.print(
+                    f"Records database {where(url)}: "
+                    f"{'not migrated' if revision is None else f'at revision {revision}'}; this version needs "
+                    f"revision {expected} (run physio-assistant migrate)."
+                )
+                raise typer.Exit(1)
+            out.print(f"Records database {where(url)}: at revision {revision}, as this version needs.")
+            return
+        outcome = upgrade(engine)
+    except PhysioError as exc:
+        _fail(exc)
+    finally:
+        engine.dispose()
+    out.print(f"Records database {where(url)}: {outcome.line()}.")
+
+
+@app.command()
+def purge(
+    days: Annotated[
+        int | None,
+        typer.Option(help="Delete conversations older than this many days (default: the retention setting)."),
+    ] = None,
+) -> None:
     """Delete old conversations from the records database (clinician-approved answers are kept)."""
     from assistant.records import Records
 
@@ -234,7 +296,9 @@ def purge(days: Annotated[int | None, typer.Option(help="Delete conversations ol
 
 
 @app.command("hash-password")
-def hash_password(password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)]) -> None:
+def hash_password(
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
     """Print a scrypt hash for PHYSIO_REVIEW_PASSWORD_HASH (the password itself is never stored)."""
     from assistant.web.auth import hash_password as make
 
@@ -247,7 +311,9 @@ def hash_password(password: Annotated[str, typer.Option(prompt=True, hide_input=
 @app.command("eval")
 def run_eval(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the report goes.")] = Path("eval-out"),
-    only: Annotated[str | None, typer.Option(help="Run one evaluator (triage, retrieval, answers, regression).")] = None,
+    only: Annotated[
+        str | None, typer.Option(help="Run one evaluator (triage, retrieval, answers, regression).")
+    ] = None,
 ) -> None:
     """Run every dataset through the real pipeline, write the report, fail on a broken gate."""
     from evals.runner import main as run
@@ -258,8 +324,12 @@ def run_eval(
 
 @app.command("train-triage")
 def train_triage(
-    knowledge: Annotated[Path | None, typer.Option(help="Knowledge folder to write into (default: the configured one).")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Only say whether the shipped weights match the training data.")] = False,
+    knowledge: Annotated[
+        Path | None, typer.Option(help="Knowledge folder to write into (default: the configured one).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say whether the shipped weights match the training data.")
+    ] = False,
 ) -> None:
     """Retrain the learned red-flag net from every labelled triage message (same data, same weights)."""
     from evals.train_cli import run_train_triage
@@ -289,11 +359,22 @@ def train_scope(
 @app.command()
 def bench(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the results go.")] = Path("bench-out"),
-    url: Annotated[str | None, typer.Option(help="A running server on loopback to load-test (50 visitors x 5 messages).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="A running server on loopback to load-test (50 visitors x 5 messages).")
+    ] = None,
     server_pid: Annotated[int | None, typer.Option(help="That server's process id, to read its memory.")] = None,
-    soak_minutes: Annotated[float, typer.Option(help="After the load test, a steady soak of this many minutes (needs --url).")] = 0.0,
-    web: Annotated[bool, typer.Option("--web", help="Start a server per embedding path on loopback and load-test both (50 visitors x 5).")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Also try int8 dynamic quantisation against fp32 in one eval run.")] = False,
+    soak_minutes: Annotated[
+        float, typer.Option(help="After the load test, a steady soak of this many minutes (needs --url).")
+    ] = 0.0,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web", help="Start a server per embedding path on loopback and load-test both (50 visitors x 5)."
+        ),
+    ] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also try int8 dynamic quantisation against fp32 in one eval run.")
+    ] = False,
 ) -> None:
     """Measure speed as ratios against bare model operations, measured side by side."""
     from evals.bench import main as run

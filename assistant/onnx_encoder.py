@@ -188,7 +188,8 @@ def load_verified(folder: Path, model_dir: Path, weights_sha256: str, *, threads
     actual = sha256_of(graph)
     if actual != manifest.onnx_sha256:
         raise ExportInvalid(
-            f"The ONNX graph {graph} failed its integrity check (sha256 {actual[:12]}..., recorded {manifest.onnx_sha256[:12]}...)."
+            f"The ONNX graph {graph} failed its integrity check (sha256 {actual[:12]}..., recorded "
+            f"{manifest.onnx_sha256[:12]}...)."
         )
     try:
         encoder = OnnxEncoder(graph, model_dir / "tokenizer.json", manifest.max_seq_length, threads=threads)

@@ -69,7 +69,8 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(
-                    f"{item!r} is not an IP address or network; list the proxies' own addresses, e.g. 127.0.0.1 or 10.0.0.0/24"
+                    f"{item!r} is not an IP address or network; list the proxies' own addresses, e.g. 127.0.0.1 or "
+                    "10.0.0.0/24"
                 ) from None
         return value
 
@@ -77,7 +78,10 @@ class Settings(BaseSettings):
     @classmethod
     def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("use at least 32 random characters, e.g. from `python -c 'import secrets; print(secrets.token_hex(32))'`")
+            raise ValueError(
+                "use at least 32 random characters, e.g. from `python -c 'import secrets; "
+                "print(secrets.token_hex(32))'`"
+            )
         return value
 
     @property
@@ -86,8 +90,7 @@ class Settings(BaseSettings):
         path = self.knowledge_dir or Path(str(resources.files("physio_knowledge")))
         if not (path / "clinic.yaml").is_file():
             raise ConfigError(
-                f"No knowledge base at {path} (clinic.yaml missing). "
-                "Set PHYSIO_KNOWLEDGE_DIR to your knowledge folder."
+                f"No knowledge base at {path} (clinic.yaml missing). Set PHYSIO_KNOWLEDGE_DIR to your knowledge folder."
             )
         return path
 

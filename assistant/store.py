@@ -43,7 +43,7 @@ def active_name(client: Any, base: str) -> str | None:
     try:
         pointer = client.get_or_create_collection(POINTER)
         meta = pointer.metadata or {}
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - Chroma raises many kinds; each becomes one clear message
         raise StoreError(f"The vector store could not be read ({exc}). {REBUILD_HINT}") from exc
     name = meta.get(f"active:{base}")
     return str(name) if name else None
@@ -85,7 +85,8 @@ class KnowledgeIndex:
         self.row = {c.id: i for i, c in enumerate(self.chunks)}
 
     def vector(self, chunk_id: str) -> np.ndarray:
-        return self.vectors[self.row[chunk_id]]
+        row: np.ndarray = self.vectors[self.row[chunk_id]]
+        return row
 
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Chunk ids with cosine similarity, best first."""
@@ -109,13 +110,20 @@ def open_index(settings: Settings, model: str, dimension: int, client: Any | Non
     if stamp is not None:
         snap = _read_snapshot(settings, stamp)
         if snap is not None:
-            name, meta, chunks, vectors = snap
+            snap_name, meta, chunks, vectors = snap
             _check_model(meta, model, dimension)
 
             def reopen() -> Any:
-                return open_client(settings).get_collection(name)
+                return open_client(settings).get_collection(snap_name)
 
-            return KnowledgeIndex(collection=None, chunks=chunks, model=model, dimension=dimension, vectors=vectors, open_collection=reopen)
+            return KnowledgeIndex(
+                collection=None,
+                chunks=chunks,
+                model=model,
+                dimension=dimension,
+                vectors=vectors,
+                open_collection=reopen,
+            )
     own_client = client is None
     client = client or open_client(settings)
     if own_client:
@@ -126,7 +134,7 @@ def open_index(settings: Settings, model: str, dimension: int, client: Any | Non
     try:
         collection = client.get_collection(name)
         got = collection.get(include=["documents", "metadatas", "embeddings"])
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - Chroma raises many kinds; each becomes one clear message
         raise StoreError(f"The knowledge store is damaged ({exc}). {REBUILD_HINT}") from exc
     meta = collection.metadata or {}
     _check_model(meta, model, dimension)
@@ -193,12 +201,18 @@ def _read_snapshot(settings: Settings, stamp: str) -> tuple[str, dict[str, Any],
         chunks = [StoredChunk(str(c["id"]), str(c["text"]), dict(c["meta"])) for c in data["chunks"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if vectors.dtype != np.float32 or vectors.shape != (len(chunks), int(data["meta"].get("dimension", -1))) or not chunks:
+    if (
+        vectors.dtype != np.float32
+        or vectors.shape != (len(chunks), int(data["meta"].get("dimension", -1)))
+        or not chunks
+    ):
         return None
     return str(data["collection"]), dict(data["meta"]), chunks, vectors
 
 
-def _write_snapshot(settings: Settings, stamp: str, name: str, meta: dict[str, Any], chunks: list[StoredChunk], vectors: np.ndarray) -> None:
+def _write_snapshot(
+    settings: Settings, stamp: str, name: str, meta: dict[str, Any], chunks: list[StoredChunk], vectors: np.ndarray
+) -> None:
     """Vectors first, then the header that names the stamp: a reader never pairs a new header with old vectors
     it has not checked (the shape is checked too). A read-only data folder only costs start-up time."""
     head, body = _snapshot_paths(settings)

@@ -76,7 +76,9 @@ def load_document(path: Path) -> LoadedDocument:
     if size == 0:
         raise DocumentProblem(f"{path}: is empty; skipped")
     if size > MAX_BYTES:
-        raise DocumentProblem(f"{path}: is {size // 1024 // 1024} MB, over the 5 MB limit; split it and ingest the parts")
+        raise DocumentProblem(
+            f"{path}: is {size // 1024 // 1024} MB, over the 5 MB limit; split it and ingest the parts"
+        )
     title = ""
     if suffix == ".pdf":
         text = _pdf_text(path)

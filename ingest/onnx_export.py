@@ -19,10 +19,15 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
 from assistant.errors import ModelError
+
+if TYPE_CHECKING:  # imported where it runs: the exporter's own process, never the server's
+    import torch
+    from sentence_transformers import SentenceTransformer
 from assistant.hashing import sha256_of
 from assistant.onnx_encoder import FORMAT, GRAPH, MANIFEST, PROBES, TOLERANCE, OnnxEncoder, probe_difference
 
@@ -30,22 +35,27 @@ OPSET = 17
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def _pooled_graph(st: object) -> tuple[object, int]:
+def _pooled_graph(st: SentenceTransformer) -> tuple[torch.nn.Module, int]:
     """The transformer with sentence-transformers' mean pooling and normalisation, as one torch module."""
     import torch
 
-    names = [type(m).__name__ for m in st]  # type: ignore[attr-defined]
+    # the modules' classes moved between sentence-transformers versions: read by name, used untyped
+    modules: list[Any] = list(st)
+    names = [type(m).__name__ for m in modules]
     if names[:2] != ["Transformer", "Pooling"] or any(n != "Normalize" for n in names[2:]):
         raise ModelError(f"ONNX export supports Transformer + mean Pooling (+ Normalize) models, not {names}.")
-    pooling = st[1]  # type: ignore[index]
+    pooling = modules[1]
     mode = pooling.get_config_dict() if hasattr(pooling, "get_config_dict") else {}
     mean = mode.get("pooling_mode") == "mean" or (  # sentence-transformers 6 / the older flags
         mode.get("pooling_mode_mean_tokens") is True
-        and not any(mode.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens"))
+        and not any(
+            mode.get(k)
+            for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+        )
     )
     if not mean:
         raise ModelError(f"ONNX export supports mean pooling only, not {mode}.")
-    hf = st[0].auto_model  # type: ignore[index]
+    hf = modules[0].auto_model
     try:  # traced eager attention: SDPA's Python-side shape checks would be frozen into the graph
         hf.set_attn_implementation("eager")
     except (AttributeError, ValueError):
@@ -56,13 +66,19 @@ def _pooled_graph(st: object) -> tuple[object, int]:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> torch.Tensor:
+            hidden = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    return Pooled(hf).eval(), int(st.max_seq_length)  # type: ignore[attr-defined]
+    if st.max_seq_length is None:
+        raise ModelError("ONNX export needs a model with a maximum sequence length.")
+    return Pooled(hf).eval(), int(st.max_seq_length)
 
 
 def export(model_dir: Path, weights_sha256: str, folder: Path, *, model_name: str) -> dict[str, object]:
@@ -79,7 +95,8 @@ def export(model_dir: Path, weights_sha256: str, folder: Path, *, model_name: st
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder.parent / f"{folder.name}.lock"), timeout=900):
         if (folder / MANIFEST).is_file():  # another process finished it while we waited
-            return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            done: dict[str, object] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            return done
         if sha256_of(model_dir / "model.safetensors") != weights_sha256:
             raise ModelError(f"The weights in {model_dir} are not the ones verified; not exporting them.")
         st = SentenceTransformer(str(model_dir), device="cpu")
@@ -94,10 +111,19 @@ def export(model_dir: Path, weights_sha256: str, folder: Path, *, model_name: st
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings; the probes below are the real check
                 torch.onnx.export(
-                    graph, args, str(work / GRAPH), input_names=list(_INPUTS), output_names=["sentence_embedding"],
-                    dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False,
+                    graph,
+                    args,
+                    str(work / GRAPH),
+                    input_names=list(_INPUTS),
+                    output_names=["sentence_embedding"],
+                    dynamic_axes=axes,
+                    opset_version=OPSET,
+                    do_constant_folding=True,
+                    dynamo=False,
                 )
-            reference = np.asarray(st.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32)
+            reference = np.asarray(
+                st.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32
+            )
             encoder = OnnxEncoder(work / GRAPH, model_dir / "tokenizer.json", max_len)
             diff = probe_difference(encoder, list(PROBES), reference)
             if not diff <= TOLERANCE:

@@ -6,6 +6,7 @@ stored vectors of unchanged chunks, then moves the active pointer and drops the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -128,7 +129,9 @@ def _ingest_locked(
     old_sources: dict[str, str] = {}
     if old is not None:
         meta = old.metadata or {}
-        same_model = meta.get("embedding_model") == embedder.model_name and int(meta.get("dimension", -1)) == embedder.dimension
+        same_model = (
+            meta.get("embedding_model") == embedder.model_name and int(meta.get("dimension", -1)) == embedder.dimension
+        )
         if not same_model and not rebuild:
             raise StoreError(
                 f"The store was built with {meta.get('embedding_model')} ({meta.get('dimension')} dims) but the "
@@ -137,7 +140,9 @@ def _ingest_locked(
             )
         got = old.get(include=["metadatas"])
         old_ids = set(got["ids"])
-        old_sources = {cid: str((m or {}).get("source_id")) for cid, m in zip(got["ids"], got["metadatas"], strict=True)}
+        old_sources = {
+            cid: str((m or {}).get("source_id")) for cid, m in zip(got["ids"], got["metadatas"], strict=True)
+        }
     new_ids = {c.id for c in chunks}
     summary = IngestSummary(problems=problems, collection=current or "")
     if old is not None and not rebuild and new_ids == old_ids:
@@ -148,7 +153,7 @@ def _ingest_locked(
 
     reuse = set() if rebuild else (new_ids & old_ids)
     vectors: dict[str, list[float]] = {}
-    if reuse:
+    if reuse and old is not None:  # (reuse is empty without an old collection)
         got = old.get(ids=sorted(reuse), include=["embeddings"])
         vectors = {cid: list(vec) for cid, vec in zip(got["ids"], got["embeddings"], strict=True)}
     # similar lengths batch together: far less padding, so embedding runs near raw encode speed
@@ -156,7 +161,12 @@ def _ingest_locked(
     name = _new_name(base)
     target = client.create_collection(
         name,
-        metadata={"hnsw:space": "cosine", "embedding_model": embedder.model_name, "dimension": embedder.dimension, "base": base},
+        metadata={
+            "hnsw:space": "cosine",
+            "embedding_model": embedder.model_name,
+            "dimension": embedder.dimension,
+            "base": base,
+        },
     )
     done = 0
     total = len(chunks)
@@ -181,10 +191,8 @@ def _ingest_locked(
     for col in client.list_collections():
         col_name = col if isinstance(col, str) else col.name
         if col_name.startswith(base + "-") and col_name != name:
-            try:
+            with contextlib.suppress(Exception):  # a leftover is harmless; the next ingest retries
                 client.delete_collection(col_name)
-            except Exception:  # noqa: BLE001 - a leftover is harmless; next ingest retries
-                pass
     _save_registry(settings, kept)
     old_by_source: dict[str, set[str]] = {}
     for cid, src in old_sources.items():

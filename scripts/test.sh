@@ -11,6 +11,7 @@ if [ -z "${PHYSIO_TEST_POSTGRES_URL:-}" ]; then
     exec bash scripts/with-postgres.sh bash scripts/test.sh "$@"
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+bash scripts/check.sh  # ruff (lint and format) and mypy, in seconds: before the suite's minutes
 log="$(mktemp)"
 started=$(date +%s)
 set +e

@@ -6,7 +6,8 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,16 @@ from assistant.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
+
+
+MODEL_FIXTURES = {"embedder", "built_settings", "assistant"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that load the model through a shared fixture are marked `model`, so `make test-fast` can leave them out."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 def make_settings(data_dir: Path, **extra: object) -> Settings:
@@ -58,3 +69,58 @@ def assistant(built_settings: Settings, embedder: Embedder):  # type: ignore[no-
 @pytest.fixture()
 def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
     yield make_settings(tmp_path / "data")
+
+
+# --- the records database, on both backends ----------------------------------------------------
+
+PG_ENV = "PHYSIO_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes empty records databases on one backend: SQLite files, or PostgreSQL schemas dropped afterwards.
+
+    PostgreSQL comes from PHYSIO_TEST_POSTGRES_URL (`bash scripts/start-postgres.sh` prints one).
+    Without the variable those tests skip, except under CI, where they fail.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    made: list[str] = []
+    if request.param == "sqlite":
+
+        def sqlite_url() -> str:
+            made.append(f"sqlite:///{tmp_path / f'records-{len(made)}.sqlite3'}")
+            return made[-1]
+
+        yield sqlite_url
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        how = f"{PG_ENV} is unset; run `{PG_ENV}=$(bash scripts/start-postgres.sh) pytest` to test PostgreSQL"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must test PostgreSQL too: {how}")
+        pytest.skip(how)
+    admin = create_engine(base)
+
+    def postgres_url() -> str:
+        schema = f"test_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        made.append(schema)
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        return url.render_as_string(hide_password=False)
+
+    try:
+        yield postgres_url
+    finally:
+        with admin.begin() as connection:
+            for schema in made:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db_url(new_db_url: Callable[[], str]) -> str:
+    """An empty records database: a SQLite file, or a PostgreSQL schema of its own (both backends run)."""
+    return new_db_url()

@@ -36,6 +36,8 @@ def test_rule_matching_reads_the_canonical_form() -> None:
     assert normalise("I can\u02bct fe\u00adel my bummm") == normalise("I can't feel my bum")
 
 
-@pytest.mark.parametrize("junk", ["", "\u200b\u200b", "\x00\x01", "a" * 20000, "\ud800", "\U0001f600" * 50, "\u0301\u0301x"])
+@pytest.mark.parametrize(
+    "junk", ["", "\u200b\u200b", "\x00\x01", "a" * 20000, "\ud800", "\U0001f600" * 50, "\u0301\u0301x"]
+)
 def test_any_text_gets_a_canonical_form(junk: str) -> None:
     assert isinstance(canonical(junk), str)

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(args: list[str], data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "PHYSIO_KNOWLEDGE_DIR": str(ROOT / "knowledge")}
     exe = Path(sys.executable).parent / "physio-assistant"
-    return subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [str(exe), *args], input=stdin, capture_output=True, text=True, env=env, timeout=300, cwd=ROOT
+    )
 
 
 @pytest.mark.slow
@@ -25,7 +27,16 @@ def test_ask_jsonl_answers_every_line_and_reports_bad_lines(built_settings) -> N
         json.dumps({"id": "c1", "message": "is walking ok?"}),
         "{not json",
         json.dumps({"id": "c3", "message": 42}),
-        json.dumps({"id": "c4", "message": "and how long for?", "history": [{"role": "user", "content": "is walking ok?"}, {"role": "assistant", "content": "Yes, walking helps."}]}),
+        json.dumps(
+            {
+                "id": "c4",
+                "message": "and how long for?",
+                "history": [
+                    {"role": "user", "content": "is walking ok?"},
+                    {"role": "assistant", "content": "Yes, walking helps."},
+                ],
+            }
+        ),
         json.dumps({"id": "c5", "message": "hi", "history": [{"role": "robot"}]}),
         json.dumps({"id": "c6", "message": "I can't feel my bum when I wipe"}),
     ]
@@ -67,7 +78,9 @@ def test_a_corrupt_store_gives_a_clear_message_not_a_stack_trace(tmp_path: Path)
     assert "Traceback" not in proc.stderr and "ingest --rebuild" in proc.stderr
 
 
-def _jsonl_lines(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lines: list[str]) -> list[dict[str, object]]:
+def _jsonl_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lines: list[str]
+) -> list[dict[str, object]]:
     """`ask --jsonl`'s line handling over a stand-in assistant (the real one is tested above)."""
     import io
 
@@ -85,24 +98,34 @@ def _jsonl_lines(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-def test_a_malformed_line_still_answers_with_its_id_and_says_where(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    out = _jsonl_lines(monkeypatch, capsys, [
-        '{"id": "c7", "message": "my back hu',          # cut short
-        '{"id": 12, "message": "a", }',                  # trailing comma
-        '{"message": "no id", "id": "c9" "history": []}',  # missing comma, id after the message
-        "{not json at all",
-    ])
+def test_a_malformed_line_still_answers_with_its_id_and_says_where(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _jsonl_lines(
+        monkeypatch,
+        capsys,
+        [
+            '{"id": "c7", "message": "my back hu',  # cut short
+            '{"id": 12, "message": "a", }',  # trailing comma
+            '{"message": "no id", "id": "c9" "history": []}',  # missing comma, id after the message
+            "{not json at all",
+        ],
+    )
     assert [o["id"] for o in out] == ["c7", "12", "c9", None]
     assert out[0]["error"].startswith("line 1: not valid JSON: ") and "column" in out[0]["error"]
     assert "line 2" in out[1]["error"] and "line 3" in out[2]["error"]
 
 
 def test_errors_say_what_went_wrong(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    out = _jsonl_lines(monkeypatch, capsys, [
-        json.dumps({"id": 5, "message": "boom"}),
-        json.dumps({"id": "ok", "message": "fine"}),
-        json.dumps({"id": 6, "message": 42}),
-    ])
+    out = _jsonl_lines(
+        monkeypatch,
+        capsys,
+        [
+            json.dumps({"id": 5, "message": "boom"}),
+            json.dumps({"id": "ok", "message": "fine"}),
+            json.dumps({"id": 6, "message": 42}),
+        ],
+    )
     assert out[0] == {"id": "5", "error": "line 1: internal error (RuntimeError: the store went away while answering)"}
     assert out[1]["id"] == "ok" and out[1]["answer"] == "fine"
     assert out[2] == {"id": "6", "error": "line 3: `message` must be a string"}

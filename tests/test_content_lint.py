@@ -50,8 +50,15 @@ def test_no_sentence_would_be_dropped_by_the_diagnosis_check(kb) -> None:
     """The output check drops any sentence that reads as a diagnosis ("if you have sciatica in both
     legs" did): content must say the same thing another way, or patients silently lose it."""
     policy = load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic)
-    found = [f"{a.id}: {m.group(0)!r}" for a in kb.articles.values() for m in policy.diagnosis_in_output.finditer(a.body)]
-    found += [f"card {c.id}: {m.group(0)!r}" for c in kb.cards.values() for t in card_texts(c) for m in policy.diagnosis_in_output.finditer(t)]
+    found = [
+        f"{a.id}: {m.group(0)!r}" for a in kb.articles.values() for m in policy.diagnosis_in_output.finditer(a.body)
+    ]
+    found += [
+        f"card {c.id}: {m.group(0)!r}"
+        for c in kb.cards.values()
+        for t in card_texts(c)
+        for m in policy.diagnosis_in_output.finditer(t)
+    ]
     assert not found, found
 
 

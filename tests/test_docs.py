@@ -32,5 +32,12 @@ def test_every_named_test_file_exists(doc: Path) -> None:
 
 def test_the_hazard_log_covers_the_required_hazards() -> None:
     text = DOCS[0].read_text(encoding="utf-8").lower()
-    for hazard in ["missed red flag", "false reassurance", "wrong exercise advice", "outdated", "privacy breach", "unavailability"]:
+    for hazard in [
+        "missed red flag",
+        "false reassurance",
+        "wrong exercise advice",
+        "outdated",
+        "privacy breach",
+        "unavailability",
+    ]:
         assert hazard in text

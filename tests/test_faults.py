@@ -61,7 +61,9 @@ while True:
 def test_sigkill_during_saves_leaves_the_database_consistent(tmp_path: Path, what: str) -> None:
     url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
     Records(url).close()
-    proc = subprocess.Popen([sys.executable, "-c", SAVE_IN_CHILD, url, what], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SAVE_IN_CHILD, url, what], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     proc.stdout.readline()
     acknowledged = 0

@@ -22,7 +22,13 @@ from tests.conftest import KNOWLEDGE, make_settings
 SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seed"
 
 
-SMALL_ARTICLES = ["heat-and-ice", "driving-with-sciatica", "what-is-sciatica", "walking-with-sciatica", "sleep-positions"]
+SMALL_ARTICLES = [
+    "heat-and-ice",
+    "driving-with-sciatica",
+    "what-is-sciatica",
+    "walking-with-sciatica",
+    "sleep-positions",
+]
 SMALL_CARDS = ["clam", "walking-programme", "hamstring-stretch"]
 
 
@@ -99,17 +105,25 @@ def test_two_ingests_at_once_are_refused(small: Settings, embedder) -> None:
     from filelock import FileLock
 
     small.data_dir.mkdir(parents=True)
-    with FileLock(str(small.data_dir / "ingest.lock")):
-        with pytest.raises(StoreError, match="Another ingest is running"):
-            ingest(small, embedder)
+    with FileLock(str(small.data_dir / "ingest.lock")), pytest.raises(StoreError, match="Another ingest is running"):
+        ingest(small, embedder)
 
 
-def test_clinic_documents_are_added_and_bad_files_are_reported_one_by_one(small: Settings, embedder, tmp_path: Path) -> None:
+def test_clinic_documents_are_added_and_bad_files_are_reported_one_by_one(
+    small: Settings, embedder, tmp_path: Path
+) -> None:
     fresh_settings = small
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "leaflet.md").write_text("# Our back class\n\nEvery Tuesday evening we run a gentle back class for people with sciatica.\n", encoding="utf-8")
-    (docs / "page.html").write_text("<html><title>Parking</title><body><p>Free parking is behind the clinic building for all patients.</p><script>alert(1)</script></body></html>", encoding="utf-8")
+    (docs / "leaflet.md").write_text(
+        "# Our back class\n\nEvery Tuesday evening we run a gentle back class for people with sciatica.\n",
+        encoding="utf-8",
+    )
+    (docs / "page.html").write_text(
+        "<html><title>Parking</title><body><p>Free parking is behind the clinic building for all "
+        "patients.</p><script>alert(1)</script></body></html>",
+        encoding="utf-8",
+    )
     (docs / "empty.txt").write_bytes(b"")
     (docs / "latin1.txt").write_bytes("Caf\xe9 opening hours are on the board by reception today".encode("latin-1"))
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4\n this is not really a pdf")
@@ -119,7 +133,12 @@ def test_clinic_documents_are_added_and_bad_files_are_reported_one_by_one(small:
         paths += sorted(SEED.iterdir())
     summary = ingest(fresh_settings, embedder, paths)
     problems = "\n".join(summary.problems)
-    for name, why in [("empty.txt", "empty"), ("latin1.txt", "not UTF-8"), ("broken.pdf", "not a readable PDF"), ("huge.txt", "over the 5 MB limit")]:
+    for name, why in [
+        ("empty.txt", "empty"),
+        ("latin1.txt", "not UTF-8"),
+        ("broken.pdf", "not a readable PDF"),
+        ("huge.txt", "over the 5 MB limit"),
+    ]:
         assert name in problems and why in problems
     index = open_index(fresh_settings, embedder.model_name, embedder.dimension)
     docs_in_store = {c.meta["source_file"] for c in index.chunks if c.meta["kind"] == "document"}
@@ -149,7 +168,9 @@ def test_killing_an_ingest_mid_way_leaves_the_previous_store_answering(tmp_path:
         "    time.sleep(30)\n"
         "ingest(s, e, rebuild=True, progress=slow)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("progress"), "the rebuild started writing"
@@ -173,9 +194,15 @@ def _free_port() -> int:
 def test_a_chroma_server_is_used_when_configured(tmp_path: Path, embedder) -> None:
     chroma = Path(sys.executable).parent / "chroma"
     port = _free_port()
-    server = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server"), "--port", str(port), "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "server"), "--port", str(port), "--host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        settings = make_settings(tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port, knowledge_dir=copy_knowledge(tmp_path))
+        settings = make_settings(
+            tmp_path / "data", chroma_host="127.0.0.1", chroma_port=port, knowledge_dir=copy_knowledge(tmp_path)
+        )
         deadline = time.time() + 30
         while True:
             try:

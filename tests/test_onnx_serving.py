@@ -45,7 +45,9 @@ def test_the_bundled_model_is_served_through_onnx(embedder: Embedder) -> None:
 
 
 @pytest.mark.slow
-def test_onnx_matches_sentence_transformers_on_the_knowledge_base_and_odd_inputs(embedder: Embedder, reference: Embedder) -> None:
+def test_onnx_matches_sentence_transformers_on_the_knowledge_base_and_odd_inputs(
+    embedder: Embedder, reference: Embedder
+) -> None:
     texts = [*_texts(every=3), *PROBES, "is walking ok?", "I CAN'T FEEL MY BUM", "x" * 3000, "\u200b", "🙂🙂🙂"]
     ours, theirs = embedder.encode(texts), reference.encode(texts)
     assert ours.dtype == np.float32 and ours.shape == theirs.shape == (len(texts), 384)
@@ -108,7 +110,10 @@ def test_a_graph_that_no_longer_reproduces_the_reference_is_refused(tmp_path: Pa
         load_embedder(settings)
 
 
-def test_an_export_that_does_not_match_sentence_transformers_is_not_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.model  # exports the model (in a child process)
+def test_an_export_that_does_not_match_sentence_transformers_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ingest.onnx_export as exporter
 
     monkeypatch.setattr(exporter, "probe_difference", lambda *a, **k: 3e-4)
@@ -130,7 +135,13 @@ def test_weights_that_are_not_the_verified_ones_are_not_exported(tmp_path: Path)
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "PHYSIO_KNOWLEDGE_DIR": str(KNOWLEDGE), "HF_HUB_OFFLINE": "1", **extra}
+    return {
+        **os.environ,
+        "PHYSIO_DATA_DIR": str(data_dir),
+        "PHYSIO_KNOWLEDGE_DIR": str(KNOWLEDGE),
+        "HF_HUB_OFFLINE": "1",
+        **extra,
+    }
 
 
 _PROBE_MODULES = """
@@ -147,7 +158,9 @@ print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
 """
 
 
-def _run_cli_and_list_heavy_modules(args: list[str], env: dict[str, str], stdin: str | None = None) -> tuple[str, dict[str, object]]:
+def _run_cli_and_list_heavy_modules(
+    args: list[str], env: dict[str, str], stdin: str | None = None
+) -> tuple[str, dict[str, object]]:
     """Run the real `physio-assistant` entry point in a fresh interpreter; after it has replied,
     report which heavy modules that process had imported."""
     code = _PROBE_MODULES.format(heavy=HEAVY)
@@ -170,16 +183,22 @@ def test_ask_jsonl_and_chat_reply_without_importing_torch(built_settings: Settin
     line = json.dumps({"id": "a", "message": "why does my leg tingle?"}) + "\n"
     out, seen = _run_cli_and_list_heavy_modules(["ask", "--jsonl"], _env(built_settings.data_dir), stdin=line)
     assert seen == {"code": 0, "heavy": []} and json.loads(out)["id"] == "a"
-    out, seen = _run_cli_and_list_heavy_modules(["chat"], _env(built_settings.data_dir), stdin="is swimming good for back pain?\nquit\n")
+    out, seen = _run_cli_and_list_heavy_modules(
+        ["chat"], _env(built_settings.data_dir), stdin="is swimming good for back pain?\nquit\n"
+    )
     assert seen == {"code": 0, "heavy": []} and "swim" in out.lower()
 
 
 @pytest.mark.slow
-def test_first_use_exports_in_a_child_process_and_ingest_repairs_a_damaged_export(tmp_path: Path, built_settings: Settings) -> None:
+def test_first_use_exports_in_a_child_process_and_ingest_repairs_a_damaged_export(
+    tmp_path: Path, built_settings: Settings
+) -> None:
     """A new install: `ask` exports the model (in a child) and builds the store, and still imports no
     torch itself; a damaged export then stops `ask` with what to do, and `ingest` replaces it."""
     models = tmp_path / "models"
-    env = _env(tmp_path / "data", PHYSIO_MODEL_CACHE_DIR=str(models), PHYSIO_KNOWLEDGE_DIR=str(copy_knowledge(tmp_path)))
+    env = _env(
+        tmp_path / "data", PHYSIO_MODEL_CACHE_DIR=str(models), PHYSIO_KNOWLEDGE_DIR=str(copy_knowledge(tmp_path))
+    )
     out, seen = _run_cli_and_list_heavy_modules(["ask", "--json", "is walking ok?"], env)
     assert seen == {"code": 0, "heavy": []} and json.loads(out)["sources"]
     folder = export_folder(models, BUNDLED_SHA256)
@@ -188,7 +207,9 @@ def test_first_use_exports_in_a_child_process_and_ingest_repairs_a_damaged_expor
         fh.seek(1_000_000)
         fh.write(b"\xff" * 16)
     exe = str(Path(sys.executable).parent / "physio-assistant")
-    broken = subprocess.run([exe, "ask", "is walking ok?"], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    broken = subprocess.run(
+        [exe, "ask", "is walking ok?"], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT
+    )
     assert broken.returncode == 2 and "integrity check" in broken.stderr and "physio-assistant ingest" in broken.stderr
     assert "Traceback" not in broken.stderr
     fixed = subprocess.run([exe, "ingest"], capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)

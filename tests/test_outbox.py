@@ -22,7 +22,13 @@ DOWN = "postgresql+psycopg://physio@127.0.0.1:1/records"  # nothing listens on p
 
 def contract(answer: str = "An answer.", level: str = "self_care", evidence: str = "") -> dict[str, object]:
     flags = [{"id": "cauda_equina", "evidence": evidence, "level": level}] if evidence else []
-    return {"answer": answer, "triage": {"level": level, "flags": flags}, "sources": [], "exercises": [], "refused": False}
+    return {
+        "answer": answer,
+        "triage": {"level": level, "flags": flags},
+        "sources": [],
+        "exercises": [],
+        "refused": False,
+    }
 
 
 class Down:
@@ -117,7 +123,11 @@ time.sleep(600)
 def test_kill_9_while_the_database_is_down_loses_no_turn(tmp_path: Path) -> None:
     spool = tmp_path / "data" / "outbox.jsonl"
     child = subprocess.Popen(
-        [sys.executable, "-c", LOG_IN_CHILD, DOWN, str(spool)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, "-c", LOG_IN_CHILD, DOWN, str(spool)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         line = child.stdout.readline() if child.stdout else ""
@@ -129,5 +139,6 @@ def test_kill_9_while_the_database_is_down_loses_no_turn(tmp_path: Path) -> None
     records = Records(f"sqlite:///{tmp_path / 'records.sqlite3'}")
     outbox = LogOutbox(records, spool=spool)
     assert outbox.pending == 5 and outbox.flush()
-    assert sorted(t["user_message"] for t in records.list_turns(limit=10)) == [f"turn {i}: my leg is numb" for i in range(5)]
-
+    assert sorted(t["user_message"] for t in records.list_turns(limit=10)) == [
+        f"turn {i}: my leg is numb" for i in range(5)
+    ]

@@ -1,27 +1,22 @@
 """The records database, on SQLite and on PostgreSQL with the same tests.
 
-PostgreSQL comes from PHYSIO_TEST_POSTGRES_URL (`bash scripts/start-postgres.sh` prints one); each
-test gets its own schema. Without the variable those tests skip, except under CI, where they fail.
+The `db_url` fixture (tests/conftest.py) gives each test an empty database on each backend:
+PostgreSQL from PHYSIO_TEST_POSTGRES_URL, a schema of its own per test.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from assistant.models import ExerciseRef, FlagHit, Level, Reply, SourceRef, Triage
 from assistant.records import RecordNotFound, Records, RecordsError
 
-PG_ENV = "PHYSIO_TEST_POSTGRES_URL"
 START = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
@@ -36,33 +31,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += dt.timedelta(**delta)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'records.sqlite3'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        how = f"{PG_ENV} is unset; run `{PG_ENV}=$(bash scripts/start-postgres.sh) pytest` to test PostgreSQL"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must test PostgreSQL too: {how}")
-        pytest.skip(how)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(base)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -368,6 +336,7 @@ def test_purge_counts_from_the_last_message(records: Records, clock: Clock) -> N
 # --- many users at once ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_two_threads_writing_at_once_lose_nothing(records: Records) -> None:
     def patient(worker: int) -> list[int]:
         ids = []
@@ -402,13 +371,18 @@ def test_an_unreachable_database_says_what_to_check(tmp_path: Path) -> None:
         Records(f"sqlite:///{tmp_path / 'a-file' / 'records.sqlite3'}")
     with pytest.raises(RecordsError, match="not a database URL"):
         Records("records.sqlite3")
+    with pytest.raises(RecordsError, match=r"pip install 'physio-assistant\[postgres\]'"):
+        Records("postgresql+nodriver://physio@127.0.0.1/records")  # as when the [postgres] extra is not installed
 
 
 def test_sqlite_uses_wal_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
     records = Records(f"sqlite:///{tmp_path / 'nested' / 'records.sqlite3'}")
     try:
         with records.engine.connect() as connection:
-            pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+            def pragma(name: str) -> object:
+                return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
             assert (pragma("journal_mode"), pragma("busy_timeout"), pragma("foreign_keys")) == ("wal", 5000, 1)
     finally:
         records.close()
@@ -447,7 +421,9 @@ def test_the_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> No
     try:
         records.log_turn("c1", "my back hurts", reply())
         files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
-        assert {f.name: oct(f.stat().st_mode & 0o777) for f in files if f.exists()} == {f.name: "0o600" for f in files if f.exists()}
+        assert {f.name: oct(f.stat().st_mode & 0o777) for f in files if f.exists()} == {
+            f.name: "0o600" for f in files if f.exists()
+        }
         assert path.with_name(path.name + "-wal").exists()
         assert path.parent.stat().st_mode & 0o777 == 0o700
     finally:

@@ -55,8 +55,31 @@ def test_unicode_survives_and_names_in_other_scripts_are_redacted() -> None:
 
 @pytest.mark.parametrize(
     "chunk",
-    ["a", "1", " 1", "0 ", "a.", "a@", "(0", "+4", "my name is ", "1 A ", "12 a ", "born on 3 ", "DOB 01/02/1960 ",
-     "@a", "Dr A ", "Hi, A here ", "I'm A ", "my wife A ", "Regards, A ", "4111 ", "AB 12 ", " A A A\n", "x.com/a"],
+    [
+        "a",
+        "1",
+        " 1",
+        "0 ",
+        "a.",
+        "a@",
+        "(0",
+        "+4",
+        "my name is ",
+        "1 A ",
+        "12 a ",
+        "born on 3 ",
+        "DOB 01/02/1960 ",
+        "@a",
+        "Dr A ",
+        "Hi, A here ",
+        "I'm A ",
+        "my wife A ",
+        "Regards, A ",
+        "4111 ",
+        "AB 12 ",
+        " A A A\n",
+        "x.com/a",
+    ],
 )
 def test_huge_text_is_redacted_fast(chunk: str) -> None:
     """Patterns that backtrack on long input would stall logging; 200k characters must take well under a second."""

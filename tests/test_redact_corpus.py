@@ -20,7 +20,18 @@ CASES = [
     for group, cases in CORPUS.items()
     for i, case in enumerate(cases)
 ]
-LABELS = ("[name]", "[dob]", "[phone]", "[email]", "[postcode]", "[address]", "[nhs-number]", "[ni-number]", "[card]", "[handle]")
+LABELS = (
+    "[name]",
+    "[dob]",
+    "[phone]",
+    "[email]",
+    "[postcode]",
+    "[address]",
+    "[nhs-number]",
+    "[ni-number]",
+    "[card]",
+    "[handle]",
+)
 
 
 @pytest.mark.parametrize(("text", "becomes", "keeps"), CASES)
@@ -33,10 +44,12 @@ def test_corpus(text: str, becomes: str, keeps: list[str]) -> None:
 
 def test_the_corpus_covers_every_kind_of_personal_data() -> None:
     produced = " ".join(redact(text) for text, _, _ in (c.values for c in CASES))
-    assert [label for label in LABELS if label not in produced] == ["[address]"]  # addresses: redaction.yaml's own examples
+    assert [label for label in LABELS if label not in produced] == [
+        "[address]"
+    ]  # addresses: redaction.yaml's own examples
 
 
 def test_redacting_twice_changes_nothing_more() -> None:
     """The outbox stores a redacted message that the records database redacts again."""
-    for text, becomes, _ in (c.values for c in CASES):
+    for _text, becomes, _ in (c.values for c in CASES):
         assert redact(becomes) == becomes

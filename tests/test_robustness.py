@@ -24,7 +24,9 @@ ODD = st.sampled_from(
         "{{7*7}} ${jndi:ldap://x}",
     ]
 )
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FAST = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @FAST
@@ -37,14 +39,36 @@ def test_any_text_gets_an_answer_with_the_disclaimer(assistant, message: str) ->
 
 
 @FAST
-@given(message=st.one_of(st.integers(), st.floats(allow_nan=True), st.binary(max_size=64), st.lists(st.text(max_size=5), max_size=3), st.none()))
+@given(
+    message=st.one_of(
+        st.integers(),
+        st.floats(allow_nan=True),
+        st.binary(max_size=64),
+        st.lists(st.text(max_size=5), max_size=3),
+        st.none(),
+    )
+)
 def test_wrong_types_in_the_message_field_are_refused_clearly(assistant, message: object) -> None:
     reply = assistant.reply(message)
     assert reply.refused and reply.answer
 
 
 @FAST
-@given(history=st.one_of(st.text(max_size=20), st.integers(), st.lists(st.one_of(st.integers(), st.text(max_size=5), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)), min_size=1, max_size=3)))
+@given(
+    history=st.one_of(
+        st.text(max_size=20),
+        st.integers(),
+        st.lists(
+            st.one_of(
+                st.integers(),
+                st.text(max_size=5),
+                st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    )
+)
 def test_malformed_history_gives_an_input_error_not_a_crash(assistant, history: object) -> None:
     with pytest.raises(InputError):
         assistant.reply("is walking ok?", history)

@@ -14,13 +14,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not glob.glob("/usr/lib/postgresql/*/bin/initdb"), reason="PostgreSQL is installed by `make test`"),
+    pytest.mark.skipif(
+        not glob.glob("/usr/lib/postgresql/*/bin/initdb"), reason="PostgreSQL is installed by `make test`"
+    ),
     pytest.mark.skipif(os.geteuid() != 0, reason="the throwaway cluster runs as the postgres user (needs root)"),
 ]
 
 # what the command sees: the URL and where the cluster lives; then a real query through it
-PROBE = 'echo "$PHYSIO_TEST_POSTGRES_URL"; echo "$PHYSIO_PG_DIR"; echo "$PHYSIO_PG_PORT"; ' \
-    "python3 -c \"import socket, os; socket.create_connection(('127.0.0.1', int(os.environ['PHYSIO_PG_PORT'])), 5).close(); print('answered')\"; exit $0"
+PROBE = (
+    'echo "$PHYSIO_TEST_POSTGRES_URL"; echo "$PHYSIO_PG_DIR"; echo "$PHYSIO_PG_PORT"; '
+    "python3 -c \"import socket, os; socket.create_connection(('127.0.0.1', int(os.environ['PHYSIO_PG_PORT'])), "
+    "5).close(); print('answered')\"; exit $0"
+)
 
 
 def _listening(port: int) -> bool:
@@ -47,7 +52,11 @@ def _postmasters(folder: str) -> list[str]:
 def test_with_postgres_stops_and_removes_its_server_whatever_the_command_does(status: int) -> None:
     proc = subprocess.run(
         ["bash", "scripts/with-postgres.sh", "bash", "-c", PROBE, str(status)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "PHYSIO_PG_PORT": ""},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PHYSIO_PG_PORT": ""},
     )
     assert proc.returncode == status, proc.stderr
     url, folder, port, answered = proc.stdout.split()

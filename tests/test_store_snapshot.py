@@ -36,7 +36,10 @@ def test_a_changed_store_is_read_from_chroma_not_from_the_old_snapshot(tmp_path:
     open_index(settings, embedder.model_name, embedder.dimension)
     before = store_stamp(settings)
     article = sorted((knowledge / "articles").glob("*.md"))[0]
-    article.write_text(article.read_text(encoding="utf-8").replace("\n\n", "\n\nA new first sentence for this test.\n\n", 1), encoding="utf-8")
+    article.write_text(
+        article.read_text(encoding="utf-8").replace("\n\n", "\n\nA new first sentence for this test.\n\n", 1),
+        encoding="utf-8",
+    )
     ingest(settings, embedder)
     assert store_stamp(settings) != before
     index = open_index(settings, embedder.model_name, embedder.dimension)
@@ -63,5 +66,7 @@ def test_a_process_that_answers_from_the_snapshot_does_not_import_chromadb(built
         f"s = make_settings(__import__('pathlib').Path({str(built_settings.data_dir)!r})); "
         "i = open_index(s, s.embedding_model, 384); print(i.collection is None, 'chromadb' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent
+    )
     assert out.stdout.split() == ["True", "False"], out.stderr

@@ -6,7 +6,10 @@ from assistant.models import Level
 
 EMERGENCY = [
     {"role": "user", "content": "since yesterday I can't feel my bum when I wipe"},
-    {"role": "assistant", "content": "This could be a medical emergency. Call 999 for an ambulance or go to the nearest A&E now."},
+    {
+        "role": "assistant",
+        "content": "This could be a medical emergency. Call 999 for an ambulance or go to the nearest A&E now.",
+    },
 ]
 
 
@@ -27,7 +30,10 @@ def test_seen_at_a_and_e_and_ruled_out_lets_the_conversation_go_on_with_the_ques
 
 
 def test_a_new_emergency_in_a_later_message_still_gets_the_full_emergency_reply(assistant) -> None:
-    history = [{"role": "user", "content": "is walking ok with sciatica?"}, {"role": "assistant", "content": "Yes, walking is usually good."}]
+    history = [
+        {"role": "user", "content": "is walking ok with sciatica?"},
+        {"role": "assistant", "content": "Yes, walking is usually good."},
+    ]
     reply = assistant.reply("now I've wet myself without feeling it", history)
     assert reply.triage.level == Level.emergency
     assert reply.answer.startswith("**This could be a medical emergency.")
@@ -48,7 +54,9 @@ def test_more_tablets_than_the_label_allows_is_overdose_advice_now(assistant) ->
 
 def test_a_red_flag_at_the_end_of_a_too_long_message_is_still_triaged(assistant) -> None:
     limit = assistant.settings.max_message_chars
-    message = "My back has been sore for a while. " * (limit // 30) + "Since this morning I can't feel my bum when I wipe."
+    message = (
+        "My back has been sore for a while. " * (limit // 30) + "Since this morning I can't feel my bum when I wipe."
+    )
     reply = assistant.reply(message)
     assert reply.refused and reply.refusal_reason == "too_long"
     assert reply.triage.level == Level.emergency

@@ -38,8 +38,16 @@ CONCEPTS = list(ENGINE.rules.source.concepts)
 
 
 def test_every_finding_and_concept_has_examples_both_ways() -> None:
-    missing = [f"finding {f}" for f in FINDINGS if f not in FILE.findings or not (FILE.findings[f].fire and FILE.findings[f].quiet)]
-    missing += [f"concept {c}" for c in CONCEPTS if c not in FILE.concepts or not (FILE.concepts[c].fire and FILE.concepts[c].quiet)]
+    missing = [
+        f"finding {f}"
+        for f in FINDINGS
+        if f not in FILE.findings or not (FILE.findings[f].fire and FILE.findings[f].quiet)
+    ]
+    missing += [
+        f"concept {c}"
+        for c in CONCEPTS
+        if c not in FILE.concepts or not (FILE.concepts[c].fire and FILE.concepts[c].quiet)
+    ]
     assert not missing, f"{len(missing)} without fire and quiet examples: {missing[:20]}"
     unknown = sorted(set(FILE.findings) - set(FINDINGS)) + sorted(set(FILE.concepts) - set(CONCEPTS))
     assert not unknown, f"examples for rules that do not exist: {unknown}"
@@ -70,4 +78,6 @@ def test_concept_matches_its_examples(concept: str, text: str) -> None:
 
 @pytest.mark.parametrize(("concept", "text"), _concept_cases("quiet"))
 def test_concept_does_not_match_its_counter_examples(concept: str, text: str) -> None:
-    assert not ENGINE.rules.concepts[concept].search(ENGINE.fixer.fix(normalise(text))), f"{concept} should not match {text!r}"
+    assert not ENGINE.rules.concepts[concept].search(ENGINE.fixer.fix(normalise(text))), (
+        f"{concept} should not match {text!r}"
+    )

@@ -56,13 +56,19 @@ def test_a_flag_raised_early_still_governs_later_turns() -> None:
 def test_a_yes_to_the_screening_question_escalates() -> None:
     first = ENGINE.triage("I've been constipated since the sciatica started")
     assert first.screening_question
-    history = [Turn(role="user", content="I've been constipated since the sciatica started"), Turn(role="assistant", content=first.screening_question)]
+    history = [
+        Turn(role="user", content="I've been constipated since the sciatica started"),
+        Turn(role="assistant", content=first.screening_question),
+    ]
     assert ENGINE.triage("yes, a bit numb down there", history).level == Level.emergency
 
 
 def test_a_clear_no_to_the_screening_question_de_escalates() -> None:
     first = ENGINE.triage("my left buttock is numb")
-    history = [Turn(role="user", content="my left buttock is numb"), Turn(role="assistant", content=f"Question: {first.screening_question}")]
+    history = [
+        Turn(role="user", content="my left buttock is numb"),
+        Turn(role="assistant", content=f"Question: {first.screening_question}"),
+    ]
     assert first.level.rank > Level.self_care.rank
     after = ENGINE.triage("no, nothing like that", history)
     assert after.level == Level.self_care
@@ -82,7 +88,10 @@ def test_a_clear_no_to_the_screening_question_de_escalates() -> None:
 def test_answers_to_a_two_part_screening_question(answer: str, expected: Level) -> None:
     history = [
         Turn(role="user", content="Sciatica in my right leg since Tuesday, any exercises?"),
-        Turn(role="assistant", content="Two quick checks first: any numbness around your bottom? And any change in how you pee or poo?"),
+        Turn(
+            role="assistant",
+            content="Two quick checks first: any numbness around your bottom? And any change in how you pee or poo?",
+        ),
     ]
     assert ENGINE.triage(answer, history).level == expected
 
@@ -90,15 +99,24 @@ def test_answers_to_a_two_part_screening_question(answer: str, expected: Level) 
 def test_a_screening_question_answered_before_it_is_asked_is_not_asked_again() -> None:
     # "no fever" answers the infection question; "no thoughts of hurting myself" answers the safety one
     assert ENGINE.triage("I had a spinal injection last week, no fever, no chills").level == Level.self_care
-    assert ENGINE.triage("I feel hopeless with this pain. No thoughts of hurting myself though.").level.rank < Level.urgent.rank
+    assert (
+        ENGINE.triage("I feel hopeless with this pain. No thoughts of hurting myself though.").level.rank
+        < Level.urgent.rank
+    )
     asked = ENGINE.triage("I had a spinal injection last week and my back aches")
     assert asked.screening_question and "fever" in asked.screening_question
 
 
 def test_someone_elses_settled_story_told_for_comparison_does_not_count() -> None:
-    told = "My neighbour has a throbbing lump in her tummy and she is seeing her GP about it today. Does it run in families?"
+    told = (
+        "My neighbour has a throbbing lump in her tummy and she is seeing her GP about it today. "
+        "Does it run in families?"
+    )
     assert ENGINE.triage(told).level == Level.self_care
-    assert ENGINE.triage("My neighbour has a throbbing lump in her tummy and back pain, what should she do?").level == Level.urgent
+    assert (
+        ENGINE.triage("My neighbour has a throbbing lump in her tummy and back pain, what should she do?").level
+        == Level.urgent
+    )
 
 
 def test_someone_writing_for_a_partner_is_triaged_as_the_patient() -> None:
@@ -120,7 +138,9 @@ def test_typos_are_understood() -> None:
 def test_unknown_key_in_a_rule_file_fails_loudly(tmp_path: Path) -> None:
     text = (KNOWLEDGE / "safety" / "triage.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "triage.yaml"
-    bad.write_text(text.replace("  - id: cauda_equina\n", "  - id: cauda_equina\n    levle: urgent\n", 1), encoding="utf-8")
+    bad.write_text(
+        text.replace("  - id: cauda_equina\n", "  - id: cauda_equina\n    levle: urgent\n", 1), encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match="levle"):
         load_rule_file(bad)
 

@@ -22,7 +22,11 @@ POLICY = TRIAGER.policy
 
 def signal(**live: float) -> NetSignal:
     fams = list(POLICY.families)
-    return NetSignal(live={f: live.get(f, 0.0) for f in fams}, denied={f: 0.0 for f in fams}, evidence={f: "the clause" for f in fams})
+    return NetSignal(
+        live={f: live.get(f, 0.0) for f in fams},
+        denied={f: 0.0 for f in fams},
+        evidence={f: "the clause" for f in fams},
+    )
 
 
 def combine(message: str, sig: NetSignal, history: list[Turn] | None = None) -> Triage:
@@ -81,7 +85,11 @@ def test_a_clause_that_carries_a_denial_is_read_apart() -> None:
 
 
 def test_clauses_split_where_a_new_statement_starts() -> None:
-    assert clauses("Nothing numb down below; wee normal, but my leg is weak") == ["Nothing numb down below", "wee normal", "but my leg is weak"]
+    assert clauses("Nothing numb down below; wee normal, but my leg is weak") == [
+        "Nothing numb down below",
+        "wee normal",
+        "but my leg is weak",
+    ]
 
 
 def test_every_family_points_at_flags_the_rules_have() -> None:
@@ -90,11 +98,16 @@ def test_every_family_points_at_flags_the_rules_have() -> None:
 
 
 def test_the_shipped_weights_match_their_training_data() -> None:
-    """Fails when a triage dataset, a rule example or the family list changed without `physio-assistant train-triage`."""
+    """Fails when a triage dataset, a rule example or the family list changed without retraining.
+
+    (`physio-assistant train-triage`)
+    """
     path = weights_path(KNOWLEDGE)
     assert path.is_file(), "knowledge/safety/triage_net.json is missing: run `physio-assistant train-triage`"
     weights = NetWeights.load(path)
-    assert weights.data_hash == T.training_hash(TRIAGER, weights.model_name), "stale triage net: run `physio-assistant train-triage` and commit"
+    assert weights.data_hash == T.training_hash(TRIAGER, weights.model_name), (
+        "stale triage net: run `physio-assistant train-triage` and commit"
+    )
     assert weights.families == list(POLICY.families)
 
 
@@ -103,7 +116,9 @@ def test_training_is_reproducible(tmp_path: Path, embedder) -> None:  # type: ig
     """Same data, same weights: two trainings of a small set give identical read-outs."""
     data = tmp_path / "datasets"
     data.mkdir()
-    rows = [json.loads(line) for line in (T.DATASETS / "triage_round10.jsonl").read_text(encoding="utf-8").splitlines()[:60]]
+    rows = [
+        json.loads(line) for line in (T.DATASETS / "triage_round10.jsonl").read_text(encoding="utf-8").splitlines()[:60]
+    ]
     (data / "triage_small.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     first = T.train(TRIAGER, embedder.encode, embedder.model_name, data, say=lambda m: None)
     second = T.train(TRIAGER, embedder.encode, embedder.model_name, data, say=lambda m: None)

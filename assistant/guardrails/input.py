@@ -8,7 +8,6 @@ from assistant.canonical import canonical
 from assistant.guardrails.policy import Policy
 from assistant.guardrails.text import normalise
 
-
 # the most of one message that triage reads: five times the longest message answered (linear time)
 TRIAGE_LIMIT = 20_000
 

@@ -20,7 +20,8 @@ def has_diagnosis(text: str, policy: Policy) -> bool:
 
 def scrub(text: str, policy: Policy) -> tuple[str, list[str]]:
     """Drop any sentence that states a dose or a diagnosis; return the text and what was dropped."""
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for paragraph in text.split("\n"):
         sentences = _SENTENCE.split(paragraph)
         good = [s for s in sentences if not (has_dose(s, policy) or has_diagnosis(s, policy))]

@@ -77,7 +77,7 @@ class FindingRule(Strict):
     ignore_context: bool = False
 
     @model_validator(mode="after")
-    def _has_pattern(self) -> "FindingRule":
+    def _has_pattern(self) -> FindingRule:
         if not self.all and not self.phrases:
             raise ValueError(f"finding {self.id!r} needs `all` concepts or `phrases`")
         return self
@@ -117,7 +117,7 @@ class RuleFile(Strict):
         return frozenset(f.id for f in self.flags)
 
     @model_validator(mode="after")
-    def _references_exist(self) -> "RuleFile":
+    def _references_exist(self) -> RuleFile:
         finding_ids = {f.id for f in self.findings} | set(self.age_findings)
         flag_ids = {f.id for f in self.flags}
         for finding in self.findings:
@@ -206,11 +206,20 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
     return CompiledRules(
         source=rules,
         concepts={k: _alternation(v, path, f"concepts.{k}") for k, v in rules.concepts.items()},
-        phrases={f.id: (_alternation(f.phrases, path, f"findings.{f.id}.phrases") if f.phrases else None) for f in rules.findings},
+        phrases={
+            f.id: (_alternation(f.phrases, path, f"findings.{f.id}.phrases") if f.phrases else None)
+            for f in rules.findings
+        },
         terminators=_alternation(strong, path, "context.terminators"),
-        soft_terminators=re.compile("|".join(f"(?:(?<![a-z0-9]){p}(?![a-z0-9]))" if not p.startswith(",") else f"(?:{p})" for p in [*strong, *soft])),
+        soft_terminators=re.compile(
+            "|".join(
+                f"(?:(?<![a-z0-9]){p}(?![a-z0-9]))" if not p.startswith(",") else f"(?:{p})" for p in [*strong, *soft]
+            )
+        ),
         negation_before=_alternation(ctx.negation_before, path, "context.negation_before"),
-        pseudo_negation=_alternation(ctx.pseudo_negation, path, "context.pseudo_negation") if ctx.pseudo_negation else None,
+        pseudo_negation=_alternation(ctx.pseudo_negation, path, "context.pseudo_negation")
+        if ctx.pseudo_negation
+        else None,
         negation_after=re.compile("|".join(f"(?:{p})" for p in ctx.negation_after)),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
         people=_rx(ctx.other_person.people, path, "context.other_person.people"),

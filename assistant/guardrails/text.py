@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from rapidfuzz.distance import OSA
+
 from assistant.canonical import canonical
 
 _CONTRACTIONS = [
@@ -25,7 +27,11 @@ _CONTRACTIONS = [
     (r"\bcannae\b", "cannot"),
     (r"\b(\w+)nae\b", r"\1 not"),
     (r"\b(din|would|could|is|was|does|did)na\b", r"\1 not"),
-    (r"\b(?:ma|me|mah|meh)\b(?= (?:back|leg|legs|arse|ass|bum|bottom|bits|butt|foot|feet|knee|hip|privates|bladder|bowels?|wee|pee|stomach|tummy|chest|shoulder|shoulders|waist|neck|spine))", "my"),
+    (
+        r"\b(?:ma|me|mah|meh)\b(?= (?:back|leg|legs|arse|ass|bum|bottom|bits|butt|foot|feet|knee|hip|privates"
+        r"|bladder|bowels?|wee|pee|stomach|tummy|chest|shoulder|shoulders|waist|neck|spine))",
+        "my",
+    ),
     (r"\bah\b(?= (?:cannot|can|have|am|do|did|dinnae|feel|think|need|was|went|got))", "i"),
     (r"\bnoo\b", "now"),
     (r"\bwhit\b", "what"),
@@ -70,22 +76,15 @@ def sentences(text: str) -> list[str]:
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance, giving up once it exceeds `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = 0 if ca == cb else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
+    """Damerau-Levenshtein distance (optimal string alignment: a swap of two neighbours is one edit), or
+    `limit + 1` when it is more than `limit`.
+
+    >>> edit_distance("streches", "stretches", 2), edit_distance("sciatcia", "sciatica", 1)
+    (1, 1)
+    >>> edit_distance("hip", "knee", 2)
+    3
+    """
+    return int(OSA.distance(a, b, score_cutoff=limit))
 
 
 @lru_cache(maxsize=1)
@@ -103,8 +102,51 @@ def known_words() -> frozenset[str]:
 
 # Short words that phone typists often run into the next word ("mybacks", "andnow", "wheni").
 _GLUE = frozenset(
-    "i a my on in to is at of it the and but not can cant when wen so be been has had have now no up im its her his "
-    "he she we they this that was were do dont did didnt".split()
+    [
+        "i",
+        "a",
+        "my",
+        "on",
+        "in",
+        "to",
+        "is",
+        "at",
+        "of",
+        "it",
+        "the",
+        "and",
+        "but",
+        "not",
+        "can",
+        "cant",
+        "when",
+        "wen",
+        "so",
+        "be",
+        "been",
+        "has",
+        "had",
+        "have",
+        "now",
+        "no",
+        "up",
+        "im",
+        "its",
+        "her",
+        "his",
+        "he",
+        "she",
+        "we",
+        "they",
+        "this",
+        "that",
+        "was",
+        "were",
+        "do",
+        "dont",
+        "did",
+        "didnt",
+    ]
 )
 
 
@@ -133,10 +175,18 @@ class TypoFixer:
                 limit = 2 if len(token) >= 8 else 1
                 best = min(
                     # typos rarely change the first letter: compare with words sharing it only
-                    ((edit_distance(collapsed, v, limit), v) for v in self._by_initial.get(collapsed[0], ()) if abs(len(v) - len(collapsed)) <= limit),
+                    (
+                        (edit_distance(collapsed, v, limit), v)
+                        for v in self._by_initial.get(collapsed[0], ())
+                        if abs(len(v) - len(collapsed)) <= limit
+                    ),
                     default=(limit + 1, token),
                 )
-                inflection = best[1].startswith(collapsed[:-1]) and abs(len(best[1]) - len(collapsed)) == 1 and best[1][-1] in "sd"
+                inflection = (
+                    best[1].startswith(collapsed[:-1])
+                    and abs(len(best[1]) - len(collapsed)) == 1
+                    and best[1][-1] in "sd"
+                )
                 if best[0] <= limit and not inflection:
                     fixed = best[1]
         if len(self._cache) > 50_000:  # bounded: a long-running server sees many words
@@ -151,7 +201,11 @@ class TypoFixer:
         for i in range(1, len(token)):
             left, right = token[:i], token[i:]
             glue_left, glue_right = left in _GLUE, right in _GLUE and len(right) >= 2
-            if (glue_left and glue_right) or (glue_left and right in words and len(right) >= 4) or (glue_right and left in words and len(left) >= 4):
+            if (
+                (glue_left and glue_right)
+                or (glue_left and right in words and len(right) >= 4)
+                or (glue_right and left in words and len(left) >= 4)
+            ):
                 return normalise(f"{left} {right}")  # "i cant" -> "i cannot"
         return None
 

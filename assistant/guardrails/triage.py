@@ -16,6 +16,7 @@ from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
 from assistant.guardrails.text import TypoFixer, normalise, sentences
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 
+
 @dataclass
 class Finding:
     id: str
@@ -45,7 +46,9 @@ class TriageEngine:
         self._prep_cache: dict[str, str] = {}
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
-            f.screening_question: (f.escalate_to or f.id) for f in self.rules.source.flags if f.screening_question and f.screen
+            f.screening_question: (f.escalate_to or f.id)
+            for f in self.rules.source.flags
+            if f.screening_question and f.screen
         }
         self._asks = [
             (re.compile(f.asks_about), f.screening_question, f.escalate_to or f.id)
@@ -93,11 +96,17 @@ class TriageEngine:
                 sent += " qmark"  # "..., normal?" asks; it does not deny
             nxt = fixed[i + 1] if i + 1 < len(fixed) else ""
             cleared_next = bool(
-                self.rules.resolved_next.match(nxt) and self.rules.resolved.search(nxt) and not self.rules.relapse.search(nxt)
+                self.rules.resolved_next.match(nxt)
+                and self.rules.resolved.search(nxt)
+                and not self.rules.relapse.search(nxt)
             )
             scope = _Scope(
                 sent=sent,
-                masks=[True] * (len(sent) + 1) if cleared_next else self._context_masks(sent, comparing, own=bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))),
+                masks=[True] * (len(sent) + 1)
+                if cleared_next
+                else self._context_masks(
+                    sent, comparing, own=bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
+                ),
                 # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
                 hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
             )
@@ -119,7 +128,7 @@ class TriageEngine:
     def _answers_no(self, sentence: str) -> bool:
         return bool(self.rules.answer_no.match(normalise(sentence)))
 
-    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, scope: "_Scope") -> bool:
+    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, scope: _Scope) -> bool:
         phrase_rx = self.rules.phrases.get(fid)
         if phrase_rx is not None:
             for m in phrase_rx.finditer(scope.sent):
@@ -136,14 +145,14 @@ class TriageEngine:
                 return False
         return True
 
-    def _present(self, concept: str, scope: "_Scope") -> bool:
+    def _present(self, concept: str, scope: _Scope) -> bool:
         """Whether the concept occurs in the sentence at all, whatever its context (cached)."""
         present = scope.present.get(concept)
         if present is None:
             present = scope.present[concept] = self.rules.concepts[concept].search(scope.sent) is not None
         return present
 
-    def _concept_live(self, concept: str, scope: "_Scope") -> bool:
+    def _concept_live(self, concept: str, scope: _Scope) -> bool:
         """Whether the concept has a mention in this sentence that counts (cached per sentence)."""
         live = scope.live.get(concept)
         if live is None:
@@ -198,10 +207,13 @@ class TriageEngine:
         if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
         someone = self.rules.people.search(sent) or self.rules.other_pronoun_start.match(sent)
-        if someone and not self.rules.first_person_owner.search(self.rules.people.sub(" ", sent)):
-            # another person's story told for comparison, or already in hand, is not the writer's
-            if self.rules.handled.search(sent) or (comparing and self.rules.history.search(sent)):
-                return [True] * (len(sent) + 1)
+        # another person's story told for comparison, or already in hand, is not the writer's
+        if (
+            someone
+            and not self.rules.first_person_owner.search(self.rules.people.sub(" ", sent))
+            and (self.rules.handled.search(sent) or (comparing and self.rules.history.search(sent)))
+        ):
+            return [True] * (len(sent) + 1)
         for m in self.rules.family.finditer(sent):
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
             for i in range(0, next_start(self.rules.soft_terminators, m.end())):
@@ -225,7 +237,7 @@ class TriageEngine:
                         mask[i] = True
         return mask
 
-    def _suppressed(self, start: int, end: int, scope: "_Scope") -> bool:
+    def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
         if scope.masks[start]:
             return True
         return not scope.hedged and self._negated(start, end, scope.sent)
@@ -233,7 +245,9 @@ class TriageEngine:
     def _negated(self, start: int, end: int, sent: str) -> bool:
         window = self.rules.source.context.negation_window
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
-        cut = min(max((m.end() for m in self.rules.soft_terminators.finditer(sent) if m.start() < start), default=0), start)
+        cut = min(
+            max((m.end() for m in self.rules.soft_terminators.finditer(sent) if m.start() < start), default=0), start
+        )
         for m in self.rules.negation_before.finditer(sent, cut):
             if m.end() > start:
                 break
@@ -249,8 +263,8 @@ class TriageEngine:
         head = " ".join(words[:5])
         if "qmark" in words:
             return False
-        m = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
-        return bool(m and not head[: m.start()].strip().endswith("not"))
+        denial = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
+        return bool(denial and not head[: denial.start()].strip().endswith("not"))
 
     def _age_findings(self, text: str, others: bool = True) -> dict[str, str]:
         """Ages stated in the (normalised) message; `others=False` keeps only the writer's own."""
@@ -288,7 +302,9 @@ class TriageEngine:
                 continue
             for f in self.findings(turn.content, idx):
                 found.setdefault(f.id, f)
-            answered.update(f.id for f in self.rules.source.flags if f.answered_by and self.denied(turn.content, f.answered_by))
+            answered.update(
+                f.id for f in self.rules.source.flags if f.answered_by and self.denied(turn.content, f.answered_by)
+            )
             for flag in self.rules.source.flags:
                 if flag.id in fired or flag.id in cleared or flag.id in answered:
                     continue
@@ -307,10 +323,17 @@ class TriageEngine:
                     if target not in fired:
                         flag = self._flags[target]
                         fired[target] = FlagHit(
-                            id=target, evidence=f"answered '{turn.content[:80]}' to: {asked}", condition=flag.condition, level=flag.level
+                            id=target,
+                            evidence=f"answered '{turn.content[:80]}' to: {asked}",
+                            condition=flag.condition,
+                            level=flag.level,
                         )
                 elif denied:
-                    for fid in [k for k, hit in fired.items() if self._flags[k].screen and self._flags[k].screening_question == asked]:
+                    for fid in [
+                        k
+                        for k, hit in fired.items()
+                        if self._flags[k].screen and self._flags[k].screening_question == asked
+                    ]:
                         fired.pop(fid)
                         cleared.add(fid)
         level = max_level(*(h.level for h in fired.values()))

@@ -70,7 +70,7 @@ class NetWeights:
         path.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "NetWeights":
+    def load(cls, path: Path) -> NetWeights:
         body = json.loads(path.read_text(encoding="utf-8"))
         return cls(
             families=list(body["families"]),
@@ -89,7 +89,7 @@ def features(whole: np.ndarray | None, clause_vectors: np.ndarray) -> np.ndarray
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
 
 
 @dataclass
@@ -124,7 +124,11 @@ class RedFlagNet:
                 self._cache.clear()
             for t, v in zip(missing, self._encode(missing), strict=True):
                 self._cache[t] = v
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.w.weights.shape[1] // 2), np.float32)
+        return (
+            np.stack([self._cache[t] for t in texts])
+            if texts
+            else np.zeros((0, self.w.weights.shape[1] // 2), np.float32)
+        )
 
     def cached(self, text: str) -> np.ndarray | None:
         """The embedding of a text the net has just read, if any (retrieval reuses the message's)."""
@@ -150,7 +154,9 @@ def whole_of(units: Sequence[Unit], current_turn: int, message: str = "") -> str
     return " ".join(u.text for u in mine if u.status == LIVE)
 
 
-def score_vectors(w: NetWeights, live: np.ndarray, whole: np.ndarray | None, denied: np.ndarray, live_texts: Sequence[str]) -> NetSignal:
+def score_vectors(
+    w: NetWeights, live: np.ndarray, whole: np.ndarray | None, denied: np.ndarray, live_texts: Sequence[str]
+) -> NetSignal:
     """The net's signal from embeddings already computed (the evals reuse one encoding for many trainings)."""
     out = NetSignal(live={f: 0.0 for f in w.families}, denied={f: 0.0 for f in w.families}, evidence={})
     if len(live):

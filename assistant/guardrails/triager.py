@@ -8,6 +8,7 @@ explicitly denies, or whose question was answered no, is not asked again.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,6 @@ from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine, load_engine
 from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
-
 
 log = logging.getLogger("physio.triage")
 NET_LIMIT = 8_000  # characters of a message the net reads; longer ones (refused as too long) get the rules alone
@@ -49,7 +49,7 @@ class NetPolicy(_Strict):
     thresholds: dict[str, Thresholds]
 
     @model_validator(mode="after")
-    def _every_family_has_thresholds(self) -> "NetPolicy":
+    def _every_family_has_thresholds(self) -> NetPolicy:
         missing = set(self.families) - set(self.thresholds)
         if missing:
             raise ValueError(f"families without thresholds: {sorted(missing)}")
@@ -71,7 +71,7 @@ def load_net_policy(knowledge: Path) -> NetPolicy:
     return validate(NetPolicy, read_yaml(policy_path(knowledge)), policy_path(knowledge))
 
 
-def load_triager(knowledge: Path, encode: Encode | None = None, model_name: str | None = None) -> "Triager":
+def load_triager(knowledge: Path, encode: Encode | None = None, model_name: str | None = None) -> Triager:
     """The rules, and the net beside them when its weights ship and were trained on this encoder."""
     engine = load_engine(knowledge)
     policy = load_net_policy(knowledge)
@@ -129,7 +129,9 @@ class Triager:
             return rules
         return self.combine(rules, sig, message, history, on_topic=on_topic)
 
-    def combine(self, rules: Triage, sig: NetSignal, message: str, history: list[Turn] | None = None, *, on_topic: bool = True) -> Triage:
+    def combine(
+        self, rules: Triage, sig: NetSignal, message: str, history: list[Turn] | None = None, *, on_topic: bool = True
+    ) -> Triage:
         """The rules' triage with the net's signal added by the policy (pure: the evals call it too)."""
         turns = [*(history or []), Turn(role="user", content=message)]
         raised = {f.id for f in rules.flags}
@@ -146,12 +148,22 @@ class Triager:
             if answer == "yes" or (live >= t.escalate and answer != "no"):
                 rule = self.engine.flag(fam.flag)
                 why = f"answered yes to: {fam.question}" if answer == "yes" else evidence
-                flags.append(FlagHit(id=fam.flag, evidence=why[:200], condition=rule.condition, level=rule.level, source="net"))
+                flags.append(
+                    FlagHit(id=fam.flag, evidence=why[:200], condition=rule.condition, level=rule.level, source="net")
+                )
                 continue
             if answer == "no" or not on_topic or self._denied(turns, fam.denied_by):
                 continue
             if live >= t.ask or denied_clause >= t.escalate:
-                flags.append(FlagHit(id=f"{name}_check", evidence=evidence[:200], condition=f"Possible sign involving {fam.label}: needs checking", level=Level.routine, source="net"))
+                flags.append(
+                    FlagHit(
+                        id=f"{name}_check",
+                        evidence=evidence[:200],
+                        condition=f"Possible sign involving {fam.label}: needs checking",
+                        level=Level.routine,
+                        source="net",
+                    )
+                )
                 questions.append(fam.question)
                 advice.append(fam.advice)
         level = max_level(rules.level, *(f.level for f in flags))
@@ -169,7 +181,7 @@ class Triager:
         """'yes' or 'no' when the writer answered this question in the conversation; None otherwise."""
         rx = self.engine.rules
         verdict: str | None = None
-        for prev, turn in zip(turns, turns[1:]):
+        for prev, turn in itertools.pairwise(turns):
             if prev.role != "assistant" or turn.role != "user" or question not in prev.content:
                 continue
             text = rx.yes_then_no.sub("", normalise(turn.content))

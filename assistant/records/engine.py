@@ -41,7 +41,12 @@ def open_engine(url: URL) -> Engine:
             connect_args["connect_timeout"] = 10  # an unreachable host fails in seconds, not minutes
         return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise RecordsError(f"Cannot use the records database {where(url)}: {exc}. {HINT}") from exc
+        extra = (
+            " (the PostgreSQL driver is an extra: pip install 'physio-assistant[postgres]')"
+            if url.get_backend_name() == "postgresql"
+            else ""
+        )
+        raise RecordsError(f"Cannot use the records database {where(url)}: {exc}{extra}. {HINT}") from exc
 
 
 def _sqlite(url: URL) -> Engine:

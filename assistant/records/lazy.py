@@ -6,6 +6,7 @@ outbox keeps turns until the database answers, and this proxy reconnects on a la
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,7 +27,8 @@ class ReconnectingRecords:
         self._records: Records | None = None
         self._next_try = 0.0
         self._lock = threading.Lock()
-        self._connect(first=True)
+        with contextlib.suppress(RecordsError, OSError):  # logged; the chat starts, a later call retries
+            self._connect(first=True)
 
     @property
     def connected(self) -> bool:
@@ -44,8 +46,6 @@ class ReconnectingRecords:
             except (RecordsError, OSError) as exc:
                 self._next_try = time.monotonic() + self._retry
                 log.warning("records database unavailable; the chat keeps answering and logs later: %s", exc)
-                if first:
-                    return None  # type: ignore[return-value]
                 raise
 
     def __getattr__(self, name: str) -> Any:

@@ -55,7 +55,9 @@ class LogOutbox:
     def pending(self) -> int:
         return len(self._queue)
 
-    def log(self, conversation_id: str, message: str, reply: dict[str, Any], client_id: str | None = None) -> int | None:
+    def log(
+        self, conversation_id: str, message: str, reply: dict[str, Any], client_id: str | None = None
+    ) -> int | None:
         """Write this turn (after any waiting ones); on failure keep it for later and return None."""
         at = _now()
         with self._lock:
@@ -90,7 +92,9 @@ class LogOutbox:
         self._stop.set()
 
     # ---- inside the lock ----------------------------------------------------------------------
-    def _write(self, conversation_id: str, message: str, reply: dict[str, Any], client_id: str | None, at: dt.datetime | None) -> int:
+    def _write(
+        self, conversation_id: str, message: str, reply: dict[str, Any], client_id: str | None, at: dt.datetime | None
+    ) -> int:
         if self.records is None:
             raise ConnectionError("no records database")
         return int(self.records.log_turn(conversation_id, message, reply, client_id=client_id, at=at))
@@ -102,8 +106,10 @@ class LogOutbox:
 
         try:
             return self._queue.drain(write)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("records database still unavailable (%s); %d turn(s) waiting", type(exc).__name__, len(self._queue))
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the turns wait for the next try
+            log.warning(
+                "records database still unavailable (%s); %d turn(s) waiting", type(exc).__name__, len(self._queue)
+            )
             return False
 
     def _keep(self, item: Item) -> None:
@@ -122,7 +128,13 @@ def _item(conversation_id: str, message: str, reply: dict[str, Any], client_id: 
             {**flag, "evidence": redact(str(flag.get("evidence", "")))} if isinstance(flag, dict) else flag
             for flag in triage.get("flags") or []
         ]
-    return {"conversation_id": conversation_id, "message": redact(message), "reply": reply, "client_id": client_id, "at": at.isoformat()}
+    return {
+        "conversation_id": conversation_id,
+        "message": redact(message),
+        "reply": reply,
+        "client_id": client_id,
+        "at": at.isoformat(),
+    }
 
 
 class _MemoryQueue:

@@ -4,7 +4,8 @@ Every public method runs in its own short transaction, so one instance serves a 
 server; the same code runs on SQLite (one machine) and PostgreSQL (several replicas).
 
 >>> records = Records("sqlite:///data/records.sqlite3")
->>> turn_id = records.log_turn("c1", "my name is Sarah, my back hurts", {"answer": "...", "triage": {"level": "routine"}})
+>>> reply = {"answer": "...", "triage": {"level": "routine"}}
+>>> turn_id = records.log_turn("c1", "my name is Sarah, my back hurts", reply)
 >>> records.list_turns(limit=1)[0]["user_message"]
 'my name is [name], my back hurts'
 """
@@ -15,22 +16,22 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.guardrails.redact import redact
 from assistant.records import review
 from assistant.records.engine import WRITE, open_engine, parse, translated
 from assistant.records.errors import RecordNotFound
+from assistant.records.migrate import upgrade
 from assistant.records.models import (
     SHORT,
     ApprovedAnswer,
     ArticleReview,
-    Base,
     Callback,
     Conversation,
     Feedback,
@@ -48,7 +49,7 @@ def utc_now() -> dt.datetime:
 
 
 class Records:
-    """The records database at `url` (`sqlite:///path` or `postgresql+psycopg://...`); tables are created on open.
+    """The records database at `url` (`sqlite:///path` or `postgresql+psycopg://...`), migrated on open.
 
     `clock` is the one source of "now", so tests can age records without waiting.
     Raises `RecordsError` when the database cannot be reached.
@@ -60,11 +61,11 @@ class Records:
         self.engine = open_engine(self.url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{WRITE: True}), expire_on_commit=False)
-        with translated(self.url):
-            try:
-                Base.metadata.create_all(self.engine)
-            except (IntegrityError, ProgrammingError):  # two replicas creating tables at once: the loser retries
-                Base.metadata.create_all(self.engine)
+        try:
+            self.migration = upgrade(self.engine)  # two replicas opening at once take turns (see migrate.py)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
@@ -257,7 +258,7 @@ class Records:
                 delete(Conversation).where(Conversation.updated_at < cutoff),
                 execution_options={"synchronize_session": False},
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return int(cast("CursorResult[Any]", result).rowcount)  # a DELETE's result is a cursor result
 
 
 def turn_fields(reply: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -296,10 +297,14 @@ def _upsert(session: Session, conversation_id: str, client_id: str | None, now: 
     stamp = literal(now, UTCDateTime())
     if dialect == "postgresql":
         pg = postgresql.insert(Conversation).values(values)
-        return pg.on_conflict_do_update(index_elements=[Conversation.id], set_={"updated_at": func.greatest(Conversation.updated_at, stamp)})
+        return pg.on_conflict_do_update(
+            index_elements=[Conversation.id], set_={"updated_at": func.greatest(Conversation.updated_at, stamp)}
+        )
     if dialect == "sqlite":
         lite = sqlite.insert(Conversation).values(values)
-        return lite.on_conflict_do_update(index_elements=[Conversation.id], set_={"updated_at": func.max(Conversation.updated_at, stamp)})
+        return lite.on_conflict_do_update(
+            index_elements=[Conversation.id], set_={"updated_at": func.max(Conversation.updated_at, stamp)}
+        )
     raise NotImplementedError(f"records support SQLite and PostgreSQL, not {dialect}")
 
 

@@ -1,4 +1,4 @@
-"""Clinician login: scrypt password hashes and signed session cookies (the rate limits are in `limits.py`).
+"""Clinician login: scrypt password hashes and signed session cookies (the rate limits are in `ratelimit.py`).
 
 >>> encoded = hash_password("correct horse")
 >>> encoded.startswith("scrypt$")
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from assistant.errors import ConfigError, InputError
 from assistant.private_files import read_or_create_secret
 from assistant.settings import Settings
-from assistant.web.limits import LoginLimiter
+from assistant.web.ratelimit import LoginLimiter
 
 # scrypt cost: ~50 ms and 32 MB per check on a small server; stored in the hash so it can grow later
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -54,7 +54,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r * p + 2**20, dklen=_DKLEN)
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r * p + 2**20, dklen=_DKLEN
+    )
 
 
 def hash_password(password: str) -> str:
@@ -87,9 +89,15 @@ def parse_hash(encoded: str) -> ParsedHash:
             "(expected scrypt$n$r$p$salt$hash)."
         ) from exc
     if scheme != "scrypt" or not (2 <= parsed.n <= _MAX_N and parsed.n & (parsed.n - 1) == 0):
-        raise ConfigError("PHYSIO_REVIEW_PASSWORD_HASH: unsupported scheme or scrypt cost; make a new one with `physio-assistant hash-password`.")
+        raise ConfigError(
+            "PHYSIO_REVIEW_PASSWORD_HASH: unsupported scheme or scrypt cost; make a new one with `physio-assistant "
+            "hash-password`."
+        )
     if not (1 <= parsed.r <= 32 and 1 <= parsed.p <= 16 and len(parsed.salt) >= 8 and len(parsed.digest) >= 16):
-        raise ConfigError("PHYSIO_REVIEW_PASSWORD_HASH: parameters out of range; make a new one with `physio-assistant hash-password`.")
+        raise ConfigError(
+            "PHYSIO_REVIEW_PASSWORD_HASH: parameters out of range; make a new one with `physio-assistant "
+            "hash-password`."
+        )
     return parsed
 
 
@@ -100,7 +108,13 @@ def verify_password(password: str, encoded: str) -> bool:
     except ConfigError:
         return False
     candidate = hashlib.scrypt(
-        password.encode("utf-8"), salt=h.salt, n=h.n, r=h.r, p=h.p, maxmem=256 * h.n * h.r * h.p + 2**20, dklen=len(h.digest)
+        password.encode("utf-8"),
+        salt=h.salt,
+        n=h.n,
+        r=h.r,
+        p=h.p,
+        maxmem=256 * h.n * h.r * h.p + 2**20,
+        dklen=len(h.digest),
     )
     return hmac.compare_digest(candidate, h.digest)
 
@@ -120,7 +134,12 @@ class ReviewAuth:
     """
 
     def __init__(
-        self, user: str, password_hash: str | None, *, secret: bytes | None = None, clock: Callable[[], float] = time.time
+        self,
+        user: str,
+        password_hash: str | None,
+        *,
+        secret: bytes | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.user = user
         self.password_hash = "".join(password_hash.split()) if password_hash else None
@@ -163,7 +182,9 @@ class ReviewAuth:
         return self.issue(self.user), ""
 
     def issue(self, user: str) -> str:
-        body = _b64(json.dumps({"u": user, "exp": int(self._clock()) + SESSION_SECONDS, "n": secrets.token_hex(8)}).encode())
+        body = _b64(
+            json.dumps({"u": user, "exp": int(self._clock()) + SESSION_SECONDS, "n": secrets.token_hex(8)}).encode()
+        )
         return f"{body}.{self._sign(body)}"
 
     def _sign(self, body: str) -> str:
@@ -171,7 +192,13 @@ class ReviewAuth:
 
     def _verified(self, token: str | None) -> tuple[str, int] | None:
         """(signature, expiry) of a token this server signed and that has not expired; None for anything else."""
-        if not self.enabled or not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
+        if (
+            not self.enabled
+            or not token
+            or len(token) > MAX_TOKEN_CHARS
+            or token.count(".") != 1
+            or not token.isascii()
+        ):
             return None  # (compare_digest raises on non-ASCII text: a crafted cookie must be a 401, not a 500)
         body, signature = token.split(".")
         if not hmac.compare_digest(signature, self._sign(body)):

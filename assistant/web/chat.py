@@ -27,7 +27,7 @@ from assistant.clinic_hours import open_status
 from assistant.content import Clinic
 from assistant import streaming
 from assistant.models import Level, Reply, Triage, Turn
-from assistant.web.limits import ChatLimiter
+from assistant.web.ratelimit import ChatLimiter
 from assistant.web.render import answer_markdown, e, markdown_html, notice_html, reply_html, tel, user_message_html
 
 log = logging.getLogger("physio.web.chat")

@@ -39,7 +39,7 @@ MAX_HEADER_BYTES = 32 * 1024  # the HTTP parser's cap on a request's head (h11's
 def header(scope: Scope, name: bytes) -> str:
     for key, value in scope.get("headers", []):
         if key == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return ""
 
 
@@ -118,7 +118,10 @@ class HeaderLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and sum(len(k) + len(v) for k, v in scope.get("headers", [])) > self.limit:
+        if (
+            scope["type"] in ("http", "websocket")
+            and sum(len(k) + len(v) for k, v in scope.get("headers", [])) > self.limit
+        ):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1009})
                 return
@@ -196,7 +199,11 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"x-frame-options", b"content-security-policy")]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in (b"x-frame-options", b"content-security-policy")
+                ]
                 headers += [
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -228,9 +235,23 @@ APP_ROUTES: dict[str, set[str]] = {
     f"{REVIEW}/export.jsonl": {"GET"},
 }
 # gradio's routes that a page in a browser, or gradio_client, needs; relative to where the page is mounted.
-GRADIO_GET = {"", "/", "/config", "/config/", "/theme.css", "/favicon.ico", "/robots.txt", "/gradio_api/info", "/gradio_api/info/", "/gradio_api/queue/data"}
+GRADIO_GET = {
+    "",
+    "/",
+    "/config",
+    "/config/",
+    "/theme.css",
+    "/favicon.ico",
+    "/robots.txt",
+    "/gradio_api/info",
+    "/gradio_api/info/",
+    "/gradio_api/queue/data",
+}
 GRADIO_GET_PREFIXES = ("/assets/", "/static/", "/gradio_api/heartbeat/")
-GRADIO_CALLS = {"/gradio_api/queue/join": True, "/gradio_api/run/predict": False}  # route -> the functions it may run are queued
+GRADIO_CALLS = {
+    "/gradio_api/queue/join": True,
+    "/gradio_api/run/predict": False,
+}  # route -> the functions it may run are queued
 GRADIO_POST = {*GRADIO_CALLS, "/gradio_api/cancel", "/gradio_api/reset"}
 
 
@@ -353,8 +374,10 @@ class ForwardedHint:
             if host and host not in self._told and header(scope, b"x-forwarded-for") and not self._is_trusted(host):
                 self._told.add(host)
                 log.warning(
-                    "X-Forwarded-For from %s is ignored: that address is not in PHYSIO_TRUSTED_PROXIES. If it is your own "
+                    "X-Forwarded-For from %s is ignored: that address is not in PHYSIO_TRUSTED_PROXIES. If it is "
+                    "your own "
                     "proxy, every visitor behind it now shares one rate limit; set PHYSIO_TRUSTED_PROXIES=%s",
-                    host, host,
+                    host,
+                    host,
                 )
         await self.app(scope, receive, send)

@@ -18,7 +18,13 @@ from assistant.web.render import e, markdown_html
 
 log = logging.getLogger("physio.web.review")
 
-LEVELS = [("All levels", "all"), ("Emergency", "emergency"), ("Urgent", "urgent"), ("Routine", "routine"), ("Self-care", "self_care")]
+LEVELS = [
+    ("All levels", "all"),
+    ("Emergency", "emergency"),
+    ("Urgent", "urgent"),
+    ("Routine", "routine"),
+    ("Self-care", "self_care"),
+]
 REVIEWED = [("All", "all"), ("Not yet reviewed", "no"), ("Reviewed", "yes")]
 TURN_HEADERS = ["#", "When", "Level", "Question", "Flags", "Sources", "Rating", "Review"]
 ARTICLE_HEADERS = ["Article", "Title", "Status", "Flags for update"]
@@ -67,10 +73,12 @@ class ReviewPage:
 
     def _article_title(self, article_id: str) -> str:
         a = self.kb.articles.get(article_id) or self.kb.cards.get(article_id)
-        return a.title if a is not None and hasattr(a, "title") else (a.name if a is not None else article_id)  # type: ignore[union-attr]
+        return a.title if a is not None and hasattr(a, "title") else (a.name if a is not None else article_id)
 
     # ---- conversations ---------------------------------------------------------------------
-    def list_turns(self, level: str, since: str, until: str, reviewed: str, current: Any, request: gr.Request) -> tuple[Any, ...]:
+    def list_turns(
+        self, level: str, since: str, until: str, reviewed: str, current: Any, request: gr.Request
+    ) -> tuple[Any, ...]:
         _user(request)
         start = _day(since, "From", self.tz)
         end = _day(until, "To", self.tz)
@@ -96,10 +104,20 @@ class ReviewPage:
                     f"{r['review_status']} by {r['reviewer']}" if r["review_status"] else "not reviewed",
                 ]
             )
-        choices = [(f"#{r['id']} · {(r['level'] or '').replace('_', '-')} · {(r['user_message'] or '')[:60]}", r["id"]) for r in rows]
-        note = f"{len(rows)} answer{'s' if len(rows) != 1 else ''}, newest first" + (" (showing the latest 200)" if len(rows) == 200 else "")
+        choices = [
+            (f"#{r['id']} · {(r['level'] or '').replace('_', '-')} · {(r['user_message'] or '')[:60]}", r["id"])
+            for r in rows
+        ]
+        note = f"{len(rows)} answer{'s' if len(rows) != 1 else ''}, newest first" + (
+            " (showing the latest 200)" if len(rows) == 200 else ""
+        )
         keep = current if current in {r["id"] for r in rows} else None
-        return gr.Dataframe(value=table, headers=TURN_HEADERS), gr.Dropdown(choices=choices, value=keep), note, {r["id"]: r for r in rows}
+        return (
+            gr.Dataframe(value=table, headers=TURN_HEADERS),
+            gr.Dropdown(choices=choices, value=keep),
+            note,
+            {r["id"]: r for r in rows},
+        )
 
     def pick_row(self, table: Any, evt: gr.SelectData) -> Any:
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -112,39 +130,70 @@ class ReviewPage:
     def show_turn(self, turn_id: Any, rows: dict[int, dict[str, Any]], request: gr.Request) -> tuple[Any, ...]:
         _user(request)
         if turn_id in (None, ""):
-            return '<p class="rv-empty">Choose an answer in the table or the list above to review it.</p>', "", gr.Dropdown()
+            return (
+                '<p class="rv-empty">Choose an answer in the table or the list above to review it.</p>',
+                "",
+                gr.Dropdown(),
+            )
         row = (rows or {}).get(int(turn_id))
         if row is None:
-            return _err(f"Answer #{turn_id} is not in the list any more; press 'Show answers' to reload it."), "", gr.Dropdown()
+            return (
+                _err(f"Answer #{turn_id} is not in the list any more; press 'Show answers' to reload it."),
+                "",
+                gr.Dropdown(),
+            )
         level = row["level"] or "self_care"
-        flags = "".join(
-            f"<li><strong>{e(f.get('id', ''))}</strong>: {e(f.get('evidence', ''))}</li>" for f in row["flags"] or [] if isinstance(f, dict)
-        ) or "<li>none</li>"
-        sources = "".join(
-            f"<li>{e(s.get('title', ''))} <span class=\"rv-muted\">({e(s.get('id', ''))}, score {e(s.get('score', ''))}, {e(s.get('status', ''))})</span></li>"
-            for s in row["sources"] or []
-            if isinstance(s, dict)
-        ) or "<li>none</li>"
+        flags = (
+            "".join(
+                f"<li><strong>{e(f.get('id', ''))}</strong>: {e(f.get('evidence', ''))}</li>"
+                for f in row["flags"] or []
+                if isinstance(f, dict)
+            )
+            or "<li>none</li>"
+        )
+        sources = (
+            "".join(
+                f'<li>{e(s.get("title", ""))} <span class="rv-muted">({e(s.get("id", ""))}, score '
+                f"{e(s.get('score', ''))}, {e(s.get('status', ''))})</span></li>"
+                for s in row["sources"] or []
+                if isinstance(s, dict)
+            )
+            or "<li>none</li>"
+        )
         comments = "".join(f"<li>{e(c)}</li>" for c in row["comments"])
         review = (
-            f"{e(row['review_status'])} by {e(row['reviewer'])} on {e(self._when(row['reviewed_at']))}" if row["review_status"] else "Not reviewed yet"
+            f"{e(row['review_status'])} by {e(row['reviewer'])} on {e(self._when(row['reviewed_at']))}"
+            if row["review_status"]
+            else "Not reviewed yet"
         )
         corrected = ""
         if row["corrected_answer"]:
-            corrected = f'<h4>Corrected answer in use</h4><div class="rv-answer">{markdown_html(row["corrected_answer"])}</div>'
+            corrected = (
+                f'<h4>Corrected answer in use</h4><div class="rv-answer">{markdown_html(row["corrected_answer"])}</div>'
+            )
         detail = (
-            f'<div class="rv-detail"><p class="rv-meta"><span class="rv-level rv-level--{e(level)}">{e(level.replace("_", "-"))}</span> '
-            f"Answer #{row['id']} · conversation {e(str(row['conversation_id'])[:8])} · {e(self._when(row['created']))} · {e(row['latency_ms'])} ms</p>"
-            f'<h4>Question (personal details removed)</h4><blockquote class="rv-question">{e(row["user_message"])}</blockquote>'
+            '<div class="rv-detail"><p class="rv-meta"><span class="rv-level '
+            f'rv-level--{e(level)}">{e(level.replace("_", "-"))}</span> '
+            f"Answer #{row['id']} · conversation {e(str(row['conversation_id'])[:8])} · "
+            f"{e(self._when(row['created']))} · {e(row['latency_ms'])} ms</p>"
+            "<h4>Question (personal details removed)</h4><blockquote "
+            f'class="rv-question">{e(row["user_message"])}</blockquote>'
             f'<h4>Answer given</h4><div class="rv-answer">{markdown_html(row["answer"] or "")}</div>'
             f"<h4>Triage flags</h4><ul>{flags}</ul><h4>Sources</h4><ul>{sources}</ul>"
-            f"<h4>Patient feedback</h4><p>Helpful: {row['liked']} · Not helpful: {row['disliked']}</p>{f'<ul>{comments}</ul>' if comments else ''}"
+            f"<h4>Patient feedback</h4><p>Helpful: {row['liked']} · Not helpful: "
+            f"{row['disliked']}</p>{f'<ul>{comments}</ul>' if comments else ''}"
             f"<h4>Review</h4><p>{review}</p>{corrected}</div>"
         )
-        article_ids = [s.get("id") for s in row["sources"] or [] if isinstance(s, dict) and s.get("id") in self.kb.articles]
+        article_ids = [
+            s.get("id") for s in row["sources"] or [] if isinstance(s, dict) and s.get("id") in self.kb.articles
+        ]
         others = [a for a in sorted(self.kb.articles) if a not in article_ids]
         choices = [(f"{self._article_title(a)} ({a})", a) for a in [*article_ids, *others]]
-        return detail, row["corrected_answer"] or "", gr.Dropdown(choices=choices, value=article_ids[0] if article_ids else None)
+        return (
+            detail,
+            row["corrected_answer"] or "",
+            gr.Dropdown(choices=choices, value=article_ids[0] if article_ids else None),
+        )
 
     def approve(self, turn_id: Any, request: gr.Request) -> str:
         user = _user(request)
@@ -168,7 +217,10 @@ class ReviewPage:
         except (RecordsError, ValueError) as exc:
             return _err(str(exc))
         self.assistant.refresh_approved()
-        return _ok(f"Correction saved for answer #{turn_id}. From now on, the same or a very similar question gets your answer.")
+        return _ok(
+            f"Correction saved for answer #{turn_id}. From now on, the same or a very similar question gets your "
+            "answer."
+        )
 
     def flag(self, article_id: str, note: str, request: gr.Request) -> str:
         user = _user(request)
@@ -192,7 +244,14 @@ class ReviewPage:
             status = o.get("status") or article.review.status
             flags = o.get("flags") or []
             latest = f" (latest: {flags[-1]['note'][:80]})" if flags else ""
-            table.append([aid, article.title, "approved" if status == "approved" else "draft (not yet checked)", f"{len(flags)}{latest}" if flags else ""])
+            table.append(
+                [
+                    aid,
+                    article.title,
+                    "approved" if status == "approved" else "draft (not yet checked)",
+                    f"{len(flags)}{latest}" if flags else "",
+                ]
+            )
         choices = [(f"{a.title} ({aid})", aid) for aid, a in sorted(self.kb.articles.items())]
         return gr.Dataframe(value=table, headers=ARTICLE_HEADERS), gr.Dropdown(choices=choices)
 
@@ -203,11 +262,16 @@ class ReviewPage:
             return '<p class="rv-empty">Choose an article to read it before approving.</p>'
         o = self.records.article_statuses().get(article.id, {})
         status = o.get("status") or article.review.status
-        flags = "".join(f"<li>{e(f['note'])} <span class=\"rv-muted\">({e(f['reviewer'])}, {e(self._when(f['created']))})</span></li>" for f in o.get("flags") or [])
+        flags = "".join(
+            f'<li>{e(f["note"])} <span class="rv-muted">({e(f["reviewer"])}, {e(self._when(f["created"]))})</span></li>'
+            for f in o.get("flags") or []
+        )
         return (
-            f'<div class="rv-detail"><p class="rv-meta"><span class="rv-status rv-status--{e(status)}">{e(status)}</span> {e(article.id)}</p>'
-            f"<h4>{e(article.title)}</h4><p><em>{e(article.summary)}</em></p><div class=\"rv-answer\">{markdown_html(article.body)}</div>"
-            f"<p class=\"rv-muted\">Sources: {e('; '.join(article.sources))}</p>"
+            '<div class="rv-detail"><p class="rv-meta"><span class="rv-status '
+            f'rv-status--{e(status)}">{e(status)}</span> {e(article.id)}</p>'
+            f"<h4>{e(article.title)}</h4><p><em>{e(article.summary)}</em></p><div "
+            f'class="rv-answer">{markdown_html(article.body)}</div>'
+            f'<p class="rv-muted">Sources: {e("; ".join(article.sources))}</p>'
             + (f"<h4>Flags for update</h4><ul>{flags}</ul>" if flags else "")
             + "</div>"
         )
@@ -223,11 +287,15 @@ class ReviewPage:
         if not article_id:
             return _err("Choose an article first.")
         try:
-            self.records.set_article_status(article_id, status, user)  # type: ignore[arg-type]
+            self.records.set_article_status(article_id, status, user)
         except (RecordsError, ValueError) as exc:
             return _err(str(exc))
         self.assistant.refresh_approved()
-        word = "approved: patients no longer see the 'not yet checked' label for it" if status == "approved" else "returned to draft"
+        word = (
+            "approved: patients no longer see the 'not yet checked' label for it"
+            if status == "approved"
+            else "returned to draft"
+        )
         return _ok(f"'{self._article_title(article_id)}' {word}.")
 
     # ---- call-backs --------------------------------------------------------------------------
@@ -235,7 +303,16 @@ class ReviewPage:
         _user(request)
         rows = self.records.list_callbacks(None if show_done else "open")
         table = [
-            [r["id"], self._when(r["created"]), r["name"], r["contact"], r["preferred_time"] or "", r["note"] or "", r["status"]] for r in rows
+            [
+                r["id"],
+                self._when(r["created"]),
+                r["name"],
+                r["contact"],
+                r["preferred_time"] or "",
+                r["note"] or "",
+                r["status"],
+            ]
+            for r in rows
         ]
         choices = [(f"#{r['id']} · {r['name']} · {r['contact']}", r["id"]) for r in rows if r["status"] == "open"]
         return gr.Dataframe(value=table, headers=CALLBACK_HEADERS), gr.Dropdown(choices=choices, value=None)
@@ -254,7 +331,8 @@ class ReviewPage:
         _user(request)
         count = len(self.records.export_reviews())
         return (
-            f'<div class="rv-export"><p>{count} reviewed answer{"s" if count != 1 else ""} ready to export. Each line holds the question '
+            f'<div class="rv-export"><p>{count} reviewed answer{"s" if count != 1 else ""} ready to export. Each '
+            "line holds the question "
             "(personal details removed), the expected answer (the correction, or the approved answer), the verdict, "
             "the triage level and the reviewer, in the format the regression eval reads.</p>"
             '<p><a class="rv-download" href="export.jsonl" download>Download reviewed cases (JSONL)</a></p></div>'
@@ -265,10 +343,12 @@ def build_review(assistant: Any, settings: Any) -> gr.Blocks:
     """The review app; mount it only behind the server's login gate."""
     page = ReviewPage(assistant)
     clinic = assistant.kb.clinic
+    demo: gr.Blocks
     with gr.Blocks(title=f"{clinic.short_name}: clinician review", elem_id="rv-app") as demo:
         gr.HTML(
             '<header class="rv-header"><div><h1>Clinician review</h1>'
-            f"<p>{e(clinic.name)}: check what the assistant told patients, correct it, and keep the knowledge base up to date.</p></div>"
+            f"<p>{e(clinic.name)}: check what the assistant told patients, correct it, and keep the knowledge base "
+            "up to date.</p></div>"
             '<a class="rv-signout" href="logout">Sign out</a></header>',
             padding=False,
         )
@@ -282,17 +362,31 @@ def build_review(assistant: Any, settings: Any) -> gr.Blocks:
                     refresh = gr.Button("Show answers", variant="primary", elem_id="rv-refresh", scale=0, min_width=150)
                 count = gr.Markdown("")
                 table = gr.Dataframe(
-                    headers=TURN_HEADERS, interactive=False, wrap=True, elem_id="rv-turns", label="Answers", max_height=420,
+                    headers=TURN_HEADERS,
+                    interactive=False,
+                    wrap=True,
+                    elem_id="rv-turns",
+                    label="Answers",
+                    max_height=420,
                     datatype=["number", "str", "str", "str", "str", "str", "str", "str"],
                     column_widths=["48px", "104px", "92px", "27%", "120px", "21%", "72px", "124px"],
                 )
                 pick = gr.Dropdown([], label="Answer to review", elem_id="rv-pick", allow_custom_value=False)
-                detail = gr.HTML('<p class="rv-empty">Choose an answer in the table or the list above to review it.</p>', padding=False, elem_id="rv-detail")
+                detail = gr.HTML(
+                    '<p class="rv-empty">Choose an answer in the table or the list above to review it.</p>',
+                    padding=False,
+                    elem_id="rv-detail",
+                )
                 with gr.Row():
                     approve = gr.Button("Approve this answer", variant="primary", elem_id="rv-approve")
                 correction = gr.Textbox(
-                    label="Better answer (what the patient should have been told)", lines=6, elem_id="rv-correction",
-                    info="Saved as a clinician-approved answer: the assistant gives it the next time the same or a very similar question comes.",
+                    label="Better answer (what the patient should have been told)",
+                    lines=6,
+                    elem_id="rv-correction",
+                    info=(
+                        "Saved as a clinician-approved answer: the assistant gives it the next time "
+                        "the same or a very similar question comes."
+                    ),
                 )
                 save = gr.Button("Save correction", variant="primary", elem_id="rv-save")
                 with gr.Accordion("Flag a knowledge article for update", open=False):
@@ -301,16 +395,22 @@ def build_review(assistant: Any, settings: Any) -> gr.Blocks:
                     flag_btn = gr.Button("Flag for update", elem_id="rv-flag")
                 action_msg = gr.HTML("", padding=False, elem_id="rv-action-msg")
             with gr.Tab("Knowledge articles", id="articles"):
-                articles = gr.Dataframe(headers=ARTICLE_HEADERS, interactive=False, wrap=True, max_height=420, label="Articles")
+                articles = gr.Dataframe(
+                    headers=ARTICLE_HEADERS, interactive=False, wrap=True, max_height=420, label="Articles"
+                )
                 article_pick = gr.Dropdown([], label="Article", elem_id="rv-article")
-                article_view = gr.HTML('<p class="rv-empty">Choose an article to read it before approving.</p>', padding=False)
+                article_view = gr.HTML(
+                    '<p class="rv-empty">Choose an article to read it before approving.</p>', padding=False
+                )
                 with gr.Row():
                     art_approve = gr.Button("Approve article", variant="primary", elem_id="rv-article-approve")
                     art_draft = gr.Button("Return to draft", elem_id="rv-article-draft")
                 article_msg = gr.HTML("", padding=False)
             with gr.Tab("Call-back requests", id="callbacks"):
                 show_done = gr.Checkbox(label="Show requests already done", value=False)
-                callbacks = gr.Dataframe(headers=CALLBACK_HEADERS, interactive=False, wrap=True, max_height=420, label="Call-back requests")
+                callbacks = gr.Dataframe(
+                    headers=CALLBACK_HEADERS, interactive=False, wrap=True, max_height=420, label="Call-back requests"
+                )
                 cb_pick = gr.Dropdown([], label="Request", elem_id="rv-callback")
                 cb_done = gr.Button("Mark as done", variant="primary", elem_id="rv-callback-done")
                 cb_msg = gr.HTML("", padding=False)
@@ -326,8 +426,12 @@ def build_review(assistant: Any, settings: Any) -> gr.Blocks:
             f.change(**load_turns)
         table.select(page.pick_row, [table], pick, **priv)
         pick.change(page.show_turn, [pick, rows], [detail, correction, flag_article], **priv)
-        approve.click(page.approve, [pick], action_msg, **priv).then(**load_turns).then(page.show_turn, [pick, rows], [detail, correction, flag_article], **priv)
-        save.click(page.correct, [pick, correction], action_msg, **priv).then(**load_turns).then(page.show_turn, [pick, rows], [detail, correction, flag_article], **priv)
+        approve.click(page.approve, [pick], action_msg, **priv).then(**load_turns).then(
+            page.show_turn, [pick, rows], [detail, correction, flag_article], **priv
+        )
+        save.click(page.correct, [pick, correction], action_msg, **priv).then(**load_turns).then(
+            page.show_turn, [pick, rows], [detail, correction, flag_article], **priv
+        )
         flag_btn.click(page.flag, [flag_article, flag_note], action_msg, **priv)
         article_pick.change(page.show_article, [article_pick], article_view, **priv)
         for button, action in ((art_approve, page.approve_article), (art_draft, page.draft_article)):
@@ -335,7 +439,9 @@ def build_review(assistant: Any, settings: Any) -> gr.Blocks:
                 page.list_articles, None, [articles, article_pick], **priv
             ).then(page.show_article, [article_pick], article_view, **priv)
         show_done.change(page.list_callbacks, [show_done], [callbacks, cb_pick], **priv)
-        cb_done.click(page.callback_done, [cb_pick], cb_msg, **priv).then(page.list_callbacks, [show_done], [callbacks, cb_pick], **priv)
+        cb_done.click(page.callback_done, [cb_pick], cb_msg, **priv).then(
+            page.list_callbacks, [show_done], [callbacks, cb_pick], **priv
+        )
         demo.load(**load_turns)
         demo.load(page.list_articles, None, [articles, article_pick], **priv)
         demo.load(page.list_callbacks, [show_done], [callbacks, cb_pick], **priv)

@@ -27,9 +27,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from assistant.settings import Settings
-from assistant.web.auth import BUSY, HOW_TO_ENABLE, SESSION_COOKIE, SESSION_SECONDS, TOO_MANY, ReviewAuth, session_secret
+from assistant.web.auth import (
+    BUSY,
+    HOW_TO_ENABLE,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    TOO_MANY,
+    ReviewAuth,
+    session_secret,
+)
 from assistant.web.chat import build_chat
-from assistant.web.limits import ChatLimiter
 from assistant.web.middleware import (
     MAX_BODY_BYTES,
     MAX_HEADER_BYTES,
@@ -41,6 +48,7 @@ from assistant.web.middleware import (
     RouteAllowlist,
     SecurityHeaders,
 )
+from assistant.web.ratelimit import ChatLimiter
 from assistant.web.render import e
 from assistant.web.review import build_review
 
@@ -84,7 +92,10 @@ def theme() -> gr.themes.Base:
 
 
 def frame_ancestors(settings: Settings) -> str:
-    """Who may show the chat in an iframe: PHYSIO_FRAME_ANCESTORS, e.g. "https://www.myclinic.example" ('self' if unset)."""
+    """Who may show the chat in an iframe: PHYSIO_FRAME_ANCESTORS ('self' if unset).
+
+    e.g. "https://www.myclinic.example"
+    """
     value = settings.frame_ancestors or "'self'"
     return " ".join(value.replace(",", " ").split())
 
@@ -94,17 +105,24 @@ def frame_ancestors(settings: Settings) -> str:
 
 def login_page(message: str = "", *, disabled: bool = False, user: str = "") -> str:
     notice = f'<p class="msg {"info" if disabled else "error"}" role="alert">{e(message)}</p>' if message else ""
-    form = "" if disabled else (
-        '<form method="post" action="login">'
-        f'<label for="username">User name</label><input id="username" name="username" autocomplete="username" required value="{e(user)}">'
-        '<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>'
-        '<button type="submit">Sign in</button></form>'
+    form = (
+        ""
+        if disabled
+        else (
+            '<form method="post" action="login">'
+            '<label for="username">User name</label><input id="username" name="username" autocomplete="username" '
+            f'required value="{e(user)}">'
+            '<label for="password">Password</label><input id="password" name="password" type="password" '
+            'autocomplete="current-password" required>'
+            '<button type="submit">Sign in</button></form>'
+        )
     )
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width, initial-scale=1">'
         f"<title>Sign in: clinician review</title><style>{_static('login.css')}</style></head><body><main>"
         '<h1>Clinician review</h1><p class="lead">Sign in to check and correct the assistant\'s answers.</p>'
-        f"{notice}{form}<p class=\"back\"><a href=\"../\">Back to the patient chat</a></p></main></body></html>"
+        f'{notice}{form}<p class="back"><a href="../">Back to the patient chat</a></p></main></body></html>'
     )
 
 
@@ -167,7 +185,12 @@ def build_app(assistant: Any, settings: Settings) -> FastAPI:
             return HTMLResponse(login_page(message, user=user), status_code=status)
         response = RedirectResponse(f"{REVIEW}/", status_code=303)
         response.set_cookie(
-            SESSION_COOKIE, token, max_age=SESSION_SECONDS, path=REVIEW, httponly=True, samesite="strict",
+            SESSION_COOKIE,
+            token,
+            max_age=SESSION_SECONDS,
+            path=REVIEW,
+            httponly=True,
+            samesite="strict",
             secure=request.url.scheme == "https",
         )
         return response
@@ -187,7 +210,11 @@ def build_app(assistant: Any, settings: Settings) -> FastAPI:
         rows = assistant.records.export_reviews()
         body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         name = f"reviewed-cases-{dt.date.today():%Y%m%d}.jsonl"
-        return Response(body, media_type="application/x-ndjson", headers={"content-disposition": f"attachment; filename={quote(name)}"})
+        return Response(
+            body,
+            media_type="application/x-ndjson",
+            headers={"content-disposition": f"attachment; filename={quote(name)}"},
+        )
 
     common: dict[str, Any] = {
         "theme": theme(),
@@ -203,8 +230,12 @@ def build_app(assistant: Any, settings: Settings) -> FastAPI:
         review = build_review(assistant, settings)
         review.queue(default_concurrency_limit=2)
         gr.mount_gradio_app(
-            app, review, path=REVIEW, head=_head("review.css"),
-            auth_dependency=lambda request: auth.user_for(request.cookies.get(SESSION_COOKIE)), **common,
+            app,
+            review,
+            path=REVIEW,
+            head=_head("review.css"),
+            auth_dependency=lambda request: auth.user_for(request.cookies.get(SESSION_COOKIE)),
+            **common,
         )
         pages[REVIEW] = review
     chat = build_chat(assistant, settings, limiter)
@@ -239,10 +270,14 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
 
     os.umask(0o077)  # whatever the server writes (store, caches, records, spool) is for its own user only
     private_dir(settings.data_dir)
-    ReviewAuth(settings.review_user, settings.review_password_hash, secret=session_secret(settings))  # fail now, not after loading
+    ReviewAuth(
+        settings.review_user, settings.review_password_hash, secret=session_secret(settings)
+    )  # fail now, not after loading
     records = ReconnectingRecords(settings.records_url)
     if not records.connected:
         print("Warning: the records database cannot be reached; the chat will answer and log once it can.", flush=True)
+    elif records.migration.changed:  # connecting migrates (assistant/records/migrate.py)
+        print(f"Records database: {records.migration.line()}.", flush=True)
     outbox = LogOutbox(records, max_pending=OUTBOX_MAX_TURNS, spool=settings.outbox_path)
     if outbox.pending:
         print(f"{outbox.pending} turn(s) logged before the last stop are waiting for the records database.", flush=True)
@@ -253,7 +288,10 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     app = build_app(assistant, settings)
     if not settings.review_password_hash:
         print(HOW_TO_ENABLE, flush=True)
-    print(f"Serving the patient chat on http://{host}:{port}/ (clinician review at /review, health at /healthz)", flush=True)
+    print(
+        f"Serving the patient chat on http://{host}:{port}/ (clinician review at /review, health at /healthz)",
+        flush=True,
+    )
     uvicorn.run(
         app,
         host=host,

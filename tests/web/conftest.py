@@ -61,7 +61,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with log.open("w") as out:
         # cwd is the temp folder, so a developer's .env in the repo cannot change the test server
         proc = subprocess.Popen(
-            [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT
+            [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT

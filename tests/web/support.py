@@ -28,7 +28,9 @@ class Server:
         return Records(f"sqlite:///{(self.data_dir / 'records.sqlite3').resolve()}")
 
 
-def login(client: httpx.Client, base: str, user: str = REVIEW_USER, password: str = REVIEW_PASSWORD, **headers: str) -> httpx.Response:
+def login(
+    client: httpx.Client, base: str, user: str = REVIEW_USER, password: str = REVIEW_PASSWORD, **headers: str
+) -> httpx.Response:
     """POST the review login form the way a browser does."""
     return client.post(
         f"{base}/review/login", data={"username": user, "password": password}, headers=headers, follow_redirects=False
@@ -41,7 +43,14 @@ def fn_index(base: str, api_name: str) -> int:
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
 
 
-def call_queued(base: str, fn: int, data: list[object], session_hash: str, headers: dict[str, str] | None = None, timeout: float = 60) -> object:
+def call_queued(
+    base: str,
+    fn: int,
+    data: list[object],
+    session_hash: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> object:
     """One call through gradio's queue, as the browser makes it: join, then read the event stream to the end.
 
     Returns the first output of the completed event (or raises with what the queue said).

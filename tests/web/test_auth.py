@@ -10,7 +10,7 @@ import pytest
 
 from assistant.errors import ConfigError, InputError
 from assistant.web.auth import ReviewAuth, hash_password, parse_hash, verify_password
-from assistant.web.limits import ChatLimiter, LoginLimiter, SlidingWindow
+from assistant.web.ratelimit import ChatLimiter, LoginLimiter, SlidingWindow
 
 
 class Clock:
@@ -36,7 +36,16 @@ def test_short_passwords_are_refused() -> None:
         hash_password("short")
 
 
-@pytest.mark.parametrize("bad", ["", "plain-password", "scrypt$1$8$1$c2FsdA$aGFzaA", "bcrypt$32768$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "scrypt$33554432$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "plain-password",
+        "scrypt$1$8$1$c2FsdA$aGFzaA",
+        "bcrypt$32768$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "scrypt$33554432$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    ],
+)
 def test_malformed_hashes_fail_loudly_and_never_verify(bad: str) -> None:
     with pytest.raises(ConfigError):
         parse_hash(bad)
@@ -66,7 +75,9 @@ def test_sessions_are_signed_expire_and_can_be_revoked() -> None:
     body, sig = token.split(".")
     assert auth.user_for(f"{body}.{sig[:-2]}AA") is None
     assert auth.user_for(f"{body}x.{sig}") is None
-    assert ReviewAuth("physio", auth.password_hash, secret=secret, clock=clock).user_for(token) == "physio", "same secret, same hash: still valid"
+    assert ReviewAuth("physio", auth.password_hash, secret=secret, clock=clock).user_for(token) == "physio", (
+        "same secret, same hash: still valid"
+    )
     other = ReviewAuth("physio", hash_password("another password"), secret=secret, clock=clock)
     assert other.user_for(token) is None, "a new password signs everybody out"
     rekeyed = ReviewAuth("physio", auth.password_hash, secret=b"t" * 32, clock=clock)
@@ -142,6 +153,7 @@ def test_an_expired_token_is_not_kept_when_revoked() -> None:
     assert auth._revoked == {}
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_simultaneous_wrong_passwords_meet_the_limit_like_consecutive_ones() -> None:
     """The limit is taken before the (slow) hash: 20 guesses at once are not all checked against a limit of 5."""
     auth = ReviewAuth("physio", hash_password("correct horse"))
@@ -155,9 +167,12 @@ def test_simultaneous_wrong_passwords_meet_the_limit_like_consecutive_ones() -> 
         messages = list(pool.map(guess, range(20)))
     checked = [m for m in messages if "do not match" in m]
     assert len(checked) <= 5, f"{len(checked)} passwords were checked"
-    assert len(checked) + sum("Too many failed attempts" in m for m in messages) + sum("busy" in m for m in messages) == 20
+    assert (
+        len(checked) + sum("Too many failed attempts" in m for m in messages) + sum("busy" in m for m in messages) == 20
+    )
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_password_checks_run_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each scrypt check takes ~32 MB: a burst of logins from many addresses must not take them all at once."""
     import assistant.web.auth as auth_module
@@ -183,6 +198,7 @@ def test_password_checks_run_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> N
     assert peak <= auth_module.CONCURRENT_CHECKS
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_a_successful_login_does_not_count_as_a_failure() -> None:
     auth = ReviewAuth("physio", hash_password("correct horse"))
     for _ in range(21):  # one more than the address may fail in the window
@@ -190,6 +206,7 @@ def test_a_successful_login_does_not_count_as_a_failure() -> None:
         assert token, message
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_a_login_turned_away_while_busy_neither_counts_nor_forgives(monkeypatch: pytest.MonkeyPatch) -> None:
     import assistant.web.auth as auth_module
 
@@ -206,7 +223,9 @@ def test_a_login_turned_away_while_busy_neither_counts_nor_forgives(monkeypatch:
         for _ in range(auth_module.CONCURRENT_CHECKS):
             auth._checks.release()
     assert "do not match" in auth.login("192.0.2.9", "physio", "wrong")[1], "the busy attempts did not count"
-    assert "Too many failed attempts" in auth.login("192.0.2.9", "physio", "correct horse")[1], "nor did they forgive the four before"
+    assert "Too many failed attempts" in auth.login("192.0.2.9", "physio", "correct horse")[1], (
+        "nor did they forgive the four before"
+    )
 
 
 @pytest.mark.parametrize("junk", ["é.é", "a.\u00ff", "\u2603.x", "x" * 600 + ".y", "..", ".", "a.b.c"])

@@ -19,13 +19,23 @@ from tests.web.support import REVIEW_PASSWORD, REVIEW_USER, Server
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
 QUESTION = "is walking ok with sciatica?"
 EMERGENCY = "I can't feel my bum when I wipe"
-CORRECTION = "Yes: walking is one of the best things you can do with sciatica. Start with 10 easy minutes on flat ground (checked by our team)."
+CORRECTION = (
+    "Yes: walking is one of the best things you can do with sciatica. "
+    "Start with 10 easy minutes on flat ground (checked by our team)."
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +69,8 @@ def last_reply(page: Page):  # type: ignore[no-untyped-def]
 def show(page: Page, selector: str) -> None:
     """Scroll the conversation so `selector` is at its top, for a telling screenshot."""
     page.evaluate(
-        """(s) => { const log = document.querySelector('#pa-chat .bubble-wrap'); const t = [...document.querySelectorAll(s)].pop();
+        """(s) => { const log = document.querySelector('#pa-chat .bubble-wrap');
+        const t = [...document.querySelectorAll(s)].pop();
         if (log && t) log.scrollTop += t.getBoundingClientRect().top - log.getBoundingClientRect().top - 8; }""",
         selector,
     )
@@ -69,7 +80,9 @@ def test_patient_chat_and_clinician_correction(browser: Browser, server: Server,
     page = open_chat(browser, server, DESKTOP)
     expect(page.locator(".pa-header")).to_contain_text(re.compile(r"Open now|Closed"))
     expect(page.locator(".pa-footer__disclaimer")).to_contain_text("not a diagnosis")
-    expect(page.locator(".pa-greeting")).to_contain_text(re.compile(r"(open now|opens again|closed).*book", re.I | re.S))
+    expect(page.locator(".pa-greeting")).to_contain_text(
+        re.compile(r"(open now|opens again|closed).*book", re.I | re.S)
+    )
     expect(page.locator("#pa-chat button.example").first).to_be_visible()
     page.screenshot(path=screenshots / "chat-desktop-welcome.png", full_page=True)
 
@@ -110,7 +123,7 @@ def test_patient_chat_and_clinician_correction(browser: Browser, server: Server,
     page.screenshot(path=screenshots / "chat-desktop-emergency.png", full_page=True)
 
     # typed HTML is shown as text, never run
-    ask(page, "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\"> my back hurts")
+    ask(page, '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> my back hurts')
     assert page.evaluate("window.__pwned") is None
     user_texts = page.locator("#pa-chat .user-row").last
     expect(user_texts).to_contain_text("<script>window.__pwned = 1</script>")
@@ -188,7 +201,10 @@ def test_on_a_phone_the_answer_is_read_first_without_scrolling(browser: Browser,
 
 def test_keyboard_only_visitor_can_ask(browser: Browser, server: Server) -> None:
     page = open_chat(browser, server, DESKTOP)
-    labels = page.evaluate("[...document.querySelectorAll('textarea, input')].filter(e => e.offsetParent).map(e => e.labels && e.labels.length ? e.labels[0].innerText.trim() : (e.getAttribute('aria-label') || ''))")
+    labels = page.evaluate(
+        "[...document.querySelectorAll('textarea, input')].filter(e => e.offsetParent).map(e => e.labels && "
+        "e.labels.length ? e.labels[0].innerText.trim() : (e.getAttribute('aria-label') || ''))"
+    )
     assert all(labels), f"every visible input has a label: {labels}"
     page.locator("#pa-question textarea").focus()
     page.keyboard.type("how long does sciatica usually last?")
@@ -197,7 +213,9 @@ def test_keyboard_only_visitor_can_ask(browser: Browser, server: Server) -> None
     page.close()
 
 
-def test_a_long_paste_is_counted_not_cut_and_its_red_flag_still_triaged(browser: Browser, server: Server, screenshots: Path) -> None:
+def test_a_long_paste_is_counted_not_cut_and_its_red_flag_still_triaged(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
     page = open_chat(browser, server, DESKTOP)
     box = page.locator("#pa-question textarea")
     long_text = "My back has been sore for a few weeks now and sitting makes it worse. " * 70 + EMERGENCY

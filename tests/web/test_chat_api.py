@@ -98,7 +98,9 @@ def test_callback_needs_consent_then_is_stored(server: Server) -> None:
 
 
 def test_request_bodies_are_capped(server: Server) -> None:
-    r = httpx.post(f"{server.url}/gradio_api/queue/join", content=b"x" * (70 * 1024), headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{server.url}/gradio_api/queue/join", content=b"x" * (70 * 1024), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
 
 

@@ -35,7 +35,12 @@ def kb():  # type: ignore[no-untyped-def]
 def make_app(kb, data_dir: Path, **settings: object):  # type: ignore[no-untyped-def]
     values: dict[str, object] = {"review_password_hash": PASSWORD_HASH, **settings}
     s = Settings(_env_file=None, data_dir=data_dir, knowledge_dir=KNOWLEDGE, **values)  # type: ignore[arg-type]
-    fake = SimpleNamespace(kb=kb, policy=load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic), index=SimpleNamespace(chunks=[1]), records=None)
+    fake = SimpleNamespace(
+        kb=kb,
+        policy=load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic),
+        index=SimpleNamespace(chunks=[1]),
+        records=None,
+    )
     return build_app(fake, s)
 
 
@@ -45,18 +50,22 @@ def app(kb, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 
 
 def login(client: TestClient, password: str = "wrong-password", user: str = "physio", **headers: str):  # type: ignore[no-untyped-def]
-    return client.post("/review/login", data={"username": user, "password": password}, headers=headers, follow_redirects=False)
+    return client.post(
+        "/review/login", data={"username": user, "password": password}, headers=headers, follow_redirects=False
+    )
 
 
 # ---- item 2: forwarded headers are believed from PHYSIO_TRUSTED_PROXIES only ----------------------
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_by_default_x_forwarded_for_cannot_dodge_the_login_lockout(kb, tmp_path: Path) -> None:
     client = TestClient(make_app(kb, tmp_path / "d"), client=PROXY)
     statuses = [login(client, user="lock-me", **{"x-forwarded-for": f"198.51.100.{i}"}).status_code for i in range(7)]
     assert statuses == [401] * 5 + [429] * 2, "a new forwarded address per request is still the same visitor"
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_behind_a_trusted_proxy_each_forwarded_visitor_has_their_own_limit(kb, tmp_path: Path) -> None:
     client = TestClient(make_app(kb, tmp_path / "d", trusted_proxies="127.0.0.1"), client=PROXY)
     attacker = {"x-forwarded-for": "203.0.113.9"}
@@ -66,13 +75,17 @@ def test_behind_a_trusted_proxy_each_forwarded_visitor_has_their_own_limit(kb, t
     assert login(client, **{"x-forwarded-for": "192.0.2.99, 203.0.113.9"}).status_code == 429
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_an_untrusted_peer_cannot_use_the_header_even_when_proxies_are_set(kb, tmp_path: Path) -> None:
     client = TestClient(make_app(kb, tmp_path / "d", trusted_proxies="10.0.0.0/8"), client=("192.0.2.1", 5000))
     statuses = [login(client, **{"x-forwarded-for": f"198.51.100.{i}"}).status_code for i in range(6)]
     assert statuses[-1] == 429
 
 
-def test_forwarded_headers_from_an_unlisted_proxy_are_reported_once(kb, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
+def test_forwarded_headers_from_an_unlisted_proxy_are_reported_once(
+    kb, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = TestClient(make_app(kb, tmp_path / "d"), client=PROXY)
     with caplog.at_level(logging.WARNING, logger="physio.web"):
         for _ in range(3):
@@ -143,7 +156,10 @@ def test_the_routes_the_page_and_gradio_client_use_still_answer(app) -> None:  #
 @pytest.mark.parametrize("route", ["/gradio_api/queue/join", "/gradio_api/run/predict"])
 @pytest.mark.parametrize("fn_index", [999, -1, "12345"])
 def test_an_unknown_function_is_a_404_without_a_traceback(
-    app, route: str, fn_index: object, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+    app,
+    route: str,
+    fn_index: object,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
 ) -> None:
     body = {"data": [], "fn_index": fn_index, "session_hash": "abc", "trigger_id": 1, "event_data": None}
     with caplog.at_level(logging.DEBUG):
@@ -155,7 +171,9 @@ def test_an_unknown_function_is_a_404_without_a_traceback(
 def test_queued_functions_cannot_be_run_around_the_queue(app) -> None:  # type: ignore[no-untyped-def]
     """`run/predict` runs a function at once; the chat must wait its turn in the queue (concurrency limit)."""
     chat = next(i for i, fn in app.state.pages[""].fns.items() if fn.api_name == "chat")
-    r = TestClient(app).post("/gradio_api/run/predict", json={"data": ["hi", [], None], "fn_index": chat, "session_hash": "abc"})
+    r = TestClient(app).post(
+        "/gradio_api/run/predict", json={"data": ["hi", [], None], "fn_index": chat, "session_hash": "abc"}
+    )
     assert r.status_code == 404
 
 
@@ -169,9 +187,19 @@ def test_websockets_are_closed(app) -> None:  # type: ignore[no-untyped-def]
 # ---- item 6: the login form only from this site ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("origin", "ok"), [(None, True), ("http://testserver", True), ("https://testserver", True),
-                                            ("null", False), ("http://evil.example", False), ("testserver", False),
-                                            ("file://testserver", False), ("http://testserver.evil.example", False)])
+@pytest.mark.parametrize(
+    ("origin", "ok"),
+    [
+        (None, True),
+        ("http://testserver", True),
+        ("https://testserver", True),
+        ("null", False),
+        ("http://evil.example", False),
+        ("testserver", False),
+        ("file://testserver", False),
+        ("http://testserver.evil.example", False),
+    ],
+)
 def test_login_form_origin(origin: str | None, ok: bool) -> None:
     assert same_origin(origin, "testserver") is ok
 
@@ -200,6 +228,7 @@ def test_a_token_minted_from_the_password_hash_is_refused(app) -> None:  # type:
     assert r.status_code == 401
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_the_session_key_file_is_private_and_survives_a_restart(kb, tmp_path: Path) -> None:
     data = tmp_path / "d"
     first = TestClient(make_app(kb, data))
@@ -215,6 +244,7 @@ def test_the_session_key_file_is_private_and_survives_a_restart(kb, tmp_path: Pa
     assert fresh.get("/review/config", follow_redirects=False).status_code == 401, "a new key ends every session"
 
 
+@pytest.mark.slow  # seconds: threads racing, scrypt checks or app start-ups
 def test_physio_secret_key_is_used_when_set_and_shared_by_replicas(kb, tmp_path: Path) -> None:
     secret = "k" * 40
     one = TestClient(make_app(kb, tmp_path / "a", secret_key=secret))
@@ -233,11 +263,18 @@ def test_a_short_secret_key_is_refused(tmp_path: Path) -> None:
 
 def test_a_request_head_over_32_kb_is_refused_before_any_route(app) -> None:  # type: ignore[no-untyped-def]
     client = TestClient(app)
-    assert client.get("/review/logout", headers={"cookie": "physio_review=" + "x" * 40_000}, follow_redirects=False).status_code == 431
+    assert (
+        client.get(
+            "/review/logout", headers={"cookie": "physio_review=" + "x" * 40_000}, follow_redirects=False
+        ).status_code
+        == 431
+    )
     assert client.get("/healthz", headers={"x-a": "y" * 20_000}).status_code == 200
 
 
 def test_a_cookie_with_non_ascii_text_is_a_401_not_a_500(app) -> None:  # type: ignore[no-untyped-def]
     client = TestClient(app, raise_server_exceptions=False)
-    r = client.get("/review/config", headers={"cookie": "physio_review=\u00e9.\u00e9".encode("latin-1")})  # raw bytes on the wire
+    r = client.get(
+        "/review/config", headers={"cookie": "physio_review=\u00e9.\u00e9".encode("latin-1")}
+    )  # raw bytes on the wire
     assert r.status_code == 401

@@ -25,19 +25,35 @@ from tests.web.support import ROOT
 pytestmark = pytest.mark.slow
 
 DOWN = "postgresql+psycopg://physio@127.0.0.1:1/records"
-MESSAGES = ["is walking ok with sciatica?", "my name is Sarah Jones and I can't feel my bum when I wipe", "what about swimming?"]
+MESSAGES = [
+    "is walking ok with sciatica?",
+    "my name is Sarah Jones and I can't feel my bum when I wipe",
+    "what about swimming?",
+]
 
 
 def start(home: Path, data_dir: Path, database_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "PHYSIO_KNOWLEDGE_DIR": str(ROOT / "knowledge"),
-           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "PHYSIO_DATA_DIR": str(data_dir),
+        "PHYSIO_KNOWLEDGE_DIR": str(ROOT / "knowledge"),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     for name in ("PHYSIO_DATABASE_URL", "PHYSIO_REVIEW_PASSWORD_HASH", "PHYSIO_TRUSTED_PROXIES", "PHYSIO_SECRET_KEY"):
         env.pop(name, None)
     if database_url:
         env["PHYSIO_DATABASE_URL"] = database_url
     log = (home / f"server-{port}.log").open("w")
-    proc = subprocess.Popen([*_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -75,7 +91,11 @@ def test_turns_logged_while_the_database_is_down_survive_kill_9(tmp_path: Path, 
     try:
         turns = Records(f"sqlite:///{(data_dir / 'records.sqlite3').resolve()}").list_turns(limit=10)
         assert sorted(t["user_message"] for t in turns) == sorted(
-            ["is walking ok with sciatica?", "my name is [name] and I can't feel my bum when I wipe", "what about swimming?"]
+            [
+                "is walking ok with sciatica?",
+                "my name is [name] and I can't feel my bum when I wipe",
+                "what about swimming?",
+            ]
         )
         assert next(t for t in turns if "bum" in t["user_message"])["level"] == "emergency"
         assert (data_dir / "outbox.jsonl").read_bytes() == b""

@@ -31,8 +31,13 @@ class FakeAssistant:
 
 
 def contract(level: str, answer: str = "An answer.") -> dict[str, Any]:
-    return {"answer": answer, "triage": {"level": level, "flags": [{"id": "cauda_equina", "evidence": "x"}] if level == "emergency" else []},
-            "sources": [{"id": "walking-with-sciatica", "title": "Is walking good for sciatica?", "score": 0.8, "status": "draft"}]}
+    return {
+        "answer": answer,
+        "triage": {"level": level, "flags": [{"id": "cauda_equina", "evidence": "x"}] if level == "emergency" else []},
+        "sources": [
+            {"id": "walking-with-sciatica", "title": "Is walking good for sciatica?", "score": 0.8, "status": "draft"}
+        ],
+    }
 
 
 @pytest.fixture()

@@ -26,14 +26,33 @@ def kb():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def disabled_app(kb, tmp_path_factory: pytest.TempPathFactory) -> TestClient:  # type: ignore[no-untyped-def]
-    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("d"), knowledge_dir=KNOWLEDGE, review_password_hash=None)  # type: ignore[call-arg]
-    fake = SimpleNamespace(kb=kb, policy=load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic), index=SimpleNamespace(chunks=[1]), records=None)
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path_factory.mktemp("d"), knowledge_dir=KNOWLEDGE, review_password_hash=None
+    )  # type: ignore[call-arg]
+    fake = SimpleNamespace(
+        kb=kb,
+        policy=load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic),
+        index=SimpleNamespace(chunks=[1]),
+        records=None,
+    )
     return TestClient(build_app(fake, settings))
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/review"), ("GET", "/review/"), ("GET", "/review/config"), ("GET", "/review/login"),
-                                         ("POST", "/review/login"), ("POST", "/review/gradio_api/queue/join"), ("GET", "/review/export.jsonl")])
-def test_without_a_password_hash_review_is_off_and_says_how_to_switch_it_on(disabled_app: TestClient, method: str, path: str) -> None:
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/review"),
+        ("GET", "/review/"),
+        ("GET", "/review/config"),
+        ("GET", "/review/login"),
+        ("POST", "/review/login"),
+        ("POST", "/review/gradio_api/queue/join"),
+        ("GET", "/review/export.jsonl"),
+    ],
+)
+def test_without_a_password_hash_review_is_off_and_says_how_to_switch_it_on(
+    disabled_app: TestClient, method: str, path: str
+) -> None:
     r = disabled_app.request(method, path, follow_redirects=False)
     assert r.status_code == 503
     assert "physio-assistant hash-password" in r.text and "PHYSIO_REVIEW_PASSWORD_HASH" in r.text
@@ -57,8 +76,8 @@ def test_greeting_knows_the_clinic_hours(kb) -> None:  # type: ignore[no-untyped
 
 def test_chat_rate_limit_answers_politely_with_the_phone_number(kb) -> None:  # type: ignore[no-untyped-def]
     from assistant.models import Reply
-    from assistant.web.limits import ChatLimiter
     from assistant.web.chat import ChatPage
+    from assistant.web.ratelimit import ChatLimiter
 
     asked: list[str] = []
 
@@ -66,7 +85,9 @@ def test_chat_rate_limit_answers_politely_with_the_phone_number(kb) -> None:  # 
         asked.append(message)
         return Reply(answer="An answer.", disclaimer="d")
 
-    fake = SimpleNamespace(kb=kb, policy=load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic), reply=reply, records=None)
+    fake = SimpleNamespace(
+        kb=kb, policy=load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic), reply=reply, records=None
+    )
     page = ChatPage(fake, ChatLimiter(per_minute=2))
     visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.1"), session_hash="s1")
     answers = [list(page.chat_api(f"q{i}", [], None, visitor))[-1][0] for i in range(3)]  # type: ignore[arg-type]
@@ -92,7 +113,10 @@ def test_pages_carry_security_headers(disabled_app: TestClient) -> None:
     assert chat.headers["x-content-type-options"] == "nosniff"
     assert chat.headers["content-security-policy"] == "frame-ancestors 'self'"
     review = disabled_app.get("/review/login")
-    assert review.headers["content-security-policy"] == "frame-ancestors 'none'" and review.headers["cache-control"] == "no-store"
+    assert (
+        review.headers["content-security-policy"] == "frame-ancestors 'none'"
+        and review.headers["cache-control"] == "no-store"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +129,7 @@ def triage_engine():  # type: ignore[no-untyped-def]
 def _limited_page(kb, engine):  # type: ignore[no-untyped-def]
     from assistant.models import Reply
     from assistant.web.chat import ChatPage
-    from assistant.web.limits import ChatLimiter
+    from assistant.web.ratelimit import ChatLimiter
 
     def reply(message: str, history: object, **kw: object) -> Reply:
         return Reply(answer="An answer.", disclaimer="d")
@@ -126,13 +150,19 @@ def test_a_message_over_the_rate_limit_is_still_triaged(kb, triage_engine) -> No
     answer = list(page.chat_api(emergency, [], None, visitor))[-1][0]  # type: ignore[arg-type]
     assert answer.startswith(policy.referral(Level.emergency)) and "faster than I can answer" in answer
     obj = page.reply_api(emergency, [], None, visitor)[0]  # type: ignore[arg-type]
-    assert obj["triage"]["level"] == "emergency" and obj["refused"] is True and "faster than I can answer" in obj["error"]
+    assert (
+        obj["triage"]["level"] == "emergency" and obj["refused"] is True and "faster than I can answer" in obj["error"]
+    )
     frames = list(page.respond(emergency, [], [], {}, None, visitor))  # type: ignore[arg-type]
     shown = frames[-1][1][-1]["content"]
-    assert "pa-banner--emergency" in shown and kb.clinic.emergency.number in shown and "faster than I can answer" in shown
+    assert (
+        "pa-banner--emergency" in shown and kb.clinic.emergency.number in shown and "faster than I can answer" in shown
+    )
     # an earlier red flag in the conversation counts too, as it does for an answered message
     history = [{"role": "user", "content": emergency}, {"role": "assistant", "content": "..."}]
-    assert list(page.chat_api("what exercises can I do?", history, None, visitor))[-1][0].startswith(policy.referral(Level.emergency))  # type: ignore[arg-type]
+    assert list(page.chat_api("what exercises can I do?", history, None, visitor))[-1][0].startswith(
+        policy.referral(Level.emergency)
+    )  # type: ignore[arg-type]
 
 
 def test_a_routine_message_over_the_limit_gets_only_the_notice(kb, triage_engine) -> None:  # type: ignore[no-untyped-def]

@@ -82,7 +82,13 @@ class LoginLimiter:
     check, so concurrent attempts cannot all pass the check before any of them is counted.
     """
 
-    def __init__(self, per_user: int = 5, per_address: int = 20, window: float = 300.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        per_user: int = 5,
+        per_address: int = 20,
+        window: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.user = SlidingWindow(per_user, window, clock)
         self.address = SlidingWindow(per_address, window, clock)
         self._lock = threading.Lock()
