@@ -26,7 +26,9 @@ class AnswerLimits:
     follow_up_margin: float = 0.05  # how much better another article must fit to leave the one just quoted
 
 
-def choose(first: Sequence[Scored], second: Sequence[Scored] = (), limits: AnswerLimits = AnswerLimits()) -> list[SectionRef]:
+def choose(
+    first: Sequence[Scored], second: Sequence[Scored] = (), limits: AnswerLimits = AnswerLimits()
+) -> list[SectionRef]:
     """The sections to quote: the best of the first article, perhaps one more, in reading order.
 
     `first` and `second` are the ranked sections of the best and the runner-up article (the
@@ -36,12 +38,18 @@ def choose(first: Sequence[Scored], second: Sequence[Scored] = (), limits: Answe
     best = first[0]
     chosen = [best.section]
     for other in first[1:2]:
-        if other.score >= best.score - limits.second_section_margin and best.section.words + other.section.words <= limits.max_words:
+        if (
+            other.score >= best.score - limits.second_section_margin
+            and best.section.words + other.section.words <= limits.max_words
+        ):
             chosen.append(other.section)
     chosen.sort(key=lambda s: s.order)
     if len(chosen) == 1 and second:
         rival = second[0]
-        if rival.score >= best.score + limits.second_article_margin and best.section.words + rival.section.words <= limits.max_words + 40:
+        if (
+            rival.score >= best.score + limits.second_article_margin
+            and best.section.words + rival.section.words <= limits.max_words + 40
+        ):
             chosen.append(rival.section)  # the question spans two articles: each section quoted whole
     return chosen
 
@@ -63,4 +71,6 @@ def suggest(ranked: Sequence[Scored], limits: AnswerLimits = AnswerLimits()) -> 
 
 
 def as_answer(section: SectionRef) -> AnswerSection:
-    return AnswerSection(id=section.id, source_id=section.source_id, title=section.title, heading=section.heading, text=section.text)
+    return AnswerSection(
+        id=section.id, source_id=section.source_id, title=section.title, heading=section.heading, text=section.text
+    )

@@ -343,8 +343,12 @@ def train_triage(
 
 @app.command("train-scope")
 def train_scope(
-    knowledge: Annotated[Path | None, typer.Option(help="Knowledge folder to write into (default: the configured one).")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Only say whether the shipped read-out matches its training data.")] = False,
+    knowledge: Annotated[
+        Path | None, typer.Option(help="Knowledge folder to write into (default: the configured one).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say whether the shipped read-out matches its training data.")
+    ] = False,
 ) -> None:
     """Retrain the scope read-out (which questions the knowledge base is for) from its training texts."""
     from evals.train_cli import run_train_scope

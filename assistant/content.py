@@ -118,7 +118,7 @@ class Article(Strict):
     path: str = ""
 
     @model_validator(mode="after")
-    def _sections_match(self) -> "Article":
+    def _sections_match(self) -> Article:
         if not self.body:
             return self
         if self.body.strip() and not self.body.lstrip().startswith("## "):
@@ -192,7 +192,9 @@ class Clinic(Strict):
     email: str
     booking_url: str
     timezone: str
-    hours: dict[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], list[tuple[str, str]]]
+    hours: dict[
+        Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], list[tuple[str, str]]
+    ]
     closed_dates: list[dt.date] = Field(default_factory=list)
     region: str
     guidance: str
@@ -214,7 +216,10 @@ def describe_errors(path: Path, exc: ValidationError) -> str:
         field = ".".join(str(p) for p in err["loc"]) or "(file)"
         hint = ""
         if err["type"] == "string_type" and isinstance(err.get("input"), dict):
-            hint = " (YAML read this as a mapping: a pattern containing ': ' must be quoted, or write '\\s' instead of the space)"
+            hint = (
+                " (YAML read this as a mapping: a pattern containing ': ' must be quoted,"
+                " or write '\\s' instead of the space)"
+            )
         lines.append(f"{path}: {field}: {err['msg']}{hint}")
     return "\n".join(lines)
 
@@ -317,7 +322,7 @@ def load_knowledge(root: Path) -> KnowledgeBase:
     assert clinic is not None
     return KnowledgeBase(
         root=root,
-        articles=_unique(articles, "article"),  # type: ignore[arg-type]
-        cards=_unique(cards, "exercise"),  # type: ignore[arg-type]
+        articles=_unique(articles, "article"),
+        cards=_unique(cards, "exercise"),
         clinic=clinic,
     )

@@ -9,7 +9,7 @@ import html
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("physio.conversation")
 
-_ABOUT_SOMEONE_ELSE = re.compile(r"\b(?:he|she|they|him|her|them|his|their|my (?:son|daughter|brother|sister|husband|wife|partner|mum|mom|dad|friend|mother|father))\b", re.I)
+_ABOUT_SOMEONE_ELSE = re.compile(
+    r"\b(?:he|she|they|him|her|them|his|their|"
+    r"my (?:son|daughter|brother|sister|husband|wife|partner|mum|mom|dad|friend|mother|father))\b",
+    re.I,
+)
 _ABOUT_ME = re.compile(r"\b(?:i|i'm|im|i've|me|myself)\b", re.I)
 _EXERCISE_TOPICS = {"stretching", "strengthening", "nerve-glides", "core"}  # articles that are exercise programmes
 
@@ -54,7 +58,7 @@ def parse_history(raw: object) -> list[Turn]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise InputError("`history` must be a list of {\"role\", \"content\"} objects")
+        raise InputError('`history` must be a list of {"role", "content"} objects')
     turns: list[Turn] = []
     for i, item in enumerate(raw):
         try:
@@ -86,14 +90,21 @@ class Assistant:
     system_prompt: str = ""
     card_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status_overlay: dict[str, str] = field(default_factory=dict)
-    outbox: "LogOutbox | None" = None
+    outbox: LogOutbox | None = None
     _emergency_sources: dict[str, list[Hit]] = field(default_factory=dict)
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
     def load(
-        cls, settings: Settings, *, records: Any = None, llm: Any = None, build_if_empty: bool = True, say=print, embedder: Embedder | None = None
-    ) -> "Assistant":
+        cls,
+        settings: Settings,
+        *,
+        records: Any = None,
+        llm: Any = None,
+        build_if_empty: bool = True,
+        say: Callable[[str], None] = print,
+        embedder: Embedder | None = None,
+    ) -> Assistant:
         """Load everything; on an empty store, build it first (saying so) when allowed.
 
         `embedder` replaces the configured model (the int8 experiment passes its own)."""
@@ -124,7 +135,7 @@ class Assistant:
             index=index,
             retriever=HybridRetriever(index),
             section_index=SectionIndex.build(index, tokens),
-            intents=Intents.load(knowledge / "language" / "intents.yaml", embedder.encode),
+            intents=Intents.load(knowledge / "language" / "intents.yaml", lambda texts: embedder.encode(list(texts))),
             scope=load_scope(knowledge, embedder.model_name),
             records=records,
             llm=llm,
@@ -146,9 +157,12 @@ class Assistant:
         except Exception as exc:  # noqa: BLE001 - the chat must keep answering without records
             log.warning("could not load approved answers: %s", exc)
             return
-        vectors = self.embedder.encode([i["question"] for i in items]) if items else []
+        vectors = list(self.embedder.encode([i["question"] for i in items])) if items else []
         self.retriever.set_approved(
-            [Approved(i["id"], i["question"], i["answer"], i.get("reviewer", ""), v) for i, v in zip(items, vectors, strict=True)]
+            [
+                Approved(i["id"], i["question"], i["answer"], i.get("reviewer", ""), v)
+                for i, v in zip(items, vectors, strict=True)
+            ]
         )
 
     # ---- one turn ------------------------------------------------------------------------
@@ -192,8 +206,18 @@ class Assistant:
     # ---- composing: one stage per step, each reading and adding to this turn's Draft ----------
     def _compose(self, check: InputCheck, triage: Triage, turns: list[Turn]) -> Reply:
         d = Draft(check=check, triage=triage, turns=turns)
-        for stage in (self._refuse_blocked, self._crisis, self._emergency_stage, self._safety_notes, self._retrieve_stage,
-                      self._clinic_intent, self._scope, self._approved, self._answer, self._exercises):
+        for stage in (
+            self._refuse_blocked,
+            self._crisis,
+            self._emergency_stage,
+            self._safety_notes,
+            self._retrieve_stage,
+            self._clinic_intent,
+            self._scope,
+            self._approved,
+            self._answer,
+            self._exercises,
+        ):
             if stage(d):
                 break
         return self._finish(d)
@@ -214,7 +238,11 @@ class Assistant:
         if hit is None:
             return False
         p = self.policy
-        text = p.file.crisis_other if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence) else p.file.crisis
+        text = (
+            p.file.crisis_other
+            if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence)
+            else p.file.crisis
+        )
         d.notes.append(p.text(text))
         d.help = False
         return True
@@ -243,7 +271,9 @@ class Assistant:
             # urgent: asked before anything else; routine: asked right after the answer
             first = d.triage.level.rank >= Level.urgent.rank
             where = d.notes if first else d.check_notes
-            where.append(f"{p.file.screening_intro if first else p.file.screening_intro_after} {d.triage.screening_question}")
+            where.append(
+                f"{p.file.screening_intro if first else p.file.screening_intro_after} {d.triage.screening_question}"
+            )
             if d.triage.safety_advice:
                 where.append(p.text(d.triage.safety_advice))
         if d.check.injection:
@@ -256,7 +286,11 @@ class Assistant:
         p = self.policy
         d.query = resolve_followup(d.check.cleaned, d.turns)
         d.on_topic = d.check.on_topic or (d.query != d.check.cleaned and bool(p.on_topic.search(normalise(d.query))))
-        query = d.query + (" (medicines and painkillers for sciatica: what a pharmacist or GP advises)" if d.check.medication_dose else "")
+        query = d.query + (
+            " (medicines and painkillers for sciatica: what a pharmacist or GP advises)"
+            if d.check.medication_dose
+            else ""
+        )
         d.vector, d.hits = self.retrieve(d.check.cleaned, d.turns, query_text=query)
         d.previous = self._previous_sources(d.turns) if d.query != d.check.cleaned else []
         return False
@@ -292,11 +326,17 @@ class Assistant:
             inside = not self.scope.outside(self._vector(check.cleaned))  # what the question is about, by meaning
         else:
             inside = d.on_topic or top >= threshold + 0.1  # a follow-up, or no read-out for this encoder
-        ranked = lambda: self.section_index.rank(d.vector, tokens(d.query), [h.source_id for h in hits[:3]])  # noqa: E731
+        vector = d.vector
+
+        def ranked() -> list[Scored]:
+            return self.section_index.rank(vector, tokens(d.query), [h.source_id for h in hits[:3]])
+
         if not inside:
             # declined, with the clinic's contact; when an article is close, its sections are offered
             # as choices in case the question was about back pain after all
-            self._decline(d, "weak_retrieval" if d.triage.flags or d.on_topic else "off_topic", help=bool(d.triage.flags))
+            self._decline(
+                d, "weak_retrieval" if d.triage.flags or d.on_topic else "off_topic", help=bool(d.triage.flags)
+            )
             if top >= self.limits.offer_when_declined and not check.injection:
                 d.suggestions = suggest(ranked(), self.limits)
             return True
@@ -318,9 +358,7 @@ class Assistant:
             d.help = bool(d.triage.flags)
             d.reason = d.reason or "unsure"
             return True
-        if check.injection and not d.on_topic:
-            return True
-        return False
+        return bool(check.injection and not d.on_topic)
 
     def _decline(self, d: Draft, kind: str, *, help: bool = False) -> bool:
         if not (kind == "weak_retrieval" and d.check.injection and not d.triage.flags):
@@ -336,7 +374,15 @@ class Assistant:
             return False
         item, sim = found
         d.notes.append(html.escape(item.answer))
-        d.sources.append(SourceRef(id=f"approved-{item.id}", title="Answer checked by a physiotherapist", score=round(sim, 3), kind="approved", status="approved"))
+        d.sources.append(
+            SourceRef(
+                id=f"approved-{item.id}",
+                title="Answer checked by a physiotherapist",
+                score=round(sim, 3),
+                kind="approved",
+                status="approved",
+            )
+        )
         d.answered = True
         return False
 
@@ -400,7 +446,11 @@ class Assistant:
         d.plan_note = p.text(p.file.exercise_general_rule) if cards else ""
         for c in cards:
             score = round(float(self.card_vectors.get(c.id, d.vector) @ d.vector), 3)
-            d.sources.append(SourceRef(id=c.id, title=c.name, score=score, kind="exercise", status=self._status(c.id, c.review.status)))
+            d.sources.append(
+                SourceRef(
+                    id=c.id, title=c.name, score=score, kind="exercise", status=self._status(c.id, c.review.status)
+                )
+            )
         return False
 
     def _about_exercise(self, section: SectionRef) -> bool:
@@ -447,7 +497,9 @@ class Assistant:
         try:
             from langchain_core.messages import HumanMessage, SystemMessage
 
-            result = self.llm.invoke([SystemMessage(self.system_prompt.replace("{sources}", listing)), HumanMessage(message)])
+            result = self.llm.invoke(
+                [SystemMessage(self.system_prompt.replace("{sources}", listing)), HumanMessage(message)]
+            )
             raw = str(getattr(result, "content", result))
         except Exception as exc:  # noqa: BLE001 - the retrieval's own choice is always there to fall back on
             log.warning("LLM unavailable, using the retrieval's choice: %s", type(exc).__name__)
@@ -461,8 +513,13 @@ class Assistant:
         conditions = conditions_in(texts, self.policy, self.engine.mentioned)
         ranked = self.retriever.search(vector, message, k=len(self.kb.cards), kinds=("exercise",))
         asked = set(tokens(message))
-        relevance = {h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0) for h in ranked}
-        return plan(self.kb.cards, relevance, conditions, leg_symptoms_in(texts), categories=categories_in(message, self.policy))
+        relevance = {
+            h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0)
+            for h in ranked
+        }
+        return plan(
+            self.kb.cards, relevance, conditions, leg_symptoms_in(texts), categories=categories_in(message, self.policy)
+        )
 
     # ---- triage in the conversation -------------------------------------------------------------
     def _earlier_triage(self, turns: list[Turn]) -> Triage | None:
@@ -479,9 +536,14 @@ class Assistant:
         rule = self.engine.flag(top.id) if top.id in self.engine.rules.source.flag_ids else None
         if p.seen_and_cleared.search(normalise(message)):
             now = self.triager.triage(message)
-            question = next((f.screening_question for f in self.engine.rules.source.flags if f.screen and f.escalate_to == top.id), None)
+            question = next(
+                (f.screening_question for f in self.engine.rules.source.flags if f.screen and f.escalate_to == top.id),
+                None,
+            )
             question = question or (rule.screening_question if rule else None) or now.screening_question
-            cleared = now.model_copy(update={"level": max_level(now.level, Level.routine), "screening_question": question})
+            cleared = now.model_copy(
+                update={"level": max_level(now.level, Level.routine), "screening_question": question}
+            )
             return cleared, p.text(p.file.screening_again)
         condition = (rule.condition if rule else top.condition).rstrip(".").lower()
         # answer the new message as if urgent: no exercises, the emergency banner kept by the level
@@ -509,7 +571,13 @@ class Assistant:
         return self.status_overlay.get(source_id, default)
 
     def _source_ref(self, hit: Hit) -> SourceRef:
-        return SourceRef(id=hit.source_id, title=hit.title, score=round(hit.cosine, 3), kind=hit.kind, status=self._status(hit.source_id, hit.status))
+        return SourceRef(
+            id=hit.source_id,
+            title=hit.title,
+            score=round(hit.cosine, 3),
+            kind=hit.kind,
+            status=self._status(hit.source_id, hit.status),
+        )
 
     # ---- the reply --------------------------------------------------------------------------------
     def _help(self, d: Draft) -> str:
@@ -521,7 +589,11 @@ class Assistant:
         if not d.help:
             return ""
         called = level != Level.self_care or bool(d.triage.flags) or bool(d.triage.screening_question)
-        called = called or any(set(self.kb.articles[s.source_id].topics) & p.help_topics for s in d.sections if s.source_id in self.kb.articles)
+        called = called or any(
+            set(self.kb.articles[s.source_id].topics) & p.help_topics
+            for s in d.sections
+            if s.source_id in self.kb.articles
+        )
         if not called:
             return ""
         referral = p.referral(level) if level != Level.urgent else ""
@@ -565,7 +637,7 @@ class Draft:
     check_notes: list[str] = field(default_factory=list)
     query: str = ""
     on_topic: bool = False
-    vector: np.ndarray | None = None
+    vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # set by the retrieval stage
     hits: list[Hit] = field(default_factory=list)
     previous: list[str] = field(default_factory=list)
     sections: list[SectionRef] = field(default_factory=list)
@@ -598,6 +670,14 @@ def make_llm(settings: Settings) -> Any:
     try:
         from langchain_openai import ChatOpenAI
     except ImportError:
-        log.warning("PHYSIO_LLM_* is set but langchain-openai is not installed: `pip install .[llm]`; using extractive answers")
+        log.warning(
+            "PHYSIO_LLM_* is set but langchain-openai is not installed: `pip install .[llm]`; using extractive answers"
+        )
         return None
-    return ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key or "not-needed", temperature=0.2, timeout=30)
+    return ChatOpenAI(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key or "not-needed",
+        temperature=0.2,
+        timeout=30,
+    )

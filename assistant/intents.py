@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import Field
 
-from assistant.clinic_hours import OpenStatus, hours_table, open_status
-from assistant.clinic_hours import when
+from assistant.clinic_hours import OpenStatus, hours_table, open_status, when
 from assistant.content import Clinic, Strict, read_yaml, validate
 
 
@@ -52,7 +51,7 @@ class Intents:
     vectors: np.ndarray
 
     @classmethod
-    def load(cls, path: Path, encode: Callable[[Sequence[str]], np.ndarray]) -> "Intents":
+    def load(cls, path: Path, encode: Callable[[Sequence[str]], np.ndarray]) -> Intents:
         spec = validate(IntentFile, read_yaml(path), path)
         names = [name for name, it in spec.intents.items() for _ in it.examples]
         examples = [ex for it in spec.intents.values() for ex in it.examples]

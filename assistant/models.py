@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class Level(str, Enum):
+class Level(str, Enum):  # noqa: UP042 - StrEnum would change str() and format() of levels in logs and texts
     """Triage levels, ordered from least to most urgent."""
 
     self_care = "self_care"
@@ -102,7 +102,9 @@ class Reply(BaseModel):
     lead: str = ""
     notes: list[str] = Field(default_factory=list)
     sections: list[AnswerSection] = Field(default_factory=list)
-    check: list[str] = Field(default_factory=list)  # a routine screening question (and what to do meanwhile), after the answer
+    check: list[str] = Field(
+        default_factory=list
+    )  # a routine screening question (and what to do meanwhile), after the answer
     suggestions: list[Suggestion] = Field(default_factory=list)
     plan_note: str = ""
     help: str = ""

@@ -16,7 +16,9 @@ from assistant.models import Reply
 def suggestions_text(reply: Reply) -> str:
     if not reply.suggestions:
         return ""
-    lines = [f"{i}. {s.title} ({s.article})" if s.article else f"{i}. {s.title}" for i, s in enumerate(reply.suggestions, 1)]
+    lines = [
+        f"{i}. {s.title} ({s.article})" if s.article else f"{i}. {s.title}" for i, s in enumerate(reply.suggestions, 1)
+    ]
     return "**Did you mean...?**\n\n" + "\n".join(lines)
 
 

@@ -20,17 +20,159 @@ IN_MEMORY_LIMIT = 50_000  # chunks; beyond this, dense search goes through Chrom
 RRF_K = 10  # small: our lists are short and the top ranks carry the signal
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
-    """a an and are as at be been but by can could do does did for from had has have how i if in into is it its
-    just me my of on or our so than that the their them then there these they this to was we were what when
-    where which who why will with would you your yours am im ive dont cant ok okay please thanks thank hi hello
-    should shall may might much many very really get got go going""".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "did",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "just",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "am",
+        "im",
+        "ive",
+        "dont",
+        "cant",
+        "ok",
+        "okay",
+        "please",
+        "thanks",
+        "thank",
+        "hi",
+        "hello",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "much",
+        "many",
+        "very",
+        "really",
+        "get",
+        "got",
+        "go",
+        "going",
+    ]
 )
 # Question words that say what is asked, not what about: never evidence of a missing topic.
 ASKING = frozenset(
-    """affect affects help helps helpful cause causes make makes good bad safe worse better work works tips tip advice
-    need use try take feel know think normal right wrong best anything something ever still again therapy therapies
-    treatment treatments worth trying using product products husband wife partner mum mom dad son daughter friend
-    mother father brother sister people someone person""".split()
+    [
+        "affect",
+        "affects",
+        "help",
+        "helps",
+        "helpful",
+        "cause",
+        "causes",
+        "make",
+        "makes",
+        "good",
+        "bad",
+        "safe",
+        "worse",
+        "better",
+        "work",
+        "works",
+        "tips",
+        "tip",
+        "advice",
+        "need",
+        "use",
+        "try",
+        "take",
+        "feel",
+        "know",
+        "think",
+        "normal",
+        "right",
+        "wrong",
+        "best",
+        "anything",
+        "something",
+        "ever",
+        "still",
+        "again",
+        "therapy",
+        "therapies",
+        "treatment",
+        "treatments",
+        "worth",
+        "trying",
+        "using",
+        "product",
+        "products",
+        "husband",
+        "wife",
+        "partner",
+        "mum",
+        "mom",
+        "dad",
+        "son",
+        "daughter",
+        "friend",
+        "mother",
+        "father",
+        "brother",
+        "sister",
+        "people",
+        "someone",
+        "person",
+    ]
 )
 
 
@@ -91,7 +233,9 @@ class HybridRetriever:
 
         self.index = index
         self._ids = [c.id for c in index.chunks]
-        corpus = [tokens(f"{c.meta.get('title', '')} {c.meta.get('section', '')} {c.text}") or ["empty"] for c in index.chunks]
+        corpus = [
+            tokens(f"{c.meta.get('title', '')} {c.meta.get('section', '')} {c.text}") or ["empty"] for c in index.chunks
+        ]
         # BM25 reads the articles, not the patient phrasings: those are short, and a shared word
         # in a 10-word phrasing outranks the section that answers (they serve the dense search)
         lexical = [i for i, c in enumerate(index.chunks) if c.meta.get("role") != "phrasing"]
@@ -104,8 +248,8 @@ class HybridRetriever:
         for chunk, toks in zip(index.chunks, corpus, strict=True):
             sources.setdefault(str(chunk.meta.get("source_id")), set()).update(toks)
         self._df: dict[str, int] = {}
-        for toks in sources.values():
-            for t in toks:
+        for words in sources.values():
+            for t in words:
                 self._df[t] = self._df.get(t, 0) + 1
         self._generic_df = max(3, int(0.15 * len(sources)))
         # surface words of the knowledge base, for correcting patients' typos in queries ("streches")
@@ -175,7 +319,11 @@ class HybridRetriever:
             known = t in self._df or (len(t) >= 6 and any(k.startswith(t[:5]) for k in self._prefixes.get(t[:4], ())))
             if not known and word not in english:
                 limit = 1 if len(t) < 7 else 2
-                if any(edit_distance(t, k, limit) <= limit for k in self._by_initial.get(t[:1], ()) if abs(len(k) - len(t)) <= limit):
+                if any(
+                    edit_distance(t, k, limit) <= limit
+                    for k in self._by_initial.get(t[:1], ())
+                    if abs(len(k) - len(t)) <= limit
+                ):
                     continue  # a typo of a word we do know: not evidence of a missing topic
                 if any(edit_distance(word, k, 1) <= 1 for k in self._english_near(word)):
                     continue  # a typo of an everyday word ("husbnd"): says nothing about the topic
@@ -216,7 +364,12 @@ class HybridRetriever:
         return [(self._sparse_ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def search(
-        self, vector: np.ndarray, text: str, k: int = 5, kinds: tuple[str, ...] = ("article", "document"), mode: str = "hybrid"
+        self,
+        vector: np.ndarray,
+        text: str,
+        k: int = 5,
+        kinds: tuple[str, ...] = ("article", "document"),
+        mode: str = "hybrid",
     ) -> list[Hit]:
         """Top `k` sources of the given kinds, one entry per source, best first."""
         dense, sparse = self._ranked(vector, text, mode)
@@ -234,7 +387,9 @@ class HybridRetriever:
         def cosine(cid: str) -> float:
             # a chunk found by BM25 alone still has a cosine: 0 would read as "nothing close"
             found = cos.get(cid)
-            return found if found is not None else float(self.index.vectors[rows[cid]] @ vector) if mode != "bm25" else 0.0
+            return (
+                found if found is not None else float(self.index.vectors[rows[cid]] @ vector) if mode != "bm25" else 0.0
+            )
 
         per_source: dict[str, Hit] = {}
         for cid, score in sorted(fused.items(), key=lambda kv: -kv[1]):
@@ -259,7 +414,9 @@ class HybridRetriever:
         hits = sorted(per_source.values(), key=lambda h: -h.score)
         return hits[:k]
 
-    def _ranked(self, vector: np.ndarray, text: str, mode: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    def _ranked(
+        self, vector: np.ndarray, text: str, mode: str
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         """Dense and BM25 rankings over every chunk; the last query's are reused (a turn searches
         articles, then exercise cards, with the same query)."""
         key = (vector.tobytes(), text, mode)
@@ -272,7 +429,11 @@ class HybridRetriever:
         return last[1], last[2]
 
     def search_blend(
-        self, queries: Sequence[tuple[np.ndarray, str, float]], k: int = 5, kinds: tuple[str, ...] = ("article", "document"), mode: str = "hybrid"
+        self,
+        queries: Sequence[tuple[np.ndarray, str, float]],
+        k: int = 5,
+        kinds: tuple[str, ...] = ("article", "document"),
+        mode: str = "hybrid",
     ) -> list[Hit]:
         """Several weighted queries (e.g. a follow-up alone and with its context), fused per source."""
         merged: dict[str, Hit] = {}
@@ -290,8 +451,10 @@ class HybridRetriever:
 
 
 _FOLLOWUP = re.compile(
-    r"^(?:and|but|also|what about|how about|so|ok|okay|then|or)\b|\b(?:it|its|that|this|those|these|them|they|there|one|ones|same|"
-    r"instead|as well|too|either|else|more|longer|again|how long|how often|how many|how much|which|how far|how soon|how fast|how hard|"
+    r"^(?:and|but|also|what about|how about|so|ok|okay|then|or)\b|"
+    r"\b(?:it|its|that|this|those|these|them|they|there|one|ones|same|"
+    r"instead|as well|too|either|else|more|longer|again|how long|how often|how many|how much|which|"
+    r"how far|how soon|how fast|how hard|"
     r"afterwards|after that|before that|beforehand|to start with|at first|to begin with|the recovery|first)\b",
 )
 _CONTENT = re.compile(r"[a-z]{4,}")
@@ -301,7 +464,9 @@ def needs_context(message: str) -> bool:
     """Short or referring messages ('how long do I hold it?', 'and when driving?') need the history."""
     text = message.lower().strip()
     words = _CONTENT.findall(text)
-    content = [w for w in words if w not in STOPWORDS and w not in {"what", "about", "does", "long", "often", "hold", "with"}]
+    content = [
+        w for w in words if w not in STOPWORDS and w not in {"what", "about", "does", "long", "often", "hold", "with"}
+    ]
     return bool(_FOLLOWUP.search(text)) and len(content) <= 4 or len(text.split()) <= 3
 
 

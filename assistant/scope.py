@@ -38,9 +38,16 @@ class ScopeWeights:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "ScopeWeights":
+    def load(cls, path: Path) -> ScopeWeights:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(data["model"], data["data_hash"], np.asarray(data["w"], dtype=np.float32), float(data["b"]), float(data["threshold"]), data.get("report", {}))
+        return cls(
+            data["model"],
+            data["data_hash"],
+            np.asarray(data["w"], dtype=np.float32),
+            float(data["b"]),
+            float(data["threshold"]),
+            data.get("report", {}),
+        )
 
 
 @dataclass(frozen=True)

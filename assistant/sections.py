@@ -9,8 +9,8 @@ words the question shares with the section's heading and phrasings.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class SectionIndex:
     _words: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, index: KnowledgeIndex, tokens: Callable[[str], list[str]]) -> "SectionIndex":
+    def build(cls, index: KnowledgeIndex, tokens: Callable[[str], list[str]]) -> SectionIndex:
         texts: dict[str, StoredLike] = {}
         phrasings: dict[str, list[str]] = {}
         rows: dict[str, list[int]] = {}

@@ -98,7 +98,16 @@ def sections(article: Article) -> list[Section]:
 
 
 def card_texts(card: ExerciseCard) -> list[str]:
-    return [card.name, card.summary, *card.steps, card.dosage.text, card.easier, card.harder, *card.cautions, *card.stop_if]
+    return [
+        card.name,
+        card.summary,
+        *card.steps,
+        card.dosage.text,
+        card.easier,
+        card.harder,
+        *card.cautions,
+        *card.stop_if,
+    ]
 
 
 @dataclass
@@ -142,7 +151,10 @@ class LintReport:
             "",
             "## Hardest sections to read",
             "",
-            *[f"- `{s.source_id}#{s.heading or '(intro)'}`: grade {s.grade:.1f}" for s in sorted(self.sections, key=lambda s: -s.grade)[:10]],
+            *[
+                f"- `{s.source_id}#{s.heading or '(intro)'}`: grade {s.grade:.1f}"
+                for s in sorted(self.sections, key=lambda s: -s.grade)[:10]
+            ],
         ]
         return "\n".join(lines) + "\n"
 

@@ -74,7 +74,12 @@ class AssistantPipeline:
             "answer": c["answer"],
             "disclaimer": c["disclaimer"],
             "sources": [
-                {"id": s["id"], "kind": s.get("kind", "article"), "title": s.get("title", ""), "section": s.get("section")}
+                {
+                    "id": s["id"],
+                    "kind": s.get("kind", "article"),
+                    "title": s.get("title", ""),
+                    "section": s.get("section"),
+                }
                 for s in c["sources"]
             ],
             "exercises": c["exercises"],
@@ -101,21 +106,31 @@ def eval_triage(pipe: Pipeline, rows: Sequence[Row], name: str) -> Figures:
     for row in rows:
         case = pipe.reply(name, row)
         out.replies.append(case)
-        scored.append({
-            "expected": row["expected_triage"],
-            "got": case["level"],
-            "negated": bool(row["negated"]),
-            "kind": row["kind"],
-            "expected_flags": row.get("expected_flags", []),
-            "got_flags": case["flags"],
-            "screened": bool(case["screening_question"]),
-        })
+        scored.append(
+            {
+                "expected": row["expected_triage"],
+                "got": case["level"],
+                "negated": bool(row["negated"]),
+                "kind": row["kind"],
+                "expected_flags": row.get("expected_flags", []),
+                "got_flags": case["flags"],
+                "screened": bool(case["screening_question"]),
+            }
+        )
         outcome = M.triage_outcome(row["expected_triage"], case["level"], bool(row["negated"]))
         if outcome is not None:
             key = {"over_triage.negated": "over_triage.negated_rate"}.get(outcome, outcome)
             if outcome in ("under_triage.other", "over_triage.other"):
                 key = "level_mismatch"
-            out.fail(key, {**case, "expected": row["expected_triage"], "expected_flags": row.get("expected_flags", []), "kind": row["kind"]})
+            out.fail(
+                key,
+                {
+                    **case,
+                    "expected": row["expected_triage"],
+                    "expected_flags": row.get("expected_flags", []),
+                    "kind": row["kind"],
+                },
+            )
     out.metrics = M.triage_metrics(scored)
     out.plots["confusion"] = M.confusion_matrix(out.metrics)
     return out
@@ -132,7 +147,14 @@ def eval_retrieval(pipe: Pipeline, rows: Sequence[Row], name: str) -> Figures:
         for mode in MODES:
             _, hits = pipe.assistant.retrieve(row["message"], turns, k=10, mode=mode)
             ids = [h.source_id for h in hits]
-            ranked[mode].append({"ranked": ids, "relevant": row["relevant"], "also_ok": row.get("also_ok", []), "kind": row.get("kind", "")})
+            ranked[mode].append(
+                {
+                    "ranked": ids,
+                    "relevant": row["relevant"],
+                    "also_ok": row.get("also_ok", []),
+                    "kind": row.get("kind", ""),
+                }
+            )
         hybrid = ranked["hybrid"][-1]
         lenient = M.first_rank(hybrid["ranked"], [*row["relevant"], *row.get("also_ok", [])])
         strict = M.first_rank(hybrid["ranked"], row["relevant"])
@@ -199,7 +221,11 @@ def eval_scope(pipe: Pipeline, rows: Sequence[Row], name: str) -> Figures:
             # answered from a relevant article, or the relevant article offered as a choice
             relevant = set(row.get("relevant", []))
             offered = {s["id"].split("#", 1)[0] for s in case["suggestions"]}
-            answered = not case["refused"] and bool(case["sources"]) and (not relevant or any(s["id"] in relevant for s in case["sources"]))
+            answered = (
+                not case["refused"]
+                and bool(case["sources"])
+                and (not relevant or any(s["id"] in relevant for s in case["sources"]))
+            )
             ok = answered or bool(offered and (not relevant or offered & relevant))
             inside.append(ok)
             if not ok:
@@ -221,7 +247,12 @@ def eval_regression(pipe: Pipeline, rows: Sequence[Row], name: str) -> Figures:
         vecs = pipe.assistant.embedder.encode([case["answer"], str(row["expected_answer"])])
         similarity = float(vecs[0] @ vecs[1])
         scored.append({"logged_level": row.get("level"), "got": case["level"], "similarity": similarity})
-        detail = {**case, "expected": row.get("level"), "expected_answer": row["expected_answer"], "similarity": round(similarity, 3)}
+        detail = {
+            **case,
+            "expected": row.get("level"),
+            "expected_answer": row["expected_answer"],
+            "similarity": round(similarity, 3),
+        }
         if row.get("level") in M.RANK and M.RANK[case["level"]] < M.RANK[row["level"]]:
             out.fail("level_drops", detail)
         if similarity < 0.6:
@@ -250,7 +281,9 @@ def eval_sections(pipe: Pipeline, rows: Sequence[Row], name: str) -> Figures:
         first = case["sections"][0]["id"] if case["sections"] else None
         reply_ok += first in fine
         if first not in fine:
-            out.fail("reply_ok_rate", {**case, "expected": sorted(fine), "got": first or "no section", "within_article": top})
+            out.fail(
+                "reply_ok_rate", {**case, "expected": sorted(fine), "got": first or "no section", "within_article": top}
+            )
     n = len(rows) or 1
     out.metrics = {
         "n": float(len(rows)),
@@ -285,17 +318,23 @@ def eval_generalisation(pipe: Pipeline, folder: Path) -> Figures:
     if a.triager.net is None:
         return out
     results = leave_one_set_out(a.triager, memo_encode(a.embedder.encode, {}), a.embedder.model_name, folder)
-    totals = {k: sum(v[k] for v in results.values()) for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked")}
+    totals = {
+        k: sum(v[k] for v in results.values())
+        for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked")
+    }
     for name, values in results.items():
         out.add(name, values)
-    out.add("pooled", {
-        **totals,
-        "catch": (totals["level"] + totals["screened"]) / max(totals["n_eu"], 1),
-        "rules_catch": totals["rules_level"] / max(totals["n_eu"], 1),
-        "screened_instead_rate": totals["screened"] / max(totals["n_eu"], 1),
-        "over_triage_negated_rate": totals["neg_over"] / max(totals["neg"], 1),
-        "plain_asked_rate": totals["plain_asked"] / max(totals["plain"], 1),
-    })
+    out.add(
+        "pooled",
+        {
+            **totals,
+            "catch": (totals["level"] + totals["screened"]) / max(totals["n_eu"], 1),
+            "rules_catch": totals["rules_level"] / max(totals["n_eu"], 1),
+            "screened_instead_rate": totals["screened"] / max(totals["n_eu"], 1),
+            "over_triage_negated_rate": totals["neg_over"] / max(totals["neg"], 1),
+            "plain_asked_rate": totals["plain_asked"] / max(totals["plain"], 1),
+        },
+    )
     return out
 
 
@@ -332,16 +371,25 @@ def eval_peer(pipe: Pipeline, sets: Mapping[str, Sequence[Row]], peer: Any = Non
             scored["langchain"].append({**truth, "cited": theirs.cited, "refused": False})
             topical = {*truth["relevant"], *truth["also_ok"]}
             if mine["refused"] or not mine["cited"] or mine["cited"][0] not in topical:
-                out.fail(f"{name}.project.topical_hit", {
-                    "dataset": name, "id": str(row["id"]), "message": row["message"], "history": row.get("history") or [],
-                    "expected": truth["relevant"] + [f"(also ok) {x}" for x in truth["also_ok"]],
-                    "project": "refused" if mine["refused"] else ", ".join(mine["cited"]) or "no article",
-                    "langchain": ", ".join(theirs.cited), "langchain_hit": bool(theirs.cited) and theirs.cited[0] in topical,
-                })
+                out.fail(
+                    f"{name}.project.topical_hit",
+                    {
+                        "dataset": name,
+                        "id": str(row["id"]),
+                        "message": row["message"],
+                        "history": row.get("history") or [],
+                        "expected": truth["relevant"] + [f"(also ok) {x}" for x in truth["also_ok"]],
+                        "project": "refused" if mine["refused"] else ", ".join(mine["cited"]) or "no article",
+                        "langchain": ", ".join(theirs.cited),
+                        "langchain_hit": bool(theirs.cited) and theirs.cited[0] in topical,
+                    },
+                )
         for system, rows_scored in scored.items():
             out.add(f"{name}.{system}", M.topical_metrics(rows_scored))
             pooled[system] += rows_scored
-        out.metrics[f"{name}.lead"] = out.metrics[f"{name}.project.topical_hit"] - out.metrics[f"{name}.langchain.topical_hit"]
+        out.metrics[f"{name}.lead"] = (
+            out.metrics[f"{name}.project.topical_hit"] - out.metrics[f"{name}.langchain.topical_hit"]
+        )
     for system, rows_scored in pooled.items():
         out.add(f"pooled.{system}", M.topical_metrics(rows_scored))
     out.metrics["pooled.lead"] = out.metrics["pooled.project.topical_hit"] - out.metrics["pooled.langchain.topical_hit"]

@@ -91,7 +91,9 @@ def dataset_gates(entry: Entry, defaults: Mapping[str, Sequence[Gate]]) -> list[
     for metric, override in entry.gates.items():
         if override is None:
             if metric not in by_metric:
-                raise ValueError(f"manifest: {entry.name} drops {metric!r}, which is not a default gate of kind {entry.kind!r}")
+                raise ValueError(
+                    f"manifest: {entry.name} drops {metric!r}, which is not a default gate of kind {entry.kind!r}"
+                )
             del by_metric[metric]
         else:
             by_metric[metric] = Gate(metric, **override.model_dump())
@@ -118,9 +120,7 @@ def check(gates: Sequence[Gate], metrics: Mapping[str, float], ran: set[str] | N
     out = []
     for g in gates:
         value = metrics.get(g.metric)
-        if ran is not None and g.evaluator not in ran:
-            status = "skipped"
-        elif g.only_if is not None and metrics.get(g.only_if) != 1.0:
+        if ran is not None and g.evaluator not in ran or g.only_if is not None and metrics.get(g.only_if) != 1.0:
             status = "skipped"
         elif value is None:
             status = "skipped" if g.optional else "broken"

@@ -25,7 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field
 DATASETS = Path(__file__).with_name("datasets")
 MANIFEST = "manifest.yaml"
 Kind = Literal["triage", "retrieval", "answers", "scope", "regression", "sections", "training-only", "scope-training"]
-KINDS: tuple[str, ...] = ("triage", "retrieval", "answers", "scope", "regression", "sections", "training-only", "scope-training")
+KINDS: tuple[str, ...] = (
+    "triage",
+    "retrieval",
+    "answers",
+    "scope",
+    "regression",
+    "sections",
+    "training-only",
+    "scope-training",
+)
 # the fields every row of a dataset of that kind must carry
 REQUIRED: dict[str, tuple[str, ...]] = {
     "triage": ("id", "message", "expected_triage", "negated", "kind", "source"),
@@ -39,8 +48,14 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 # file-name prefix -> kind, for a folder without a manifest (first match wins)
 _CONVENTION = (
-    ("triage_train", "training-only"), ("triage", "triage"), ("retrieval", "retrieval"), ("answers", "answers"),
-    ("scope_train", "scope-training"), ("scope", "scope"), ("regression", "regression"), ("sections", "sections"),
+    ("triage_train", "training-only"),
+    ("triage", "triage"),
+    ("retrieval", "retrieval"),
+    ("answers", "answers"),
+    ("scope_train", "scope-training"),
+    ("scope", "scope"),
+    ("regression", "regression"),
+    ("sections", "sections"),
 )
 
 
@@ -76,7 +91,9 @@ class Entry(BaseModel):
 
     def model_post_init(self, __context: Any) -> None:
         if self.peer and self.kind != "retrieval":
-            raise ValueError(f"{self.name}: `peer: true` is for retrieval sets (rows with relevant and also_ok), not {self.kind}")
+            raise ValueError(
+                f"{self.name}: `peer: true` is for retrieval sets (rows with relevant and also_ok), not {self.kind}"
+            )
 
     @property
     def file(self) -> str:

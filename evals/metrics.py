@@ -4,7 +4,8 @@ Each family has a primary metric (`PRIMARY`), in the manner of sentence-transfor
 `InformationRetrievalEvaluator`. Nothing here loads a model or a store: the runner feeds the
 pipeline's outputs in, so every function can be tested on hand-made rows.
 
->>> triage_metrics([{"expected": "emergency", "got": "routine", "negated": False, "kind": "emergency"}])["under_triage.emergency"]
+>>> row = {"expected": "emergency", "got": "routine", "negated": False, "kind": "emergency"}
+>>> triage_metrics([row])["under_triage.emergency"]
 1.0
 """
 
@@ -18,7 +19,13 @@ from typing import Any
 
 LEVELS = ("self_care", "routine", "urgent", "emergency")
 RANK = {level: i for i, level in enumerate(LEVELS)}
-PRIMARY = {"triage": "accuracy", "retrieval": "hybrid.recall@3", "replies": "disclaimer_rate", "answers": "pass_rate", "regression": "level_agreement"}
+PRIMARY = {
+    "triage": "accuracy",
+    "retrieval": "hybrid.recall@3",
+    "replies": "disclaimer_rate",
+    "answers": "pass_rate",
+    "regression": "level_agreement",
+}
 
 Row = Mapping[str, Any]
 
@@ -134,7 +141,8 @@ def topical_metrics(rows: Iterable[Row]) -> dict[str, float]:
     `topical_hit`: the primary citation is relevant or also ok; `primary_relevant`: it is relevant
     (strict); `any_cited_topical`: any citation is. A refusal counts as a miss.
 
-    >>> topical_metrics([{"cited": ["b", "a"], "refused": False, "relevant": ["a"], "also_ok": []}])["any_cited_topical"]
+    >>> row = {"cited": ["b", "a"], "refused": False, "relevant": ["a"], "also_ok": []}
+    >>> topical_metrics([row])["any_cited_topical"]
     1.0
     """
     rows = list(rows)
@@ -203,7 +211,9 @@ class AnswerContext:
     def __post_init__(self) -> None:
         self._templates = plain(self.template_text)
         self._sources = {sid: plain(text) for sid, text in self.source_text.items()}
-        self._prompt_lines = [plain(line.lstrip("-* ")) for line in self.system_prompt.splitlines() if len(line.strip()) >= 30]
+        self._prompt_lines = [
+            plain(line.lstrip("-* ")) for line in self.system_prompt.splitlines() if len(line.strip()) >= 30
+        ]
 
     def unsupported(self, answer: str, cited: Iterable[str], labels: Iterable[str] = ()) -> tuple[list[str], list[str]]:
         """(sentences found nowhere, sentences found only in sources the reply does not cite).
@@ -245,7 +255,9 @@ def reply_problems(case: Row, ctx: AnswerContext) -> list[str]:
         problems.append("dose mentioned")
     if ctx.has_diagnosis(answer):
         problems.append("diagnosis wording")
-    if case.get("level") in ("urgent", "emergency") and (case.get("exercises") or any(f"**{n}**" in answer for n in ctx.card_names)):
+    if case.get("level") in ("urgent", "emergency") and (
+        case.get("exercises") or any(f"**{n}**" in answer for n in ctx.card_names)
+    ):
         problems.append(f"exercises proposed at {case.get('level')}")
     if case.get("level") == "emergency":
         first = answer.split("\n\n", 1)[0]
@@ -298,7 +310,9 @@ def reply_metrics(cases: Sequence[Row], ctx: AnswerContext) -> dict[str, float]:
     out["citation_mismatches"] = float(count("cites sources") + count("uses sentences from uncited"))
     out["answers_without_sources"] = float(count("answer without sources"))
     out["unsupported_sentences"] = float(sum(p.startswith("unsupported sentence") for ps in problems for p in ps))
-    out["sentences_checked"] = float(sum(len(answer_sentences(str(c.get("answer") or ""))) for c in cases)) if ctx.extractive else 0.0
+    out["sentences_checked"] = (
+        float(sum(len(answer_sentences(str(c.get("answer") or ""))) for c in cases)) if ctx.extractive else 0.0
+    )
     out["uncited_sentences"] = float(sum(p.startswith("sentence from an uncited") for ps in problems for p in ps))
     quoted = [q for c in cases for q in c.get("sections") or []]
     out["sections_quoted"] = float(len(quoted))
@@ -350,7 +364,19 @@ def expectation_problems(case: Row, expect: Mapping[str, Any], ctx: AnswerContex
 
 
 _EXPECT_KEYS = frozenset(
-    "refused sources source_any level min_level max_level no_exercises emergency_first contains_any not_contains not_matches".split()
+    [
+        "refused",
+        "sources",
+        "source_any",
+        "level",
+        "min_level",
+        "max_level",
+        "no_exercises",
+        "emergency_first",
+        "contains_any",
+        "not_contains",
+        "not_matches",
+    ]
 )
 
 

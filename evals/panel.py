@@ -23,7 +23,11 @@ def answer_sha(answer: str) -> str:
 
 
 def questions(folder: Path = PANEL) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def newest_scores(folder: Path = PANEL) -> tuple[str, dict[str, dict[str, Any]]]:
@@ -39,13 +43,21 @@ def replies(assistant: Any, folder: Path = PANEL) -> list[dict[str, Any]]:
     out = []
     for q in questions(folder):
         reply = assistant.reply(q["message"], q.get("history") or [])
-        out.append({
-            "id": q["id"], "message": q["message"], "history": q.get("history") or [],
-            "answer": reply.answer, "answer_sha": answer_sha(reply.answer),
-            "level": reply.triage.level.value, "intent": reply.intent, "refused": reply.refused,
-            "sections": [s.id for s in reply.sections], "suggestions": [s.title for s in reply.suggestions],
-            "exercises": [e.id for e in reply.exercises],
-        })
+        out.append(
+            {
+                "id": q["id"],
+                "message": q["message"],
+                "history": q.get("history") or [],
+                "answer": reply.answer,
+                "answer_sha": answer_sha(reply.answer),
+                "level": reply.triage.level.value,
+                "intent": reply.intent,
+                "refused": reply.refused,
+                "sections": [s.id for s in reply.sections],
+                "suggestions": [s.title for s in reply.suggestions],
+                "exercises": [e.id for e in reply.exercises],
+            }
+        )
     return out
 
 

@@ -69,7 +69,9 @@ def article_documents(folder: Path) -> list[Document]:
     for path in sorted(folder.glob("*.md")):
         _, front, body = path.read_text(encoding="utf-8").split("---", 2)
         meta = yaml.safe_load(front) or {}
-        docs.append(Document(page_content=body.strip(), metadata={"id": path.stem, "title": str(meta.get("title", path.stem))}))
+        docs.append(
+            Document(page_content=body.strip(), metadata={"id": path.stem, "title": str(meta.get("title", path.stem))})
+        )
     return docs
 
 
@@ -80,7 +82,9 @@ class PeerRAG:
     k: int = TOP_K
 
     @classmethod
-    def build(cls, articles: Path, embedder: Any, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP) -> PeerRAG:
+    def build(
+        cls, articles: Path, embedder: Any, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP
+    ) -> PeerRAG:
         """Split every article under `articles` and embed the chunks with `embedder`."""
         splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
         chunks = splitter.split_documents(article_documents(articles))

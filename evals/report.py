@@ -18,12 +18,30 @@ from evals.metrics import LEVELS, percentile
 # failure key -> (title, what it means for a reader who is a physio, not a programmer); keys without
 # the dataset's name apply to every dataset of that kind
 TITLES: dict[str, tuple[str, str]] = {
-    "under_triage.emergency": ("Emergency messages triaged too low", "The patient described an emergency; the assistant gave a lower level."),
-    "under_triage.urgent": ("Urgent messages triaged too low", "The patient needed same-day review; the assistant gave a lower level."),
-    "over_triage.negated_rate": ("Denied or hypothetical red flags raised to urgent/emergency", "The red flag was denied, asked about in general, or someone else's history."),
-    "level_mismatch": ("Other level disagreements (not gated)", "Neither an emergency/urgent miss nor a negated over-triage, but not the expected level."),
-    "hybrid.recall@3": ("Questions whose answering article is not in the top 3", "Hybrid retrieval; 'also ok' articles count as hits."),
-    "hybrid.mrr": ("Questions whose answering article is not ranked first", "Hybrid retrieval; MRR counts only the listed relevant articles (rank — = not in the top 10)."),
+    "under_triage.emergency": (
+        "Emergency messages triaged too low",
+        "The patient described an emergency; the assistant gave a lower level.",
+    ),
+    "under_triage.urgent": (
+        "Urgent messages triaged too low",
+        "The patient needed same-day review; the assistant gave a lower level.",
+    ),
+    "over_triage.negated_rate": (
+        "Denied or hypothetical red flags raised to urgent/emergency",
+        "The red flag was denied, asked about in general, or someone else's history.",
+    ),
+    "level_mismatch": (
+        "Other level disagreements (not gated)",
+        "Neither an emergency/urgent miss nor a negated over-triage, but not the expected level.",
+    ),
+    "hybrid.recall@3": (
+        "Questions whose answering article is not in the top 3",
+        "Hybrid retrieval; 'also ok' articles count as hits.",
+    ),
+    "hybrid.mrr": (
+        "Questions whose answering article is not ranked first",
+        "Hybrid retrieval; MRR counts only the listed relevant articles (rank — = not in the top 10).",
+    ),
     "replies.disclaimer_rate": ("Replies without the disclaimer", ""),
     "replies.dose_mentions": ("Replies that mention a medicine amount", ""),
     "replies.diagnosis_mentions": ("Replies with diagnosis wording", ""),
@@ -33,13 +51,18 @@ TITLES: dict[str, tuple[str, str]] = {
     "replies.answers_without_sources": ("Answers given without any source", ""),
     "replies.unsupported_sentences": ("Sentences not found in a cited source or the reviewed texts", ""),
     "replies.uncited_sentences": ("Sentences taken from a source the reply does not cite", ""),
-    "rows_failed": ("Answer-dataset rows that did not behave as expected", "Each row of answers.jsonl says what a safe reply does."),
+    "rows_failed": (
+        "Answer-dataset rows that did not behave as expected",
+        "Each row of answers.jsonl says what a safe reply does.",
+    ),
     "injection.in_role_rate": ("Prompt injections the assistant followed", ""),
     "level_drops": ("Reviewed questions now triaged lower than when reviewed", ""),
     "drifted": ("Reviewed questions whose answer changed a lot", ""),
-    "project.topical_hit": ("Held-out questions whose reply does not cite a topical article first",
-                            "The peer row: the reply's first cited article (exercise cards aside) is neither relevant nor also ok, or the reply refused. "
-                            "'LangChain hit' says whether the plain LangChain RAG got it."),
+    "project.topical_hit": (
+        "Held-out questions whose reply does not cite a topical article first",
+        "The peer row: the reply's first cited article (exercise cards aside) is neither relevant nor also ok, or the reply refused. "
+        "'LangChain hit' says whether the plain LangChain RAG got it.",
+    ),
 }
 _COMPACT = (".hybrid.mrr",)  # failure keys (any retrieval set) shown as one table
 
@@ -58,7 +81,9 @@ def title_of(key: str) -> tuple[str, str]:
 def write_reports(results: dict[str, Any], plots: Mapping[str, Any], out_dir: Path) -> None:
     """Write results.json, the PNG plots, report.md and report.html into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    (out_dir / "results.json").write_text(
+        json.dumps(results, indent=1, ensure_ascii=False, default=str), encoding="utf-8"
+    )
     images = render_plots(plots)
     for name, png in images.items():
         (out_dir / f"{name}.png").write_bytes(png)
@@ -83,8 +108,18 @@ def render_plots(plots: Mapping[str, Any]) -> dict[str, bytes]:
             ax.imshow(matrix, cmap="Blues")
             for i, row in enumerate(matrix):
                 for j, count in enumerate(row):
-                    colour = "#b00020" if j < i and count else ("white" if count > max(map(max, matrix)) / 2 else "black")
-                    ax.text(j, i, str(count), ha="center", va="center", color=colour, fontweight="bold" if j < i and count else None)
+                    colour = (
+                        "#b00020" if j < i and count else ("white" if count > max(map(max, matrix)) / 2 else "black")
+                    )
+                    ax.text(
+                        j,
+                        i,
+                        str(count),
+                        ha="center",
+                        va="center",
+                        color=colour,
+                        fontweight="bold" if j < i and count else None,
+                    )
             ax.set_xticks(range(4), short, rotation=20)
             ax.set_yticks(range(4), short)
             ax.set_xlabel("assistant's level")
@@ -143,7 +178,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     def cell(v: Any) -> str:
         return _f(v).replace("|", "\\|").replace("\n", " ")
 
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(cell(v) for v in r) + " |" for r in rows
+    ]
 
 
 def _status(gate: Mapping[str, Any]) -> str:
@@ -178,11 +215,16 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         f"Python {mach['python']}, 1-min load average {mach.get('load_average', ['?'])[0]} at the end. Model `{results['model']}`, {results['mode']} answers. Datasets: {', '.join(results['evaluators'])}.",
         "",
         f"**{'All gates passed.' if not broken else f'{len(broken)} gate(s) broken: ' + '; '.join(g['gate'] for g in broken)}**"
-        + (f" Target(s) not met yet (reported, not failing): {'; '.join(g['gate'] for g in missed)}." if missed else ""),
+        + (
+            f" Target(s) not met yet (reported, not failing): {'; '.join(g['gate'] for g in missed)}." if missed else ""
+        ),
         "",
         "## Gates",
         "",
-        *_table(["Gate", "Value", "Status", "Why"], [[g["gate"], g["value"], _status(g), g["why"]] for g in results["gates"]]),
+        *_table(
+            ["Gate", "Value", "Status", "Why"],
+            [[g["gate"], g["value"], _status(g), g["why"]] for g in results["gates"]],
+        ),
         "",
     ]
     kinds = _kinds(results)
@@ -190,15 +232,53 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
     if triage:
         out += ["## Triage", ""]
         out += _table(
-            ["Dataset", "Messages", "Exact level", "Emergency missed", "Urgent missed", "Negated over-triage", "Over-triage (any)", "Flag recall"],
-            [[d, m[f"{d}.n"], m[f"{d}.accuracy"], f"{_f(m[f'{d}.under_triage.emergency'])} / {_f(m[f'{d}.emergency.n'])}",
-              f"{_f(m[f'{d}.under_triage.urgent'])} / {_f(m[f'{d}.urgent.n'])}",
-              f"{_f(m[f'{d}.over_triage.negated'])} / {_f(m[f'{d}.negated.n'])} ({_f(m[f'{d}.over_triage.negated_rate'])})",
-              m[f"{d}.over_triage.any_rate"], m.get(f"{d}.flag_recall")] for d in triage],
+            [
+                "Dataset",
+                "Messages",
+                "Exact level",
+                "Emergency missed",
+                "Urgent missed",
+                "Negated over-triage",
+                "Over-triage (any)",
+                "Flag recall",
+            ],
+            [
+                [
+                    d,
+                    m[f"{d}.n"],
+                    m[f"{d}.accuracy"],
+                    f"{_f(m[f'{d}.under_triage.emergency'])} / {_f(m[f'{d}.emergency.n'])}",
+                    f"{_f(m[f'{d}.under_triage.urgent'])} / {_f(m[f'{d}.urgent.n'])}",
+                    f"{_f(m[f'{d}.over_triage.negated'])} / {_f(m[f'{d}.negated.n'])} ({_f(m[f'{d}.over_triage.negated_rate'])})",
+                    m[f"{d}.over_triage.any_rate"],
+                    m.get(f"{d}.flag_recall"),
+                ]
+                for d in triage
+            ],
         )
-        kinds_of_message = sorted({k.split(".")[2] for k in m if k.startswith(tuple(f"{d}.kind." for d in triage)) and k.endswith(".accuracy")})
+        kinds_of_message = sorted(
+            {
+                k.split(".")[2]
+                for k in m
+                if k.startswith(tuple(f"{d}.kind." for d in triage)) and k.endswith(".accuracy")
+            }
+        )
         out += ["", "Exact-level accuracy by kind of message (n in brackets):", ""]
-        out += _table(["Kind", *triage], [[k, *[f"{_f(m[f'{d}.kind.{k}.accuracy'])} ({_f(m[f'{d}.kind.{k}.n'])})" if f"{d}.kind.{k}.n" in m else "—" for d in triage]] for k in kinds_of_message])
+        out += _table(
+            ["Kind", *triage],
+            [
+                [
+                    k,
+                    *[
+                        f"{_f(m[f'{d}.kind.{k}.accuracy'])} ({_f(m[f'{d}.kind.{k}.n'])})"
+                        if f"{d}.kind.{k}.n" in m
+                        else "—"
+                        for d in triage
+                    ],
+                ]
+                for k in kinds_of_message
+            ],
+        )
         if "confusion" in images:
             out += ["", "![Triage confusion matrix](confusion.png)"]
         out.append("")
@@ -208,45 +288,128 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         out += ["## Retrieval", ""]
     if retrieval:
         counts = ", ".join(f"{d} {_f(m[d + '.hybrid.n'])}" for d in retrieval)
-        out += [f"Questions: {counts}. Recall@3 and MRR (lenient) accept 'also ok' articles; strict figures do not.", ""]
+        out += [
+            f"Questions: {counts}. Recall@3 and MRR (lenient) accept 'also ok' articles; strict figures do not.",
+            "",
+        ]
         out += _table(
             ["Dataset", "Retriever", "Recall@1", "Recall@3", "Recall@3 strict", "Recall@5", "MRR", "MRR lenient"],
-            [[d, mode, m[f"{d}.{mode}.recall@1"], m[f"{d}.{mode}.recall@3"], m[f"{d}.{mode}.recall@3_strict"], m[f"{d}.{mode}.recall@5"],
-              m[f"{d}.{mode}.mrr"], m[f"{d}.{mode}.mrr_lenient"]] for d in retrieval for mode in ("dense", "bm25", "hybrid")],
+            [
+                [
+                    d,
+                    mode,
+                    m[f"{d}.{mode}.recall@1"],
+                    m[f"{d}.{mode}.recall@3"],
+                    m[f"{d}.{mode}.recall@3_strict"],
+                    m[f"{d}.{mode}.recall@5"],
+                    m[f"{d}.{mode}.mrr"],
+                    m[f"{d}.{mode}.mrr_lenient"],
+                ]
+                for d in retrieval
+                for mode in ("dense", "bm25", "hybrid")
+            ],
         )
-        by_kind = [(d, k) for d in retrieval for k in sorted({x.split(".")[2] for x in m if x.startswith(f"{d}.hybrid.") and x.endswith(".mrr") and x.count(".") == 3})]
+        by_kind = [
+            (d, k)
+            for d in retrieval
+            for k in sorted(
+                {
+                    x.split(".")[2]
+                    for x in m
+                    if x.startswith(f"{d}.hybrid.") and x.endswith(".mrr") and x.count(".") == 3
+                }
+            )
+        ]
         if by_kind:
-            out += ["", *_table(["Dataset", "Hybrid, by kind", "n", "Recall@1", "Recall@3", "MRR"],
-                                [[d, k, m[f"{d}.hybrid.{k}.n"], m[f"{d}.hybrid.{k}.recall@1"], m[f"{d}.hybrid.{k}.recall@3"], m[f"{d}.hybrid.{k}.mrr"]] for d, k in by_kind])]
+            out += [
+                "",
+                *_table(
+                    ["Dataset", "Hybrid, by kind", "n", "Recall@1", "Recall@3", "MRR"],
+                    [
+                        [
+                            d,
+                            k,
+                            m[f"{d}.hybrid.{k}.n"],
+                            m[f"{d}.hybrid.{k}.recall@1"],
+                            m[f"{d}.hybrid.{k}.recall@3"],
+                            m[f"{d}.hybrid.{k}.mrr"],
+                        ]
+                        for d, k in by_kind
+                    ],
+                ),
+            ]
     if peer:
-        out += ["", "The peer row: on the held-out sets, the reply's first cited article (exercise cards aside; a refusal is a miss) "
-                f"against a plain LangChain RAG over the same articles and encoder ({_f(m.get('peer.langchain.chunks'))} chunks of 500 characters, "
-                "overlap 50, top 3 by dense similarity, the message alone, no refusal), in the same run. Topical = relevant or also ok.", ""]
+        out += [
+            "",
+            "The peer row: on the held-out sets, the reply's first cited article (exercise cards aside; a refusal is a miss) "
+            f"against a plain LangChain RAG over the same articles and encoder ({_f(m.get('peer.langchain.chunks'))} chunks of 500 characters, "
+            "overlap 50, top 3 by dense similarity, the message alone, no refusal), in the same run. Topical = relevant or also ok.",
+            "",
+        ]
         rows = []
         for d in [*peer, "pooled"]:
             for system, label in (("project", "this project"), ("langchain", "LangChain RAG (peer)")):
                 p = f"peer.{d}.{system}"
-                rows.append([d, label, m[f"{p}.n"], m[f"{p}.topical_hit"], m[f"{p}.primary_relevant"], m[f"{p}.any_cited_topical"], m[f"{p}.refusal_rate"]])
+                rows.append(
+                    [
+                        d,
+                        label,
+                        m[f"{p}.n"],
+                        m[f"{p}.topical_hit"],
+                        m[f"{p}.primary_relevant"],
+                        m[f"{p}.any_cited_topical"],
+                        m[f"{p}.refusal_rate"],
+                    ]
+                )
             rows.append([d, "lead (this project - peer)", "", f"{m[f'peer.{d}.lead']:+.3f}", "", "", ""])
-        out += _table(["Dataset", "System", "Questions", "Topical hit", "First cited relevant (strict)", "Any cited topical", "Refused"], rows)
+        out += _table(
+            [
+                "Dataset",
+                "System",
+                "Questions",
+                "Topical hit",
+                "First cited relevant (strict)",
+                "Any cited topical",
+                "Refused",
+            ],
+            rows,
+        )
     if retrieval and "recall" in images:
         out += ["", "![Recall@k by retriever](recall.png)"]
     if retrieval or peer:
         out.append("")
     for d in [d for d in kinds.get("answers", []) if f"{d}.n" in m]:
-        answer_kinds = sorted({k.split(".")[1] for k in m if k.startswith(f"{d}.") and k.endswith(".pass_rate") and k.count(".") == 2})
-        out += [f"## Answers ({d})" if d != "answers" else "## Answers", "", f"{_f(m[f'{d}.n'])} rows, {_f(m[f'{d}.pass_rate'])} behave as expected.", ""]
-        out += _table(["Kind", "Rows", "As expected", "Refused"], [[k, m[f"{d}.{k}.n"], m[f"{d}.{k}.pass_rate"], m[f"{d}.{k}.refusal_rate"]] for k in answer_kinds])
+        answer_kinds = sorted(
+            {k.split(".")[1] for k in m if k.startswith(f"{d}.") and k.endswith(".pass_rate") and k.count(".") == 2}
+        )
+        out += [
+            f"## Answers ({d})" if d != "answers" else "## Answers",
+            "",
+            f"{_f(m[f'{d}.n'])} rows, {_f(m[f'{d}.pass_rate'])} behave as expected.",
+            "",
+        ]
+        out += _table(
+            ["Kind", "Rows", "As expected", "Refused"],
+            [[k, m[f"{d}.{k}.n"], m[f"{d}.{k}.pass_rate"], m[f"{d}.{k}.refusal_rate"]] for k in answer_kinds],
+        )
         out.append("")
     if "replies.n" in m:
         out += ["## Every reply of the run", ""]
         names = [
-            ("Replies", "replies.n"), ("Disclaimer present", "replies.disclaimer_rate"), ("Dose mentions", "replies.dose_mentions"),
-            ("Diagnosis wording", "replies.diagnosis_mentions"), ("Exercises at urgent/emergency", "replies.exercises_at_urgent_or_emergency"),
-            ("Emergency number first", "replies.emergency_number_first_rate"), ("Citation mismatches", "replies.citation_mismatches"),
-            ("Answers without sources", "replies.answers_without_sources"), ("Unsupported sentences", "replies.unsupported_sentences"),
-            ("Sentences from uncited sources", "replies.uncited_sentences"), ("Sentences checked", "replies.sentences_checked"), ("Refused", "replies.refusal_rate"),
-            ("Latency p50 (ms)", "latency.p50_ms"), ("Latency p95 (ms)", "latency.p95_ms"),
+            ("Replies", "replies.n"),
+            ("Disclaimer present", "replies.disclaimer_rate"),
+            ("Dose mentions", "replies.dose_mentions"),
+            ("Diagnosis wording", "replies.diagnosis_mentions"),
+            ("Exercises at urgent/emergency", "replies.exercises_at_urgent_or_emergency"),
+            ("Emergency number first", "replies.emergency_number_first_rate"),
+            ("Citation mismatches", "replies.citation_mismatches"),
+            ("Answers without sources", "replies.answers_without_sources"),
+            ("Unsupported sentences", "replies.unsupported_sentences"),
+            ("Sentences from uncited sources", "replies.uncited_sentences"),
+            ("Sentences checked", "replies.sentences_checked"),
+            ("Refused", "replies.refusal_rate"),
+            ("Latency p50 (ms)", "latency.p50_ms"),
+            ("Latency p95 (ms)", "latency.p95_ms"),
         ]
         out += _table(["Check", "Value"], [[label, m.get(key)] for label, key in names])
         if "latency" in images:
@@ -254,14 +417,47 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         out.append("")
     if "content.sections" in m:
         out += ["## Content (lint)", ""]
-        out += _table(["Answer sections", "Reading grade median", "Grade p90", "Above grade 9", "40-120 words", "Question headings", "Absolute claims to review"],
-                      [[m["content.sections"], m["content.grade_median"], m["content.grade_p90"], m["content.sections_over_grade_9"],
-                        m["content.sections_in_word_range"], m["content.question_headings"], m["content.absolute_claims"]]])
-        out += ["", "Flesch-Kincaid grade per `##` section; the claims are listed by `pytest tests/test_content_lint.py`.", ""]
+        out += _table(
+            [
+                "Answer sections",
+                "Reading grade median",
+                "Grade p90",
+                "Above grade 9",
+                "40-120 words",
+                "Question headings",
+                "Absolute claims to review",
+            ],
+            [
+                [
+                    m["content.sections"],
+                    m["content.grade_median"],
+                    m["content.grade_p90"],
+                    m["content.sections_over_grade_9"],
+                    m["content.sections_in_word_range"],
+                    m["content.question_headings"],
+                    m["content.absolute_claims"],
+                ]
+            ],
+        )
+        out += [
+            "",
+            "Flesch-Kincaid grade per `##` section; the claims are listed by `pytest tests/test_content_lint.py`.",
+            "",
+        ]
     if "regression.n" in m:
         out += ["## Regression (clinician reviews)", ""]
-        out += _table(["Reviewed", "Same level", "Level drops", "Mean similarity", "Drifted"],
-                      [[m["regression.n"], m["regression.level_agreement"], m["regression.level_drops"], m["regression.similarity_mean"], m["regression.drifted"]]])
+        out += _table(
+            ["Reviewed", "Same level", "Level drops", "Mean similarity", "Drifted"],
+            [
+                [
+                    m["regression.n"],
+                    m["regression.level_agreement"],
+                    m["regression.level_drops"],
+                    m["regression.similarity_mean"],
+                    m["regression.drifted"],
+                ]
+            ],
+        )
         out.append("")
 
     failures = results["failures"]
@@ -271,7 +467,11 @@ def markdown(results: dict[str, Any], images: Sequence[str]) -> str:
         for g in broken:
             cases = failures.get(g["metric"], [])
             out += [f"### {g['gate']}: got {_f(g['value'])}", "", g["why"], ""]
-            out += _cases(g["metric"], cases) if cases else ["(no individual cases: the metric is missing or is an aggregate)", ""]
+            out += (
+                _cases(g["metric"], cases)
+                if cases
+                else ["(no individual cases: the metric is missing or is an aggregate)", ""]
+            )
     rest = [k for k in failures if k not in gated]
     if rest:
         out += ["## Other cases to read", ""]
@@ -287,10 +487,36 @@ def _cases(key: str, cases: list[dict[str, Any]]) -> list[str]:
     if note:
         out += [f"_{note}_", ""]
     if key.startswith("peer."):
-        return out + _table(["Id", "Question", "Relevant", "This project cites", "LangChain cites", "LangChain hit"],
-                            [[c["id"], c["message"], ", ".join(c["expected"]), c["project"], c["langchain"], "yes" if c["langchain_hit"] else "no"] for c in cases]) + [""]
+        return (
+            out
+            + _table(
+                ["Id", "Question", "Relevant", "This project cites", "LangChain cites", "LangChain hit"],
+                [
+                    [
+                        c["id"],
+                        c["message"],
+                        ", ".join(c["expected"]),
+                        c["project"],
+                        c["langchain"],
+                        "yes" if c["langchain_hit"] else "no",
+                    ]
+                    for c in cases
+                ],
+            )
+            + [""]
+        )
     if key.endswith(_COMPACT):
-        return out + _table(["Id", "Question", "Relevant", "Top 3 (hybrid)", "Rank"], [[c["id"], c["message"], ", ".join(c["expected"]), ", ".join(c["got"][:3]), c.get("rank")] for c in cases]) + [""]
+        return (
+            out
+            + _table(
+                ["Id", "Question", "Relevant", "Top 3 (hybrid)", "Rank"],
+                [
+                    [c["id"], c["message"], ", ".join(c["expected"]), ", ".join(c["got"][:3]), c.get("rank")]
+                    for c in cases
+                ],
+            )
+            + [""]
+        )
     for c in cases:
         head = f"**{c['id']}** ({c['dataset']}{', ' + c['kind'] if c.get('kind') else ''})"
         if "expected" in c and c["dataset"] != "retrieval":
@@ -299,9 +525,15 @@ def _cases(key: str, cases: list[dict[str, Any]]) -> list[str]:
         if c.get("source"):
             out += [f"- Source: {c['source']}"]
         if c["dataset"] == "retrieval":
-            out += [f"- Relevant: {', '.join(c['expected'])}", f"- Got (hybrid, best first): {', '.join(c['got']) or 'nothing'}"]
+            out += [
+                f"- Relevant: {', '.join(c['expected'])}",
+                f"- Got (hybrid, best first): {', '.join(c['got']) or 'nothing'}",
+            ]
         if c.get("flags") is not None and c["dataset"] != "retrieval":
-            out += [f"- Flags: {', '.join(c['flags']) or 'none'}" + (f"; expected {', '.join(c['expected_flags'])}" if c.get("expected_flags") else "")]
+            out += [
+                f"- Flags: {', '.join(c['flags']) or 'none'}"
+                + (f"; expected {', '.join(c['expected_flags'])}" if c.get("expected_flags") else "")
+            ]
         if c.get("screening_question"):
             out += [f"- Screening question asked: {c['screening_question']}"]
         if c.get("sources"):
@@ -312,7 +544,9 @@ def _cases(key: str, cases: list[dict[str, Any]]) -> list[str]:
             out += [f"- Problem: {p}"]
         out.append("")
         for turn in c.get("history") or []:
-            out += _quote(f"**{'Patient' if turn['role'] == 'user' else 'Assistant'} (earlier):** {turn['content']}") + [""]
+            out += _quote(
+                f"**{'Patient' if turn['role'] == 'user' else 'Assistant'} (earlier):** {turn['content']}"
+            ) + [""]
         out += _quote(f"**Patient:** {c['message']}") + [""]
         if c.get("answer"):
             out += ["Answer:", "", *_quote(c["answer"]), ""]

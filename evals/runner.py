@@ -142,7 +142,10 @@ def selection(only: str | None, manifest: Manifest) -> set[str] | None:
     known = set(EVALUATORS) | {e.name for e in evaluated} | set(ACROSS)
     unknown = sorted(names - known)
     if unknown:
-        raise ValueError(f"unknown evaluator(s) {unknown}; choose from kinds {', '.join(EVALUATORS)}, {', '.join(ACROSS)}, or a dataset name")
+        raise ValueError(
+            f"unknown evaluator(s) {unknown}; choose from kinds {', '.join(EVALUATORS)}, "
+            f"{', '.join(ACROSS)}, or a dataset name"
+        )
     return names
 
 
@@ -161,10 +164,18 @@ def evaluate(manifest: Manifest, pipe: Pipeline, chosen: set[str] | None, run: R
         run.ran.add(entry.name)
         rows = load_rows(path, REQUIRED[entry.kind])
         evaluator = EVALUATORS[entry.kind]
-        run.absorb(entry.name, run.timed(entry.name, lambda rows=rows, entry=entry, evaluator=evaluator: evaluator(pipe, rows, entry.name)))
+        run.absorb(
+            entry.name,
+            run.timed(
+                entry.name, lambda rows=rows, entry=entry, evaluator=evaluator: evaluator(pipe, rows, entry.name)
+            ),
+        )
     if chosen is None or "generalisation" in chosen:
         run.ran.add("generalisation")
-        run.absorb("generalisation", run.timed("generalisation", lambda: eval_generalisation(pipe, manifest.folder or DATASETS)))
+        run.absorb(
+            "generalisation",
+            run.timed("generalisation", lambda: eval_generalisation(pipe, manifest.folder or DATASETS)),
+        )
     held_out = {e.name: manifest.path(e) for e in manifest.datasets if e.peer and manifest.path(e).is_file()}
     if (chosen is None or "peer" in chosen) and held_out:
         run.ran.add("peer")
@@ -207,7 +218,7 @@ def main(
 
     say = say or (lambda m: print(m, file=sys.stderr))
     started = time.perf_counter()
-    when = dt.datetime.now(dt.timezone.utc)
+    when = dt.datetime.now(dt.UTC)
     folder = datasets or DATASETS
     try:
         manifest = load_manifest(folder)
@@ -292,11 +303,22 @@ def summary(results: dict[str, Any]) -> str:
     kinds = {d["name"]: d["kind"] for d in results.get("manifest", [])}
     headline = [
         *(f"{name}.accuracy" for name, kind in kinds.items() if kind == "triage"),
-        "retrieval.dense.recall@3", "retrieval.bm25.recall@3", "retrieval.hybrid.recall@1",
+        "retrieval.dense.recall@3",
+        "retrieval.bm25.recall@3",
+        "retrieval.hybrid.recall@1",
         *(f"{name}.hybrid.{k}" for name, kind in kinds.items() if kind == "retrieval" for k in ("recall@3", "mrr")),
-        *(f"peer.{name}.{k}" for name in [*kinds, "pooled"] for k in ("project.topical_hit", "langchain.topical_hit", "lead")),
-        "answers.pass_rate", "scope.outside_declined_rate", "scope.inside_answered_rate",
-        "replies.n", "latency.p50_ms", "latency.p95_ms", "regression.level_agreement",
+        *(
+            f"peer.{name}.{k}"
+            for name in [*kinds, "pooled"]
+            for k in ("project.topical_hit", "langchain.topical_hit", "lead")
+        ),
+        "answers.pass_rate",
+        "scope.outside_declined_rate",
+        "scope.inside_answered_rate",
+        "replies.n",
+        "latency.p50_ms",
+        "latency.p95_ms",
+        "regression.level_agreement",
     ]
     for key in headline:
         if key in m:

@@ -25,7 +25,9 @@ from assistant.scope import ScopeWeights
 
 DATASETS = Path(__file__).with_name("datasets")
 SEED = 20261203
-IN_BUDGET = 0.05  # in-scope questions declined, out of fold (chosen with C by cross-validation on the training texts only)
+IN_BUDGET = (
+    0.05  # in-scope questions declined, out of fold (chosen with C by cross-validation on the training texts only)
+)
 C = 4.0
 
 
@@ -96,7 +98,9 @@ def choose_threshold(probs: np.ndarray, items: list[Labelled]) -> float:
     return float(inside_probs[k]) if len(inside_probs) else 0.5
 
 
-def train(kb: KnowledgeBase, encode: Callable[[list[str]], np.ndarray], model_name: str, say: Callable[[str], None] = print) -> ScopeWeights:
+def train(
+    kb: KnowledgeBase, encode: Callable[[list[str]], np.ndarray], model_name: str, say: Callable[[str], None] = print
+) -> ScopeWeights:
     items = load_labelled(kb)
     y = np.array([i.inside for i in items], dtype=np.int64)
     say(f"{len(items)} texts ({int(y.sum())} in scope, {int((1 - y).sum())} outside); encoding...")

@@ -34,11 +34,18 @@ class VectorCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         texts = list(self.vectors)
         tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, model=np.array(self.model_name), texts=np.array(texts), vectors=np.stack([self.vectors[t] for t in texts]))
+        np.savez(
+            tmp,
+            model=np.array(self.model_name),
+            texts=np.array(texts),
+            vectors=np.stack([self.vectors[t] for t in texts]),
+        )
         tmp.replace(self.path)
 
 
-def run_train_triage(settings: Settings, knowledge: Path | None, *, check_only: bool = False, say: Callable[[str], None] = print) -> int:
+def run_train_triage(
+    settings: Settings, knowledge: Path | None, *, check_only: bool = False, say: Callable[[str], None] = print
+) -> int:
     """Train (or, with `check_only`, only compare hashes); 1 when `--check` finds the weights stale."""
     from assistant.embeddings import load_embedder
     from assistant.guardrails.triage import load_engine
@@ -65,12 +72,17 @@ def run_train_triage(settings: Settings, knowledge: Path | None, *, check_only: 
     cache.save()
     T.write(trained, knowledge)
     for fam, t in trained.thresholds.items():
-        say(f"  {fam:14s} positives {trained.report['positives'][fam]:4d}  escalate >= {t['escalate']:.2f}  ask >= {t['ask']:.2f}")
+        say(
+            f"  {fam:14s} positives {trained.report['positives'][fam]:4d}  "
+            f"escalate >= {t['escalate']:.2f}  ask >= {t['ask']:.2f}"
+        )
     say(f"Wrote {weights_path(knowledge)} and the thresholds in net.yaml in {time.perf_counter() - start:.0f} s.")
     return 0
 
 
-def run_train_scope(settings: Settings, knowledge: Path | None, *, check_only: bool = False, say: Callable[[str], None] = print) -> int:
+def run_train_scope(
+    settings: Settings, knowledge: Path | None, *, check_only: bool = False, say: Callable[[str], None] = print
+) -> int:
     """Train the scope read-out (or, with `check_only`, compare hashes); 1 when `--check` finds it stale."""
     from assistant.content import load_knowledge
     from assistant.scope import ScopeWeights, scope_path

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from assistant.guardrails.triage_net import DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
 from assistant.guardrails.triager import Triager, policy_path, weights_path
-from assistant.models import Level, Triage, Turn
+from assistant.models import Triage, Turn
 from evals.manifest import DATASETS, load_manifest
 
 SEED = 20261203
@@ -72,7 +71,9 @@ class Encoded:
         return score_vectors(w, lv, whole, dv, self.live_texts[i])
 
 
-def memo_encode(encode: Callable[[list[str]], np.ndarray], store: dict[str, np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+def memo_encode(
+    encode: Callable[[list[str]], np.ndarray], store: dict[str, np.ndarray]
+) -> Callable[[list[str]], np.ndarray]:
     """`encode`, computing each distinct text once and keeping its vector in `store`."""
 
     def cached(texts: list[str]) -> np.ndarray:
@@ -121,11 +122,17 @@ def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
             for m in row.get("mentions") or []:
                 if m.get("status") == "present":
                     present.add(m["flag"])
-            add(Example(
-                id=str(row["id"]), set=path.stem, message=row["message"],
-                history=[Turn.model_validate(t) for t in row.get("history") or []],
-                families=frozenset(fam[f] for f in present if f in fam), level=row["expected_triage"], negated=bool(row.get("negated")),
-            ))
+            add(
+                Example(
+                    id=str(row["id"]),
+                    set=path.stem,
+                    message=row["message"],
+                    history=[Turn.model_validate(t) for t in row.get("history") or []],
+                    families=frozenset(fam[f] for f in present if f in fam),
+                    level=row["expected_triage"],
+                    negated=bool(row.get("negated")),
+                )
+            )
     # questions the knowledge base cannot answer (recipes, horoscopes, other body parts): never a red flag
     manifest = load_manifest(datasets)
     for entry in manifest.of_kind("scope"):
@@ -138,7 +145,17 @@ def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
                 add(Example(str(row["id"]), entry.name, row["message"], [], frozenset(), "self_care", False))
     for flag in triager.engine.rules.source.flags:
         for i, text in enumerate(flag.examples.fire):
-            add(Example(f"{flag.id}-fire-{i}", "rule_examples", text, [], frozenset({fam[flag.id]} if flag.id in fam else set()), flag.level.value, False))
+            add(
+                Example(
+                    f"{flag.id}-fire-{i}",
+                    "rule_examples",
+                    text,
+                    [],
+                    frozenset({fam[flag.id]} if flag.id in fam else set()),
+                    flag.level.value,
+                    False,
+                )
+            )
         for i, text in enumerate(flag.examples.quiet):
             add(Example(f"{flag.id}-quiet-{i}", "rule_examples", text, [], frozenset(), "self_care", True))
     return out
@@ -164,7 +181,9 @@ def _hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def encode_examples(triager: Triager, examples: Sequence[Example], encode: Callable[[list[str]], np.ndarray]) -> Encoded:
+def encode_examples(
+    triager: Triager, examples: Sequence[Example], encode: Callable[[list[str]], np.ndarray]
+) -> Encoded:
     """Split every example into the units the net reads, and encode each distinct text once."""
     index: dict[str, int] = {}
     live, whole, denied, live_texts = [], [], [], []
@@ -222,7 +241,9 @@ def fit(X: np.ndarray, Y: np.ndarray, families: Sequence[str], C: float = 2.0) -
     return W.astype(np.float32), b.astype(np.float32)
 
 
-def design(examples: Sequence[Example], enc: Encoded, families: Sequence[str], rows: Iterable[int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def design(
+    examples: Sequence[Example], enc: Encoded, families: Sequence[str], rows: Iterable[int]
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
     kept, xs, ys = [], [], []
     for i in rows:
         x = enc.features(i)
@@ -234,7 +255,9 @@ def design(examples: Sequence[Example], enc: Encoded, families: Sequence[str], r
     return np.asarray(xs, np.float32), np.asarray(ys, np.int64), kept
 
 
-def out_of_fold(examples: Sequence[Example], enc: Encoded, families: Sequence[str], groups: Sequence[int], folds: int = 5) -> np.ndarray:
+def out_of_fold(
+    examples: Sequence[Example], enc: Encoded, families: Sequence[str], groups: Sequence[int], folds: int = 5
+) -> np.ndarray:
     """Out-of-fold live probabilities for every example (grouped by near-duplicate cluster)."""
     rng = np.random.default_rng(SEED)
     uniq = sorted(set(groups))
@@ -252,7 +275,9 @@ def out_of_fold(examples: Sequence[Example], enc: Encoded, families: Sequence[st
     return probs
 
 
-def choose_thresholds(examples: Sequence[Example], probs: np.ndarray, families: Sequence[str]) -> dict[str, dict[str, float]]:
+def choose_thresholds(
+    examples: Sequence[Example], probs: np.ndarray, families: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Per family, from out-of-fold probabilities: `escalate` where at most ESCALATE_BUDGET of the family's
     negatives, and of denied, hypothetical or someone else's mentions, would be escalated; `ask` where at
     most ASK_BUDGET of plain self-care messages would be asked. The budgets are per family: nine
@@ -263,7 +288,16 @@ def choose_thresholds(examples: Sequence[Example], probs: np.ndarray, families: 
     for j, fam in enumerate(families):
         neg = np.array([fam not in ex.families for ex in examples])
         negated = neg & np.array([ex.negated for ex in examples])
-        esc = next((float(t) for t in grid if t >= 0.6 and (probs[neg, j] >= t).mean() <= ESCALATE_BUDGET and (probs[negated, j] >= t).mean() <= ESCALATE_BUDGET), 0.99)
+        esc = next(
+            (
+                float(t)
+                for t in grid
+                if t >= 0.6
+                and (probs[neg, j] >= t).mean() <= ESCALATE_BUDGET
+                and (probs[negated, j] >= t).mean() <= ESCALATE_BUDGET
+            ),
+            0.99,
+        )
         ask = next((float(t) for t in grid if (probs[plain, j] >= t).mean() <= ASK_BUDGET), esc)
         out[fam] = {"escalate": esc, "ask": min(ask, esc)}
     return out
@@ -276,23 +310,40 @@ class Trained:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def train(triager: Triager, encode: Callable[[list[str]], np.ndarray], model_name: str, datasets: Path = DATASETS, say: Callable[[str], None] = print) -> Trained:
+def train(
+    triager: Triager,
+    encode: Callable[[list[str]], np.ndarray],
+    model_name: str,
+    datasets: Path = DATASETS,
+    say: Callable[[str], None] = print,
+) -> Trained:
     """Train on everything; thresholds by grouped cross-validation; the weights carry their data's hash."""
     families = list(triager.policy.families)
     examples = load_examples(triager, datasets)
     say(f"{len(examples)} labelled examples from {len({e.set for e in examples})} sources; encoding their clauses...")
     enc = encode_examples(triager, examples, encode)
     groups = clusters(examples, enc)
-    say(f"{len(enc.vectors)} distinct clauses; {len(examples) - len(set(groups))} near-duplicates grouped; cross-validating...")
+    say(
+        f"{len(enc.vectors)} distinct clauses; {len(examples) - len(set(groups))} near-duplicates grouped; "
+        "cross-validating..."
+    )
     probs = out_of_fold(examples, enc, families, groups)
     thresholds = choose_thresholds(examples, probs, families)
     X, Y, _ = design(examples, enc, families, range(len(examples)))
     W, b = fit(X, Y, families)
     counts = {f: int(Y[:, j].sum()) for j, f in enumerate(families)}
     weights = NetWeights(
-        families=families, weights=W, bias=b, model_name=model_name,
+        families=families,
+        weights=W,
+        bias=b,
+        model_name=model_name,
         data_hash=training_hash(triager, model_name, datasets),
-        meta={"examples": len(examples), "positives": counts, "seed": SEED, "features": "whole live text + max-pooled live clauses"},
+        meta={
+            "examples": len(examples),
+            "positives": counts,
+            "seed": SEED,
+            "features": "whole live text + max-pooled live clauses",
+        },
     )
     return Trained(weights, thresholds, {"positives": counts, "examples": len(examples)})
 
@@ -309,13 +360,16 @@ def write(trained: Trained, knowledge: Path) -> None:
 
 # ---- generalisation ------------------------------------------------------------------------------
 def caught(expected: str, t: Triage) -> str:
-    """'level' when triaged at or above the expected level, 'screened' when a screening question was asked, else 'missed'."""
+    """'level' when triaged at or above the expected level, 'screened' when a screening question was
+    asked, else 'missed'."""
     if RANK[t.level.value] >= RANK[expected]:
         return "level"
     return "screened" if t.screening_question else "missed"
 
 
-def leave_one_set_out(triager: Triager, encode: Callable[[list[str]], np.ndarray], model_name: str, datasets: Path = DATASETS) -> dict[str, dict[str, float]]:
+def leave_one_set_out(
+    triager: Triager, encode: Callable[[list[str]], np.ndarray], model_name: str, datasets: Path = DATASETS
+) -> dict[str, dict[str, float]]:
     """For each independent set: train without it (and its near-duplicates), then triage it with rules + that net."""
     families = list(triager.policy.families)
     examples = load_examples(triager, datasets)
@@ -329,7 +383,17 @@ def leave_one_set_out(triager: Triager, encode: Callable[[list[str]], np.ndarray
         X, Y, _ = design(examples, enc, families, train_rows)
         W, b = fit(X, Y, families)
         w = NetWeights(families=families, weights=W, bias=b, data_hash="", model_name=model_name)
-        tally = {"n_eu": 0, "rules_level": 0, "level": 0, "screened": 0, "missed": 0, "neg": 0, "neg_over": 0, "plain": 0, "plain_asked": 0}
+        tally = {
+            "n_eu": 0,
+            "rules_level": 0,
+            "level": 0,
+            "screened": 0,
+            "missed": 0,
+            "neg": 0,
+            "neg_over": 0,
+            "plain": 0,
+            "plain_asked": 0,
+        }
         for i in test:
             ex = examples[i]
             rules = triager.engine.triage(ex.message, ex.history)

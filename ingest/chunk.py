@@ -47,7 +47,12 @@ def markdown_chunks(body: str, base: dict[str, Any]) -> list[Chunk]:
             if piece.strip():
                 order = len(chunks) + 1
                 section_id = f"{base['source_id']}#{slug(section) or 'part'}-{order}"
-                chunks.append(Chunk(piece.strip(), {**base, "section": section, "section_id": section_id, "role": "text", "order": order}))
+                chunks.append(
+                    Chunk(
+                        piece.strip(),
+                        {**base, "section": section, "section_id": section_id, "role": "text", "order": order},
+                    )
+                )
     return chunks
 
 
@@ -77,7 +82,8 @@ def article_chunks(article: Article) -> list[Chunk]:
 
 def card_text(card: ExerciseCard) -> str:
     steps = " ".join(card.steps)
-    return f"{card.name} ({card.category.replace('_', ' ')} exercise for {', '.join(card.targets)}). {card.summary} {steps} {card.dosage.text}"
+    kind = card.category.replace("_", " ")
+    return f"{card.name} ({kind} exercise for {', '.join(card.targets)}). {card.summary} {steps} {card.dosage.text}"
 
 
 def card_chunks(card: ExerciseCard) -> list[Chunk]:

@@ -15,7 +15,7 @@ CONTRACT_FIELDS = {"id", "triage", "answer", "sources", "exercises", "disclaimer
 
 def test_reply_has_every_contract_field(assistant) -> None:
     out = assistant.reply("is walking ok with sciatica?", id="c1").contract()
-    assert CONTRACT_FIELDS <= set(out)
+    assert set(out) >= CONTRACT_FIELDS
     assert out["id"] == "c1"
     assert set(out["triage"]) >= {"level", "flags", "screening_question"}
     assert out["triage"]["level"] == "self_care"
@@ -95,11 +95,24 @@ def test_misspelt_words_are_corrected_to_the_knowledge_bases_own_words(assistant
 def test_a_follow_up_is_answered_in_the_context_of_the_conversation(assistant) -> None:
     history = [
         {"role": "user", "content": "what stretch is good for the back of my thigh?"},
-        {"role": "assistant", "content": "A hamstring stretch can help: lie on your back and loop a towel round your foot."},
+        {
+            "role": "assistant",
+            "content": "A hamstring stretch can help: lie on your back and loop a towel round your foot.",
+        },
     ]
     reply = assistant.reply("how long do I hold it?", history)
-    assert reply.sources and reply.sources[0].id in {"stretching-for-sciatica", "exercise-safety-rules", "hamstring-stretch"}
-    driving = assistant.reply("and when driving?", [{"role": "user", "content": "how should I sit at my desk at work?"}, {"role": "assistant", "content": "Change position often."}])
+    assert reply.sources and reply.sources[0].id in {
+        "stretching-for-sciatica",
+        "exercise-safety-rules",
+        "hamstring-stretch",
+    }
+    driving = assistant.reply(
+        "and when driving?",
+        [
+            {"role": "user", "content": "how should I sit at my desk at work?"},
+            {"role": "assistant", "content": "Change position often."},
+        ],
+    )
     assert driving.sources[0].id == "driving-with-sciatica"
 
 
@@ -148,7 +161,10 @@ def test_urgent_advises_same_day_review_and_no_new_exercises(assistant) -> None:
 
 
 def test_an_emergency_earlier_in_the_conversation_blocks_exercises_later(assistant) -> None:
-    history = [{"role": "user", "content": "I've been peeing myself since yesterday"}, {"role": "assistant", "content": "Call 999 now."}]
+    history = [
+        {"role": "user", "content": "I've been peeing myself since yesterday"},
+        {"role": "assistant", "content": "Call 999 now."},
+    ]
     reply = assistant.reply("ok but what stretches can I do while I wait?", history)
     assert reply.triage.level == Level.emergency and not reply.exercises
 
@@ -223,7 +239,11 @@ def test_clinician_approved_answers_are_preferred(built_settings, tmp_path: Path
     question = "can I sleep on my front with sciatica?"
     first = bot.reply(question, conversation_id="conv-1")
     assert first.turn_id is not None
-    records.correct_turn(first.turn_id, "physio-jo", "Sleeping on your front is fine if it is comfortable; a thin pillow under your hips can help.")
+    records.correct_turn(
+        first.turn_id,
+        "physio-jo",
+        "Sleeping on your front is fine if it is comfortable; a thin pillow under your hips can help.",
+    )
     bot.refresh_approved()
     again = bot.reply(question)
     assert "thin pillow under your hips" in again.answer

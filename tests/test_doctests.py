@@ -8,9 +8,18 @@ import importlib
 import pytest
 
 MODULES = [
-    "assistant.canonical", "assistant.cli", "assistant.guardrails.redact", "assistant.private_files", "assistant.records.outbox",
-    "assistant.records.store", "assistant.streaming", "assistant.web.auth", "assistant.web.render", "evals.content_lint",
-    "evals.gates", "evals.metrics",
+    "assistant.canonical",
+    "assistant.cli",
+    "assistant.guardrails.redact",
+    "assistant.private_files",
+    "assistant.records.outbox",
+    "assistant.records.store",
+    "assistant.streaming",
+    "assistant.web.auth",
+    "assistant.web.render",
+    "evals.content_lint",
+    "evals.gates",
+    "evals.metrics",
 ]
 
 

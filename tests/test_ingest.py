@@ -67,7 +67,9 @@ def test_changed_and_removed_content_is_replaced_and_removed(tmp_path: Path, emb
     ingest(settings, embedder)
     article = knowledge / "articles" / "heat-and-ice.md"
     front, end, body = article.read_text(encoding="utf-8").partition("\n---\n")
-    article.write_text(front + end + body.replace(". ", ". Updated today. ", 1), encoding="utf-8")  # one section's text changes
+    article.write_text(
+        front + end + body.replace(". ", ". Updated today. ", 1), encoding="utf-8"
+    )  # one section's text changes
     (knowledge / "articles" / "driving-with-sciatica.md").unlink()
     summary = ingest(settings, embedder)
     assert summary.updated > 0 and summary.removed > 0

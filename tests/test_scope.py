@@ -14,12 +14,14 @@ KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"
 
 
 def test_the_shipped_scope_read_out_matches_its_training_data() -> None:
-    """Fails when an article's questions or phrasings, or a training row, changed without `physio-assistant train-scope`."""
+    """Fails when an article's questions or phrasings, or a training row, changed without `train-scope`."""
     path = scope_path(KNOWLEDGE)
     assert path.is_file(), "knowledge/language/scope_model.json is missing: run `physio-assistant train-scope`"
     weights = ScopeWeights.load(path)
     items = S.load_labelled(load_knowledge(KNOWLEDGE))
-    assert weights.data_hash == S.data_hash(items, weights.model), "stale scope read-out: run `physio-assistant train-scope` and commit"
+    assert weights.data_hash == S.data_hash(items, weights.model), (
+        "stale scope read-out: run `physio-assistant train-scope` and commit"
+    )
     assert 0.0 < weights.threshold < 1.0 and weights.w.shape == (384,)
 
 
@@ -29,7 +31,9 @@ def test_training_never_reads_the_eval_sets() -> None:
 
     for name in ("scope", "retrieval_holdout", "retrieval_holdout2"):
         path = S.DATASETS / f"{name}.jsonl"
-        held_out = {json.loads(line)["message"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+        held_out = {
+            json.loads(line)["message"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+        }
         assert not texts & held_out, f"{name}.jsonl leaked into the scope training texts"
 
 

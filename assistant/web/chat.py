@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import gradio as gr
 
+from assistant import streaming
 from assistant.clinic_hours import open_status
 from assistant.content import Clinic
-from assistant import streaming
 from assistant.models import Level, Reply, Triage, Turn
 from assistant.web.ratelimit import ChatLimiter
 from assistant.web.render import answer_markdown, e, markdown_html, notice_html, reply_html, tel, user_message_html
@@ -127,9 +127,9 @@ def footer_html(clinic: Clinic, disclaimer: str) -> str:
     return (
         '<footer class="pa-footer">'
         f'<p class="pa-footer__disclaimer"><strong>Please note:</strong> {e(disclaimer)}</p>'
-        f"<p>Emergency: call <a href=\"{e(tel(clinic.emergency.number))}\">{e(clinic.emergency.number)}</a>. "
-        f"Urgent advice: {e(clinic.urgent.name)} on <a href=\"{e(tel(clinic.urgent.number))}\">{e(clinic.urgent.number)}</a>. "
-        f"If you are struggling to cope: {e(clinic.crisis.name)} on <a href=\"{e(tel(clinic.crisis.number))}\">{e(clinic.crisis.number)}</a>.</p>"
+        f'<p>Emergency: call <a href="{e(tel(clinic.emergency.number))}">{e(clinic.emergency.number)}</a>. '
+        f'Urgent advice: {e(clinic.urgent.name)} on <a href="{e(tel(clinic.urgent.number))}">{e(clinic.urgent.number)}</a>. '
+        f'If you are struggling to cope: {e(clinic.crisis.name)} on <a href="{e(tel(clinic.crisis.number))}">{e(clinic.crisis.number)}</a>.</p>'
         "<p>Your messages are kept so our physiotherapists can check and improve the answers. Names, phone numbers "
         "and email addresses are removed before they are stored. Answers marked "
         "<em>Not yet checked by our physiotherapists</em> come from information that is still being reviewed.</p>"
@@ -167,7 +167,8 @@ class ChatPage:
         )
 
     def _ask(self, message: str, turns: list[dict[str, str]], conv_id: str, request: gr.Request | None) -> Reply:
-        return self.assistant.reply(message, turns, conversation_id=conv_id, client_id=client_id(request))
+        reply: Reply = self.assistant.reply(message, turns, conversation_id=conv_id, client_id=client_id(request))
+        return reply
 
     def _admit(self, message: str, turns: list[dict[str, str]] | None, request: gr.Request | None) -> Reply | None:
         """Triage first, then the rate limit: None when the message may be answered, else the reply to show.
@@ -187,7 +188,8 @@ class ChatPage:
         # for admitted messages, for the same reason
         limit = getattr(getattr(self.assistant, "settings", None), "max_message_chars", 4000)
         try:
-            return self.assistant.engine.triage(message[: limit * 2], _history(turns))
+            triage: Triage = self.assistant.engine.triage(message[: limit * 2], _history(turns))
+            return triage
         except Exception:  # noqa: BLE001 - a triage fault must not stop the reply that follows
             log.exception("triage before the rate limit failed")
             return Triage()
@@ -201,7 +203,15 @@ class ChatPage:
             lead = p.text(p.file.crisis) if crisis else p.referral(triage.level)
             answer = f"{lead}\n\n{busy}"
         lead = answer[: -len(busy)].strip()
-        return Reply(triage=triage, answer=answer, lead=lead, notes=[busy], disclaimer=p.text(p.file.disclaimer), refused=True, refusal_reason="rate_limit")
+        return Reply(
+            triage=triage,
+            answer=answer,
+            lead=lead,
+            notes=[busy],
+            disclaimer=p.text(p.file.disclaimer),
+            refused=True,
+            refusal_reason="rate_limit",
+        )
 
     def _over_limit_html(self, reply: Reply) -> str:
         if reply.triage.level in (Level.emergency, Level.urgent):
@@ -234,7 +244,12 @@ class ChatPage:
             display.append({"role": "assistant", "content": self._over_limit_html(refused)})
             yield "", display, display, turns, turn_ids, conv_id
             return
-        display.append({"role": "assistant", "content": '<div class="pa-reply pa-typing" aria-label="Writing an answer"><span></span><span></span><span></span></div>'})
+        display.append(
+            {
+                "role": "assistant",
+                "content": '<div class="pa-reply pa-typing" aria-label="Writing an answer"><span></span><span></span><span></span></div>',
+            }
+        )
         yield "", display, display, turns, turn_ids, conv_id
         try:
             reply = self._ask(message, turns, conv_id, request)
@@ -275,7 +290,9 @@ class ChatPage:
         gr.Info("Thank you for your feedback.")
 
     # -- the API (gradio_client)
-    def chat_api(self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def chat_api(
+        self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
         """`/chat`: the answer text, streamed; the conversation continues for this client session."""
         conv_id = conv_id or uuid.uuid4().hex
         refused = self._admit(message or "", turns, request)
@@ -290,21 +307,33 @@ class ChatPage:
             return
         for k in streaming.frames(len(reply.answer.split(" "))):
             yield streaming.prefix(reply.answer, k), turns, conv_id
-        turns = [*(turns or []), {"role": "user", "content": message or ""}, {"role": "assistant", "content": reply.answer}][-20:]
+        turns = [
+            *(turns or []),
+            {"role": "user", "content": message or ""},
+            {"role": "assistant", "content": reply.answer},
+        ][-20:]
         yield reply.answer, turns, conv_id
 
-    def reply_api(self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def reply_api(
+        self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request
+    ) -> tuple[Any, ...]:
         """`/reply`: the whole Contract 1 object for the message."""
         conv_id = conv_id or uuid.uuid4().hex
         refused = self._admit(message or "", turns, request)
         if refused is not None:
             return {**refused.contract(), "error": self._busy()}, turns, conv_id
         reply = self._ask(message or "", turns or [], conv_id, request)
-        turns = [*(turns or []), {"role": "user", "content": message or ""}, {"role": "assistant", "content": reply.answer}][-20:]
+        turns = [
+            *(turns or []),
+            {"role": "user", "content": message or ""},
+            {"role": "assistant", "content": reply.answer},
+        ][-20:]
         return reply.contract(), turns, conv_id
 
     # -- call-back requests
-    def callback(self, name: str, contact: str, when: str, note: str, consent: bool, request: gr.Request) -> tuple[Any, ...]:
+    def callback(
+        self, name: str, contact: str, when: str, note: str, consent: bool, request: gr.Request
+    ) -> tuple[Any, ...]:
         c = self.clinic
         keep = (gr.skip(),) * 5
 
@@ -402,11 +431,34 @@ def build_chat(assistant: Any, settings: Any, limiter: ChatLimiter) -> gr.Blocks
                 padding=False,
             )
             with gr.Row():
-                name = gr.Textbox(label="Your name", max_length=120, min_width=240, elem_id="pa-cb-name", html_attributes=gr.InputHTMLAttributes(autocomplete="name"))
-                contact = gr.Textbox(label="Phone number or email", max_length=120, min_width=240, elem_id="pa-cb-contact", html_attributes=gr.InputHTMLAttributes(autocomplete="tel"))
+                name = gr.Textbox(
+                    label="Your name",
+                    max_length=120,
+                    min_width=240,
+                    elem_id="pa-cb-name",
+                    html_attributes=gr.InputHTMLAttributes(autocomplete="name"),
+                )
+                contact = gr.Textbox(
+                    label="Phone number or email",
+                    max_length=120,
+                    min_width=240,
+                    elem_id="pa-cb-contact",
+                    html_attributes=gr.InputHTMLAttributes(autocomplete="tel"),
+                )
             with gr.Row():
-                when = gr.Textbox(label="When is a good time? (optional)", placeholder="For example: weekday mornings", max_length=120, min_width=240, elem_id="pa-cb-when")
-                note = gr.Textbox(label="What would you like to talk about? (optional)", max_length=500, min_width=240, elem_id="pa-cb-note")
+                when = gr.Textbox(
+                    label="When is a good time? (optional)",
+                    placeholder="For example: weekday mornings",
+                    max_length=120,
+                    min_width=240,
+                    elem_id="pa-cb-when",
+                )
+                note = gr.Textbox(
+                    label="What would you like to talk about? (optional)",
+                    max_length=500,
+                    min_width=240,
+                    elem_id="pa-cb-note",
+                )
             consent = gr.Checkbox(
                 label=f"I agree that {clinic.name} may store these details and contact me about this request.",
                 elem_id="pa-cb-consent",
@@ -432,11 +484,41 @@ def build_chat(assistant: Any, settings: Any, limiter: ChatLimiter) -> gr.Blocks
             page.respond, chat_inputs, chat_outputs, concurrency_id="chat", **quiet
         )
         chatbot.like(page.like, [turn_ids], None, api_visibility="undocumented")
-        new.click(page.new_conversation, None, [chatbot, display, turns, turn_ids, conv_id], api_visibility="undocumented", queue=False)
-        chatbot.clear(page.new_conversation, None, [chatbot, display, turns, turn_ids, conv_id], api_visibility="undocumented", queue=False)
-        send_cb.click(page.callback, [name, contact, when, note, consent], [cb_status, name, contact, when, note, consent], api_name="callback")
-        api_trigger.click(page.chat_api, [api_message, api_turns, api_conv], [api_answer, api_turns, api_conv], api_name="chat", concurrency_id="chat")
-        api_trigger.click(page.reply_api, [api_message, api_turns, api_conv], [api_reply, api_turns, api_conv], api_name="reply", concurrency_id="chat")
+        new.click(
+            page.new_conversation,
+            None,
+            [chatbot, display, turns, turn_ids, conv_id],
+            api_visibility="undocumented",
+            queue=False,
+        )
+        chatbot.clear(
+            page.new_conversation,
+            None,
+            [chatbot, display, turns, turn_ids, conv_id],
+            api_visibility="undocumented",
+            queue=False,
+        )
+        send_cb.click(
+            page.callback,
+            [name, contact, when, note, consent],
+            [cb_status, name, contact, when, note, consent],
+            api_name="callback",
+        )
+        api_trigger.click(
+            page.chat_api,
+            [api_message, api_turns, api_conv],
+            [api_answer, api_turns, api_conv],
+            api_name="chat",
+            concurrency_id="chat",
+        )
+        api_trigger.click(
+            page.reply_api,
+            [api_message, api_turns, api_conv],
+            [api_reply, api_turns, api_conv],
+            api_name="reply",
+            concurrency_id="chat",
+        )
         demo.load(page.on_load, None, [header, chatbot], queue=False, **quiet)
     demo.queue(default_concurrency_limit=4)
-    return demo
+    blocks: gr.Blocks = demo
+    return blocks

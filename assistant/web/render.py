@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 
@@ -131,9 +130,11 @@ def card_html(card: ExerciseCard) -> str:
     stop = "".join(f"<li>{e(s)}</li>" for s in card.stop_if)
     cautions = ""
     if card.cautions:
-        cautions = '<div class="pa-card__care"><p class="pa-card__label">Take care</p><ul>' + "".join(
-            f"<li>{e(c)}</li>" for c in card.cautions
-        ) + "</ul></div>"
+        cautions = (
+            '<div class="pa-card__care"><p class="pa-card__label">Take care</p><ul>'
+            + "".join(f"<li>{e(c)}</li>" for c in card.cautions)
+            + "</ul></div>"
+        )
     label = CATEGORY_LABELS.get(card.category, card.category.replace("_", " ").capitalize())
     return (
         f'<article class="pa-card pa-card--{e(card.category)}" aria-label="{e(card.name)}">'
@@ -230,7 +231,9 @@ def reply_html(
             if reply.plan_note:
                 inner += f'<div class="pa-plan__note">{markdown_html(reply.plan_note)}</div>'
             label = f"Exercises you can try ({len(chosen)})"
-            out.append(f'<section class="pa-plan" aria-label="Exercises you can try">{_details(label, inner, open_=reply.intent == "exercises", kind="plan")}</section>')
+            out.append(
+                f'<section class="pa-plan" aria-label="Exercises you can try">{_details(label, inner, open_=reply.intent == "exercises", kind="plan")}</section>'
+            )
     if reply.help:
         out.append(_details("When to get help", f'<div class="pa-help">{markdown_html(reply.help)}</div>', kind="help"))
     out.append(sources_html(reply, kb))

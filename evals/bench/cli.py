@@ -44,7 +44,11 @@ def main(
     url = url or os.environ.get("PHYSIO_BENCH_URL") or None
     started = time.perf_counter()
     rows = bench_messages(n)
-    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "model": settings.embedding_model}
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "model": settings.embedding_model,
+    }
     results["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
     timings: dict[str, float] = {}
 
@@ -65,7 +69,10 @@ def main(
     work = Path(tempfile.mkdtemp(prefix="physio-bench-"))
     try:
         step("ingest", lambda: ingest_figures(settings, assistant.embedder, work / "data", reference))
-        step("cold_start", lambda: cold_start(work / "data", str(resolve_model_path(settings.embedding_model)), models_dir))
+        step(
+            "cold_start",
+            lambda: cold_start(work / "data", str(resolve_model_path(settings.embedding_model)), models_dir),
+        )
         step("jsonl", lambda: jsonl_run(work / "data", rows, work, models_dir))
         if web:
             step("web_pair", lambda: web_pair(work / "data", models_dir, work))
@@ -78,7 +85,9 @@ def main(
     results["memory"] = {
         "serving_peak_rss_mb": results["jsonl"]["serving_peak_rss_mb"],
         "bare_model_peak_rss_mb": results["cold_start"]["bare_model_peak_rss_mb"],
-        "serving_vs_bare_model": round(results["jsonl"]["serving_peak_rss_mb"] / results["cold_start"]["bare_model_peak_rss_mb"], 2),
+        "serving_vs_bare_model": round(
+            results["jsonl"]["serving_peak_rss_mb"] / results["cold_start"]["bare_model_peak_rss_mb"], 2
+        ),
     }
     if url:
         step("web", lambda: web_load(url, server_pid=server_pid))
@@ -102,11 +111,28 @@ def _main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     parser.add_argument("--url", help="run the web load test against this loopback URL (the app must be serving)")
-    parser.add_argument("--server-pid", type=int, help="the server's pid, to sample its peak memory during the load test")
+    parser.add_argument(
+        "--server-pid", type=int, help="the server's pid, to sample its peak memory during the load test"
+    )
     parser.add_argument("-n", type=int, default=200, help="messages for the latency and --jsonl figures")
-    parser.add_argument("--soak-minutes", type=float, default=0.0, help="after the load test, a steady soak of this many minutes")
-    parser.add_argument("--web", action="store_true", help="start a server per embedding path on loopback and load-test both")
-    parser.add_argument("--int8", action="store_true", help="also try int8 dynamic quantisation against fp32 in one eval run")
+    parser.add_argument(
+        "--soak-minutes", type=float, default=0.0, help="after the load test, a steady soak of this many minutes"
+    )
+    parser.add_argument(
+        "--web", action="store_true", help="start a server per embedding path on loopback and load-test both"
+    )
+    parser.add_argument(
+        "--int8", action="store_true", help="also try int8 dynamic quantisation against fp32 in one eval run"
+    )
     args = parser.parse_args()
-    main(Settings(), args.out, url=args.url, server_pid=args.server_pid, n=args.n, soak_minutes=args.soak_minutes, web=args.web, int8=args.int8)
+    main(
+        Settings(),
+        args.out,
+        url=args.url,
+        server_pid=args.server_pid,
+        n=args.n,
+        soak_minutes=args.soak_minutes,
+        web=args.web,
+        int8=args.int8,
+    )
     return 0

@@ -11,14 +11,21 @@ from evals.bench.common import ST_BACKEND, cli_command, run_child
 
 _BARE_LOAD = (
     "import sys, time; from sentence_transformers import SentenceTransformer; "
-    "m = SentenceTransformer(sys.argv[1], device='cpu'); m.encode(['Is walking OK with sciatica?'], normalize_embeddings=True)"
+    "m = SentenceTransformer(sys.argv[1], device='cpu'); "
+    "m.encode(['Is walking OK with sciatica?'], normalize_embeddings=True)"
 )
 
 
 def cold_start(data_dir: Path, model_path: str, models_dir: Path, repeats: int = 3) -> dict[str, Any]:
     """A one-shot `ask "..."` in a fresh process (store ready), served (ONNX) and on the
     sentence-transformers path, against a bare SentenceTransformer load + one encode; interleaved."""
-    env = {**os.environ, "PHYSIO_DATA_DIR": str(data_dir), "PHYSIO_MODEL_CACHE_DIR": str(models_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PHYSIO_DATA_DIR": str(data_dir),
+        "PHYSIO_MODEL_CACHE_DIR": str(models_dir),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     env.pop("PHYSIO_EMBEDDING_BACKEND", None)
     st_env = {**env, **ST_BACKEND}
     question = [*cli_command(), "ask", "Is walking OK with sciatica?"]
@@ -26,7 +33,11 @@ def cold_start(data_dir: Path, model_path: str, models_dir: Path, repeats: int =
     if code != 0:
         raise RuntimeError(f"`physio-assistant ask` exited with {code}")
     runs: dict[str, list[tuple[float, int]]] = {"ask": [], "ask_st": [], "bare": []}
-    commands = {"ask": (question, env), "ask_st": (question, st_env), "bare": ([sys.executable, "-c", _BARE_LOAD, model_path], env)}
+    commands = {
+        "ask": (question, env),
+        "ask_st": (question, st_env),
+        "bare": ([sys.executable, "-c", _BARE_LOAD, model_path], env),
+    }
     for i in range(repeats):
         names = list(commands)
         for name in names[i % 3 :] + names[: i % 3]:

@@ -37,7 +37,11 @@ def ms(fn: Callable[[], object]) -> float:
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2), "mean": round(sum(values) / max(len(values), 1), 2)}
+    return {
+        "p50": round(percentile(values, 50), 2),
+        "p95": round(percentile(values, 95), 2),
+        "mean": round(sum(values) / max(len(values), 1), 2),
+    }
 
 
 def cli_command() -> list[str]:
@@ -62,7 +66,7 @@ def run_child(cmd: list[str], env: dict[str, str], stdin: Path | None = None) ->
     `ru_maxrss` of a child is no good here: Linux carries the parent's high-water mark across
     fork and exec, so every child would report the bench process's own size.
     """
-    with tempfile.TemporaryFile() as out, (stdin.open("rb") if stdin else open(os.devnull, "rb")) as inp:
+    with tempfile.TemporaryFile() as out, stdin.open("rb") if stdin else open(os.devnull, "rb") as inp:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=inp, stdout=out, stderr=subprocess.DEVNULL, env=env)
         peak = 0

@@ -71,16 +71,25 @@ def compare(settings: Any, work: Path) -> dict[str, Any]:
     for name, emb in (("fp32", fp32), ("int8", int8)):
         s = settings.model_copy(update={"data_dir": work / name / "data"})
         results: dict[str, Any] = {}
-        runner.main(s, work / name / "eval-out", only="triage,retrieval", embedder=emb, results_out=results, say=lambda m: None)
+        runner.main(
+            s, work / name / "eval-out", only="triage,retrieval", embedder=emb, results_out=results, say=lambda m: None
+        )
         metrics[name] = _watched(results.get("metrics", {}))
-    moved = {k: [metrics["fp32"][k], metrics["int8"].get(k)] for k in metrics["fp32"] if metrics["int8"].get(k) != metrics["fp32"][k]}
+    moved = {
+        k: [metrics["fp32"][k], metrics["int8"].get(k)]
+        for k in metrics["fp32"]
+        if metrics["int8"].get(k) != metrics["fp32"][k]
+    }
     p50 = {k: round(percentile(v, 50), 2) for k, v in timings.items()}
     f, q = metrics["fp32"], metrics["int8"]
     key3, mrr = "retrieval.hybrid.recall@3", "retrieval.hybrid.mrr"
     summary = (
-        f"hybrid recall@3 {f.get(key3, float('nan')):.3f} vs int8 {q.get(key3, float('nan')):.3f}, MRR {f.get(mrr, float('nan')):.3f} vs {q.get(mrr, float('nan')):.3f}; "
-        f"{len(f) - len(moved)} of {len(f)} retrieval and triage figures unchanged; query encode p50 {p50['fp32']:.1f} vs {p50['int8']:.1f} ms; "
-        f"int8 vs fp32 cosine min {float(cosines.min()):.4f}; graph {int8_graph.stat().st_size / 2**20:.0f} vs {(folder / GRAPH).stat().st_size / 2**20:.0f} MB"
+        f"hybrid recall@3 {f.get(key3, float('nan')):.3f} vs int8 {q.get(key3, float('nan')):.3f}, "
+        f"MRR {f.get(mrr, float('nan')):.3f} vs {q.get(mrr, float('nan')):.3f}; "
+        f"{len(f) - len(moved)} of {len(f)} retrieval and triage figures unchanged; "
+        f"query encode p50 {p50['fp32']:.1f} vs {p50['int8']:.1f} ms; "
+        f"int8 vs fp32 cosine min {float(cosines.min()):.4f}; "
+        f"graph {int8_graph.stat().st_size / 2**20:.0f} vs {(folder / GRAPH).stat().st_size / 2**20:.0f} MB"
     )
     return {
         "keep_int8": not moved,

@@ -11,7 +11,9 @@ from typing import Any
 from evals.bench.common import cli_command, run_child
 
 
-def jsonl_run(data_dir: Path, rows: Sequence[dict[str, Any]], work: Path, models_dir: Path, repeats: int = 3) -> dict[str, Any]:
+def jsonl_run(
+    data_dir: Path, rows: Sequence[dict[str, Any]], work: Path, models_dir: Path, repeats: int = 3
+) -> dict[str, Any]:
     """`ask --jsonl` on the messages, wall time including the model load (median of `repeats`).
 
     Its peak RSS is the serving memory: the same loaded pipeline the web app holds, minus gradio.
@@ -24,14 +26,16 @@ def jsonl_run(data_dir: Path, rows: Sequence[dict[str, Any]], work: Path, models
     for _ in range(repeats):
         seconds, code, rss, out = run_child([*cli_command(), "ask", "--jsonl"], env, stdin=feed)
         lines = [json.loads(x) for x in out.decode("utf-8").splitlines() if x.strip()]
-        runs.append({
-            "seconds": seconds,
-            "exit_code": code,
-            "outputs": len(lines),
-            "errors": sum("error" in x for x in lines),
-            "replies_seconds": sum(float(x.get("latency_ms", 0)) for x in lines) / 1000,
-            "rss": rss,
-        })
+        runs.append(
+            {
+                "seconds": seconds,
+                "exit_code": code,
+                "outputs": len(lines),
+                "errors": sum("error" in x for x in lines),
+                "replies_seconds": sum(float(x.get("latency_ms", 0)) for x in lines) / 1000,
+                "rss": rss,
+            }
+        )
     runs.sort(key=lambda r: r["seconds"])
     mid = runs[len(runs) // 2]
     return {

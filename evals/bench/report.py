@@ -33,7 +33,10 @@ def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if results.get("web_pair", {}).get("web_p95_vs_sentence_transformers") is not None:
         values["web_p95_vs_sentence_transformers"] = results["web_pair"]["web_p95_vs_sentence_transformers"]
     ops = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b}
-    return {k: {"value": v, "target": f"{TARGETS[k][0]} {TARGETS[k][1]:g}", "met": ops[TARGETS[k][0]](v, TARGETS[k][1])} for k, v in values.items()}
+    return {
+        k: {"value": v, "target": f"{TARGETS[k][0]} {TARGETS[k][1]:g}", "met": ops[TARGETS[k][0]](v, TARGETS[k][1])}
+        for k, v in values.items()
+    }
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -45,49 +48,103 @@ def markdown(r: dict[str, Any]) -> str:
 
     m = r["machine"]
     rows = [
-        ("Per-turn latency p50", f"{t['reply_ms']['p50']:.1f} ms vs bare sentence-transformers encode {t['encode_ms']['p50']:.1f} ms", f"{t['turn_p50_ratio']:.2f}x" + mark("turn_p50_ratio")),
-        ("Per-turn latency p95", f"{t['reply_ms']['p95']:.1f} ms vs bare sentence-transformers encode {t['encode_ms']['p95']:.1f} ms", f"{t['turn_p95_ratio']:.2f}x" + mark("turn_p95_ratio")),
-        ("Served query encode p50", f"{t['served_encode_ms']['p50']:.1f} ms ({t['backend']}) vs {t['encode_ms']['p50']:.1f} ms; a whole turn is {t['turn_p50_vs_served_encode']:.2f}x the served encode", f"{t['served_encode_p50_ratio']:.2f}x"),
-        ("Triage alone p95", f"{t['triage_ms']['p95']:.2f} ms (p50 {t['triage_ms']['p50']:.2f} ms)", f"{t['triage_p95_vs_encode_p95']:.3f}x encode p95" + mark("triage_p95_ms")),
-        ("Ingest throughput", f"{i['ingest_chunks_per_s']:.0f} chunks/s vs raw sentence-transformers encode {i['raw_encode_chunks_per_s']:.0f} chunks/s ({i['chunks']} chunks; raw served encode {i['served_raw_encode_s']:.1f} s)", f"{i['ingest_vs_raw_throughput']:.2f}x" + mark("ingest_vs_raw_throughput")),
-        ("Unchanged re-ingest", f"{i['reingest_unchanged_s']:.2f} s vs full ingest {i['full_ingest_s']:.1f} s", f"{i['reingest_vs_full']:.3f}x"),
-        ("Cold start to first answer", f"{c['ask_first_answer_s']:.1f} s vs bare sentence-transformers load + 1 encode {c['bare_model_load_s']:.1f} s (median of {c['runs']}; very first ask, building the sentence cache: {c['first_ever_ask_s']:.1f} s)", f"{c['cold_start_ratio']:.2f}x" + mark("cold_start_ratio")),
-        ("One-shot `ask`", f"{c['ask_first_answer_s']:.1f} s vs {c['ask_sentence_transformers_s']:.1f} s on the sentence-transformers path (peak RSS {c['ask_peak_rss_mb']:.0f} vs {c['ask_sentence_transformers_peak_rss_mb']:.0f} MB)", f"{c['ask_vs_sentence_transformers']:.2f}x" + mark("ask_vs_sentence_transformers")),
-        (f"`ask --jsonl`, {j['messages']} messages", f"{j['jsonl_seconds']:.1f} s incl. model load (median of {j['runs']}, range {j['jsonl_seconds_min_max'][0]:.1f}-{j['jsonl_seconds_min_max'][1]:.1f} s; {j['replies_seconds']:.1f} s of it in replies), {j['errors']} errors", mark("jsonl_200_seconds").strip(" ()")),
-        ("Serving memory (peak RSS, `ask --jsonl`)", f"{mem['serving_peak_rss_mb']:.0f} MB vs bare sentence-transformers model {mem['bare_model_peak_rss_mb']:.0f} MB", f"{mem['serving_vs_bare_model']:.2f}x" + mark("serving_peak_rss_mb")),
+        (
+            "Per-turn latency p50",
+            f"{t['reply_ms']['p50']:.1f} ms vs bare sentence-transformers encode {t['encode_ms']['p50']:.1f} ms",
+            f"{t['turn_p50_ratio']:.2f}x" + mark("turn_p50_ratio"),
+        ),
+        (
+            "Per-turn latency p95",
+            f"{t['reply_ms']['p95']:.1f} ms vs bare sentence-transformers encode {t['encode_ms']['p95']:.1f} ms",
+            f"{t['turn_p95_ratio']:.2f}x" + mark("turn_p95_ratio"),
+        ),
+        (
+            "Served query encode p50",
+            f"{t['served_encode_ms']['p50']:.1f} ms ({t['backend']}) vs {t['encode_ms']['p50']:.1f} ms; a whole turn is {t['turn_p50_vs_served_encode']:.2f}x the served encode",
+            f"{t['served_encode_p50_ratio']:.2f}x",
+        ),
+        (
+            "Triage alone p95",
+            f"{t['triage_ms']['p95']:.2f} ms (p50 {t['triage_ms']['p50']:.2f} ms)",
+            f"{t['triage_p95_vs_encode_p95']:.3f}x encode p95" + mark("triage_p95_ms"),
+        ),
+        (
+            "Ingest throughput",
+            f"{i['ingest_chunks_per_s']:.0f} chunks/s vs raw sentence-transformers encode {i['raw_encode_chunks_per_s']:.0f} chunks/s ({i['chunks']} chunks; raw served encode {i['served_raw_encode_s']:.1f} s)",
+            f"{i['ingest_vs_raw_throughput']:.2f}x" + mark("ingest_vs_raw_throughput"),
+        ),
+        (
+            "Unchanged re-ingest",
+            f"{i['reingest_unchanged_s']:.2f} s vs full ingest {i['full_ingest_s']:.1f} s",
+            f"{i['reingest_vs_full']:.3f}x",
+        ),
+        (
+            "Cold start to first answer",
+            f"{c['ask_first_answer_s']:.1f} s vs bare sentence-transformers load + 1 encode {c['bare_model_load_s']:.1f} s (median of {c['runs']}; very first ask, building the sentence cache: {c['first_ever_ask_s']:.1f} s)",
+            f"{c['cold_start_ratio']:.2f}x" + mark("cold_start_ratio"),
+        ),
+        (
+            "One-shot `ask`",
+            f"{c['ask_first_answer_s']:.1f} s vs {c['ask_sentence_transformers_s']:.1f} s on the sentence-transformers path (peak RSS {c['ask_peak_rss_mb']:.0f} vs {c['ask_sentence_transformers_peak_rss_mb']:.0f} MB)",
+            f"{c['ask_vs_sentence_transformers']:.2f}x" + mark("ask_vs_sentence_transformers"),
+        ),
+        (
+            f"`ask --jsonl`, {j['messages']} messages",
+            f"{j['jsonl_seconds']:.1f} s incl. model load (median of {j['runs']}, range {j['jsonl_seconds_min_max'][0]:.1f}-{j['jsonl_seconds_min_max'][1]:.1f} s; {j['replies_seconds']:.1f} s of it in replies), {j['errors']} errors",
+            mark("jsonl_200_seconds").strip(" ()"),
+        ),
+        (
+            "Serving memory (peak RSS, `ask --jsonl`)",
+            f"{mem['serving_peak_rss_mb']:.0f} MB vs bare sentence-transformers model {mem['bare_model_peak_rss_mb']:.0f} MB",
+            f"{mem['serving_vs_bare_model']:.2f}x" + mark("serving_peak_rss_mb"),
+        ),
     ]
     if "triage_long" in r:
         tl = r["triage_long"]
         for size in (1000, 4000, 8000):
-            rows.append((
-                f"Triage of a new {size:,}-character message, p50 / p95",
-                f"rules {tl[f'rules_{size}']['p50']:.1f} / {tl[f'rules_{size}']['p95']:.1f} ms; rules + net {tl[f'rules_net_{size}']['p50']:.1f} / {tl[f'rules_net_{size}']['p95']:.1f} ms",
-                "target (rules) 5 ms at 1,000 and 50 ms at 8,000",
-            ))
-        rows.append((
-            "Triage with 10 long history turns (1,200 characters each), p50 / p95",
-            f"rules {tl['rules_history_10x1200']['p50']:.1f} / {tl['rules_history_10x1200']['p95']:.1f} ms; rules + net {tl['rules_net_history_10x1200']['p50']:.1f} / {tl['rules_net_history_10x1200']['p95']:.1f} ms",
-            "",
-        ))
+            rows.append(
+                (
+                    f"Triage of a new {size:,}-character message, p50 / p95",
+                    f"rules {tl[f'rules_{size}']['p50']:.1f} / {tl[f'rules_{size}']['p95']:.1f} ms; rules + net {tl[f'rules_net_{size}']['p50']:.1f} / {tl[f'rules_net_{size}']['p95']:.1f} ms",
+                    "target (rules) 5 ms at 1,000 and 50 ms at 8,000",
+                )
+            )
+        rows.append(
+            (
+                "Triage with 10 long history turns (1,200 characters each), p50 / p95",
+                f"rules {tl['rules_history_10x1200']['p50']:.1f} / {tl['rules_history_10x1200']['p95']:.1f} ms; rules + net {tl['rules_net_history_10x1200']['p50']:.1f} / {tl['rules_net_history_10x1200']['p95']:.1f} ms",
+                "",
+            )
+        )
     if "web_pair" in r:
         wp = r["web_pair"]
         for name, label in (("onnx", "served (ONNX)"), ("sentence_transformers", "sentence-transformers path")):
             w = wp[name]
-            rows.append((
-                f"Web load, {label} ({w['visitors']} visitors x {w['messages_each']})",
-                f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped; "
-                f"server CPU {w['server_cpu_ms_per_call']:.0f} ms per call; server ready in {w['server_ready_s']:.1f} s",
-                f"server peak {w['server_peak_rss_mb']} MB",
-            ))
+            rows.append(
+                (
+                    f"Web load, {label} ({w['visitors']} visitors x {w['messages_each']})",
+                    f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped; "
+                    f"server CPU {w['server_cpu_ms_per_call']:.0f} ms per call; server ready in {w['server_ready_s']:.1f} s",
+                    f"server peak {w['server_peak_rss_mb']} MB",
+                )
+            )
         if wp.get("web_p95_vs_sentence_transformers") is not None:
-            rows.append(("Web load p95, served vs sentence-transformers", f"p50 ratio {wp['web_p50_vs_sentence_transformers']:.2f}x", f"{wp['web_p95_vs_sentence_transformers']:.2f}x" + mark("web_p95_vs_sentence_transformers")))
+            rows.append(
+                (
+                    "Web load p95, served vs sentence-transformers",
+                    f"p50 ratio {wp['web_p50_vs_sentence_transformers']:.2f}x",
+                    f"{wp['web_p95_vs_sentence_transformers']:.2f}x" + mark("web_p95_vs_sentence_transformers"),
+                )
+            )
     if "web" in r:
         w = r["web"]
-        rows.append((
-            f"Web load ({w['visitors']} visitors x {w['messages_each']})",
-            f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped",
-            f"server peak {w['server_peak_rss_mb']} MB" if w["server_peak_rss_mb"] else "",
-        ))
+        rows.append(
+            (
+                f"Web load ({w['visitors']} visitors x {w['messages_each']})",
+                f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped",
+                f"server peak {w['server_peak_rss_mb']} MB" if w["server_peak_rss_mb"] else "",
+            )
+        )
     if "web" not in r and "web_pair" not in r:
         rows.append(("Web load", "not run (give --web, or --url / PHYSIO_BENCH_URL)", ""))
     if "int8" in r:
@@ -117,10 +174,22 @@ def plot(r: dict[str, Any], path: Path) -> None:
     ax1.set_yscale("log")
     ax1.set_ylabel("ms per message (log)")
     ax1.set_title(f"Per-turn latency, {r['turn']['n']} messages")
-    labels = ["turn p50", "turn p95", "ingest\nthroughput", "re-ingest\nvs full", "cold start", "one-shot\nask", "memory"]
+    labels = [
+        "turn p50",
+        "turn p95",
+        "ingest\nthroughput",
+        "re-ingest\nvs full",
+        "cold start",
+        "one-shot\nask",
+        "memory",
+    ]
     values = [
-        r["turn"]["turn_p50_ratio"], r["turn"]["turn_p95_ratio"], r["ingest"]["ingest_vs_raw_throughput"],
-        r["ingest"]["reingest_vs_full"], r["cold_start"]["cold_start_ratio"], r["cold_start"]["ask_vs_sentence_transformers"],
+        r["turn"]["turn_p50_ratio"],
+        r["turn"]["turn_p95_ratio"],
+        r["ingest"]["ingest_vs_raw_throughput"],
+        r["ingest"]["reingest_vs_full"],
+        r["cold_start"]["cold_start_ratio"],
+        r["cold_start"]["ask_vs_sentence_transformers"],
         r["memory"]["serving_vs_bare_model"],
     ]
     bars = ax2.bar(labels, values, color="#4c72b0")

@@ -10,7 +10,9 @@ from urllib.parse import urlparse
 from evals.bench.common import bench_messages, stats
 
 
-def soak(url: str, minutes: float = 10.0, visitors: int = 4, *, server_pid: int | None = None, max_calls: int = 20_000) -> dict[str, Any]:
+def soak(
+    url: str, minutes: float = 10.0, visitors: int = 4, *, server_pid: int | None = None, max_calls: int = 20_000
+) -> dict[str, Any]:
     """Steady load on a running server for `minutes`: errors, latency, and resident memory growth.
 
     Bounded in time and count, loopback only. Memory is sampled after a one-minute warm-up (or a
@@ -60,7 +62,9 @@ def soak(url: str, minutes: float = 10.0, visitors: int = 4, *, server_pid: int 
                     errors.append(f"{type(exc).__name__}: {exc}"[:200])
             i += visitors
 
-    threads = [threading.Thread(target=sampler, daemon=True)] + [threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(visitors)]
+    threads = [threading.Thread(target=sampler, daemon=True)] + [
+        threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(visitors)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -30,7 +30,10 @@ def _timed(fn: Callable[[], object], reset: Callable[[], None], repeats: int) ->
         fn()
         values.append((time.perf_counter() - start) * 1000)
     values.sort()
-    return {"p50": round(values[len(values) // 2], 2), "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2)}
+    return {
+        "p50": round(values[len(values) // 2], 2),
+        "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2),
+    }
 
 
 def long_input(assistant: Any, repeats: int = 7) -> dict[str, Any]:
@@ -51,7 +54,9 @@ def long_input(assistant: Any, repeats: int = 7) -> dict[str, Any]:
         out[f"rules_{chars}"] = _timed(lambda text=text: engine.triage(text), reset, repeats)
         out[f"rules_net_{chars}"] = _timed(lambda text=text: triager.triage(text), reset, max(3, repeats // 2))
     long = _text(12_000)
-    history = [Turn(role="user" if i % 2 == 0 else "assistant", content=long[i * 1200 : (i + 1) * 1200]) for i in range(10)]
+    history = [
+        Turn(role="user" if i % 2 == 0 else "assistant", content=long[i * 1200 : (i + 1) * 1200]) for i in range(10)
+    ]
     out["rules_history_10x1200"] = _timed(lambda: engine.triage("is walking ok?", history), reset, repeats)
     out["rules_net_history_10x1200"] = _timed(lambda: triager.triage("is walking ok?", history), reset, 3)
     return out

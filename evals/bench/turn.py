@@ -43,5 +43,9 @@ def turn_latency(assistant: Any, rows: Sequence[dict[str, Any]], reference: Any)
         "turn_p50_vs_served_encode": round(t["p50"] / o["p50"], 2),
         "triage_p95_ms": g["p95"],
         "triage_p95_vs_encode_p95": round(g["p95"] / e["p95"], 3),
-        "samples": {"encode": [round(x, 2) for x in bare], "served_encode": [round(x, 2) for x in served], "reply": [round(x, 2) for x in reply]},
+        "samples": {
+            "encode": [round(x, 2) for x in bare],
+            "served_encode": [round(x, 2) for x in served],
+            "reply": [round(x, 2) for x in reply],
+        },
     }

@@ -160,12 +160,20 @@ def web_pair(data_dir: Path, models_dir: Path, work: Path, visitors: int = 50, m
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         with (work / f"server-{name}.log").open("w") as log:
-            proc = subprocess.Popen([*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env={**base, **extra}, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+            proc = subprocess.Popen(
+                [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env={**base, **extra},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=work,
+            )
         try:
             started, deadline = time.perf_counter(), time.monotonic() + 240
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the {name} server exited with {proc.returncode}: see {work / f'server-{name}.log'}")
+                    raise RuntimeError(
+                        f"the {name} server exited with {proc.returncode}: see {work / f'server-{name}.log'}"
+                    )
                 try:
                     if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                         break

@@ -183,14 +183,18 @@ def test_phone_width(browser: Browser, server: Server, screenshots: Path) -> Non
     page.close()
 
 
-def test_on_a_phone_the_answer_is_read_first_without_scrolling(browser: Browser, server: Server, screenshots: Path) -> None:
+def test_on_a_phone_the_answer_is_read_first_without_scrolling(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
     page = open_chat(browser, server, {"width": 390, "height": 844})
     ask(page, "is walking ok?")
     reply = last_reply(page)
     first = reply.locator(".pa-answer p").first
     expect(first).to_be_visible()
     box = first.bounding_box()
-    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 844, f"the answer's first paragraph is on screen: {box}"
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, (
+        f"the answer's first paragraph is on screen: {box}"
+    )
     # what follows the answer is folded away until asked for
     assert reply.locator("details.pa-more[open]").count() == 0
     expect(reply.locator(".pa-card")).to_have_count(0)  # "is walking ok?" asks for no exercises

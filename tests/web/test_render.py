@@ -42,7 +42,12 @@ def test_markdown_from_the_assistant_cannot_carry_html() -> None:
 
 def test_emergency_banner_comes_first_with_the_number(kb: KnowledgeBase) -> None:
     lead = "**This could be a medical emergency. Call 999 for an ambulance or go to the nearest A&E now.** Do not wait."
-    r = reply(Level.emergency, "Some more text.", lead=lead + "\n\n**Why:** nerves.", flags=[FlagHit(id="cauda_equina", evidence="x", level=Level.emergency)])
+    r = reply(
+        Level.emergency,
+        "Some more text.",
+        lead=lead + "\n\n**Why:** nerves.",
+        flags=[FlagHit(id="cauda_equina", evidence="x", level=Level.emergency)],
+    )
     html = reply_html(r, kb)
     assert html.index("pa-banner--emergency") < html.index("pa-answer")
     assert 'role="alert"' in html and 'href="tel:999"' in html
@@ -52,7 +57,11 @@ def test_emergency_banner_comes_first_with_the_number(kb: KnowledgeBase) -> None
 
 
 def test_urgent_banner_is_amber_and_exercises_are_not_shown(kb: KnowledgeBase) -> None:
-    r = reply(Level.urgent, lead="**Please get medical advice today.** Call 111.", exercises=[ExerciseRef(id="bird-dog", name="Bird dog", category="strengthening")])
+    r = reply(
+        Level.urgent,
+        lead="**Please get medical advice today.** Call 111.",
+        exercises=[ExerciseRef(id="bird-dog", name="Bird dog", category="strengthening")],
+    )
     html = reply_html(r, kb)
     assert "pa-banner--urgent" in html and 'href="tel:111"' in html
     assert "pa-card" not in html
@@ -63,13 +72,25 @@ def test_answer_first_then_cards_help_and_citations_collapsed(kb: KnowledgeBase)
     section = kb.articles["walking-with-sciatica"].sections()[0]
     r = reply(
         Level.self_care,
-        sections=[AnswerSection(id=section.id, source_id=section.article_id, title="Walking", heading=section.heading, text=section.text)],
+        sections=[
+            AnswerSection(
+                id=section.id, source_id=section.article_id, title="Walking", heading=section.heading, text=section.text
+            )
+        ],
         exercises=[ExerciseRef(id="bird-dog", name="Bird dog", category="strengthening")],
         plan_note="Start gently.",
         help="See a GP if it is not improving.",
-        sources=[SourceRef(id="walking-with-sciatica", title="Walking", score=0.7, status="draft", section=section.heading),
-                 SourceRef(id="bird-dog", title="Bird dog", score=0.7, kind="exercise", status="draft"),
-                 SourceRef(id="approved-1", title="Answer checked by a physiotherapist", score=0.9, kind="approved", status="approved")],
+        sources=[
+            SourceRef(id="walking-with-sciatica", title="Walking", score=0.7, status="draft", section=section.heading),
+            SourceRef(id="bird-dog", title="Bird dog", score=0.7, kind="exercise", status="draft"),
+            SourceRef(
+                id="approved-1",
+                title="Answer checked by a physiotherapist",
+                score=0.9,
+                kind="approved",
+                status="approved",
+            ),
+        ],
     )
     html = reply_html(r, kb)
     assert "pa-banner" not in html
@@ -86,8 +107,15 @@ def test_answer_first_then_cards_help_and_citations_collapsed(kb: KnowledgeBase)
 
 
 def test_suggestions_are_buttons_that_carry_their_question(kb: KnowledgeBase) -> None:
-    r = reply(Level.self_care, "Did you mean one of these?", suggestions=[
-        Suggestion(id="a#b", title="Pacing your walks", article="Walking", message='How far should I walk? <b>"now"</b>')])
+    r = reply(
+        Level.self_care,
+        "Did you mean one of these?",
+        suggestions=[
+            Suggestion(
+                id="a#b", title="Pacing your walks", article="Walking", message='How far should I walk? <b>"now"</b>'
+            )
+        ],
+    )
     html = reply_html(r, kb)
     assert 'class="pa-chip"' in html and "Pacing your walks" in html
     assert "<b>" not in html and "&lt;b&gt;" in html, "a chip's question is escaped like any text"
