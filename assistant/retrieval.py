@@ -305,11 +305,15 @@ class HybridRetriever:
         'Does my horoscope affect sciatica?' -> 1.0 ('horoscope' appears nowhere): the knowledge base
         cannot answer it, however close 'sciatica' pulls the embedding. Typos are ignored.
         """
+        return self.missing(text)[0]
+
+    def missing(self, text: str) -> tuple[float, list[str]]:
+        """`unknown_share`, and the words behind it."""
         from assistant.guardrails.text import edit_distance, known_words
 
         english = known_words()
         specific: list[str] = []
-        unknown = 0
+        absent: list[str] = []
         for word in _WORD.findall(text.lower()):
             if word in STOPWORDS or word in ASKING or len(word) < 3 or word.isdigit():
                 continue
@@ -328,10 +332,11 @@ class HybridRetriever:
                 if any(edit_distance(word, k, 1) <= 1 for k in self._english_near(word)):
                     continue  # a typo of an everyday word ("husbnd"): says nothing about the topic
             specific.append(t)
-            unknown += not known
+            if not known:
+                absent.append(word)
         if not specific:
-            return 0.0
-        return unknown / len(specific)
+            return 0.0, []
+        return len(absent) / len(specific), absent
 
     def set_approved(self, items: Sequence[Approved]) -> None:
         self.approved = list(items)

@@ -124,20 +124,28 @@ def test_exercise_plans_are_balanced_and_respect_pregnancy(assistant) -> None:
     assert len({c.category for c in cards}) >= 2
 
 
-@pytest.mark.parametrize(
-    ("message", "condition"),
-    [
-        ("I had a microdiscectomy 3 weeks ago, what exercises can I do?", "recent_spinal_surgery"),
-        ("I have osteoporosis, which stretches are safe for sciatica?", "osteoporosis"),
-        ("my pain is agony since yesterday, any exercises?", "acute_severe_pain"),
-        ("I have a grade 1 spondylolisthesis, what exercises can I do for my back?", "spondylolisthesis"),
-        ("I had a c-section 6 weeks ago and now my back aches, which exercises can I do?", "recent_surgery"),
-    ],
-)
+CONTRAINDICATION_CASES = [
+    ("I had a microdiscectomy 3 weeks ago, what exercises can I do?", "recent_spinal_surgery"),
+    ("I have osteoporosis, which stretches are safe for sciatica?", "osteoporosis"),
+    ("my pain is agony since yesterday, any exercises?", "acute_severe_pain"),
+    ("I have a grade 1 spondylolisthesis, what exercises can I do for my back?", "spondylolisthesis"),
+    ("I had a c-section 6 weeks ago and now my back aches, which exercises can I do?", "recent_surgery"),
+]
+
+
+@pytest.mark.parametrize(("message", "condition"), CONTRAINDICATION_CASES)
 def test_contraindicated_cards_are_never_proposed(assistant, message: str, condition: str) -> None:
     assert condition in CONTRAINDICATIONS
     reply = assistant.reply(message)
     assert all(condition not in assistant.kb.cards[e.id].contraindications for e in reply.exercises)
+
+
+def test_the_contraindication_cases_above_really_show_cards(assistant) -> None:
+    """The test above passes on an empty plan too: most of its cases must get a plan that was filtered.
+
+    (Today the spondylolisthesis question is declined with choices: 'grade' is a word no article uses.)"""
+    shown = {condition: len(assistant.reply(message).exercises) for message, condition in CONTRAINDICATION_CASES}
+    assert sum(1 for n in shown.values() if n) >= 4, shown
 
 
 def test_a_denied_condition_does_not_filter(assistant) -> None:
