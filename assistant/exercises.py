@@ -76,10 +76,11 @@ def leg_symptoms_in(texts: list[str]) -> bool:
 
 
 def render_card(card: ExerciseCard) -> str:
-    """Compact Markdown for one card: what, how, how much, when to stop."""
+    """Compact Markdown for one card: what, how, how much, who should take care, when to stop."""
     steps = " ".join(card.steps)
     stop = "; ".join(card.stop_if)
+    care = f" *Take care:* {' '.join(card.cautions)}" if card.cautions else ""
     return (
         f"- **{card.name}** ({card.category.replace('_', ' ')}). {steps} "
-        f"*How much:* {card.dosage.text} *Stop if:* {stop}."
+        f"*How much:* {card.dosage.text}{care} *Stop if:* {stop}."
     )
