@@ -561,7 +561,8 @@ def test_the_peer_evaluator_measures_both_systems_in_the_same_run() -> None:
     metrics = {f"peer.{k}": v for k, v in m.items()}
     verdict = check(load_gates(manifest=load_manifest()), metrics, {"peer"})
     lead = next(g for g in verdict if g.metric == "peer.pooled.lead")
-    assert lead.status == "missed" and lead.target and not [g for g in verdict if g.status == "broken"]
+    # blocking since answers v2 landed: a run whose lead is 0 fails
+    assert lead.status == "broken" and not lead.target
     failures = {f"peer.{k}": v for k, v in figures.failures.items()}
     results = {
         "started": "2026-12-04T10:00:00+00:00",
@@ -582,7 +583,7 @@ def test_the_peer_evaluator_measures_both_systems_in_the_same_run() -> None:
         and "| pooled | lead (this project - peer) |  | +0.000 |" in report
     )
     assert (
-        "| peer.pooled.lead >= 0.1 | 0 | target missed |" in report
+        "| peer.pooled.lead >= 0.1 | 0 | BROKEN |" in report
         and "| q3 | can I drive? | driving | refused | driving | yes |" in report
     )
 
