@@ -19,7 +19,9 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from assistant.schema import Strict
 
 _REPEAT = re.compile(r"([^\W\d_])\1{2,}")
 _SPACES = re.compile(r"[^\S\n]+")
@@ -28,10 +30,9 @@ _MID_SENTENCE_BREAK = re.compile(r"(?<=[\w,])[^\S\n]*\n[^\S\n]*(?=[a-z0-9])")
 _LINE_END_SPACES = re.compile(r"[^\S\n]*\n[^\S\n]*")
 
 
-class CanonicalTable(BaseModel):
+class CanonicalTable(Strict):
     """The reviewed table: which characters and words map to what."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     apostrophes: list[str]
     quotes: list[str]
     hyphens: list[str]

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assistant.errors import ConfigError
+from assistant.schema import Strict
 
 Status = Literal["draft", "approved"]
 Category = Literal["strengthening", "stretching", "aerobic", "nerve_mobility", "mobility"]
@@ -49,10 +50,6 @@ Contraindication = Literal[
     "spondylolisthesis",
     "recent_surgery",
 ]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Review(Strict):

@@ -35,6 +35,7 @@ from assistant.records.outbox import LogOutbox
 from assistant.reply_text import markdown
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.scope import ScopeModel, load_scope
+from assistant.seams import ChatModel, RecordsPort
 from assistant.sections import Scored, SectionIndex, SectionRef, quoted_in
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
@@ -85,8 +86,8 @@ class Assistant:
     intents: Intents | None = None
     scope: ScopeModel | None = None
     limits: AnswerLimits = field(default_factory=AnswerLimits)
-    records: Any = None
-    llm: Any = None
+    records: RecordsPort | None = None
+    llm: ChatModel | None = None
     system_prompt: str = ""
     card_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     status_overlay: dict[str, str] = field(default_factory=dict)
@@ -99,8 +100,8 @@ class Assistant:
         cls,
         settings: Settings,
         *,
-        records: Any = None,
-        llm: Any = None,
+        records: RecordsPort | None = None,
+        llm: ChatModel | None = None,
         build_if_empty: bool = True,
         say: Callable[[str], None] = print,
         embedder: Embedder | None = None,
@@ -492,6 +493,8 @@ class Assistant:
 
     def _llm_choice(self, message: str, candidates: list[Scored]) -> list[SectionRef] | None:
         """An optional LLM picks which candidate sections answer the question; it never writes the answer."""
+        if self.llm is None:
+            return None
         sections = list(dict.fromkeys(c.section for c in candidates))
         listing = "\n\n".join(f"[{i}] {s.title}: {s.heading}\n{s.text}" for i, s in enumerate(sections, 1))
         try:
@@ -665,7 +668,7 @@ def _name_tokens(name: str) -> set[str]:
     return set(tokens(name)) - _GENERIC
 
 
-def make_llm(settings: Settings) -> Any:
+def make_llm(settings: Settings) -> ChatModel | None:
     """An OpenAI-compatible chat model (Ollama, llama.cpp, vLLM or a provider), if installed."""
     try:
         from langchain_openai import ChatOpenAI

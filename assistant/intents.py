@@ -17,7 +17,8 @@ import numpy as np
 from pydantic import Field
 
 from assistant.clinic_hours import OpenStatus, hours_table, open_status, when
-from assistant.content import Clinic, Strict, read_yaml, validate
+from assistant.content import Clinic, read_yaml, validate
+from assistant.schema import Strict
 
 
 class IntentSpec(Strict):

@@ -7,15 +7,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from assistant.content import CONTRAINDICATIONS, Clinic, read_yaml, validate
 from assistant.errors import ConfigError
 from assistant.models import Level
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from assistant.schema import Strict
 
 
 class Referral(Strict):

@@ -17,27 +17,24 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from assistant.content import read_yaml, validate
 from assistant.errors import ConfigError
+from assistant.schema import Strict
 
 FLAGS = re.IGNORECASE | re.VERBOSE
 _REFERENCE = re.compile(r"\(\?&(\w+)\)")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Example(_Strict):
+class Example(Strict):
     """A message a rule must change, and exactly what it must become."""
 
     text: str
     becomes: str
 
 
-class Rule(_Strict):
+class Rule(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str = Field(pattern=r"^\[[a-z-]+\]$")
     why: str = Field(min_length=10)
@@ -46,7 +43,7 @@ class Rule(_Strict):
     keep: list[str] = Field(default_factory=list)
 
 
-class RedactionRules(_Strict):
+class RedactionRules(Strict):
     """The whole file; `define` holds shared pieces that patterns use as `(?&name)`."""
 
     define: dict[str, str] = Field(default_factory=dict)

@@ -7,15 +7,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from assistant.content import read_yaml, validate
 from assistant.errors import ConfigError
 from assistant.models import Level
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from assistant.schema import Strict
 
 
 class OtherPerson(Strict):

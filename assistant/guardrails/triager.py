@@ -13,24 +13,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
 from assistant.content import read_yaml, validate
 from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine, load_engine
 from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
+from assistant.schema import Strict
 
 log = logging.getLogger("physio.triage")
 NET_LIMIT = 8_000  # characters of a message the net reads; longer ones (refused as too long) get the rules alone
 MAX_UNITS_PER_TURN = 48  # the net's cost stays bounded on a pasted essay; the rules still read every word
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FamilyPolicy(_Strict):
+class FamilyPolicy(Strict):
     label: str
     flags: list[str]
     flag: str
@@ -39,12 +36,12 @@ class FamilyPolicy(_Strict):
     advice: str
 
 
-class Thresholds(_Strict):
+class Thresholds(Strict):
     escalate: float
     ask: float
 
 
-class NetPolicy(_Strict):
+class NetPolicy(Strict):
     families: dict[str, FamilyPolicy]
     thresholds: dict[str, Thresholds]
 

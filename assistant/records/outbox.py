@@ -31,6 +31,7 @@ from filelock import FileLock
 
 from assistant.guardrails.redact import redact
 from assistant.private_files import private_file
+from assistant.seams import RecordsPort
 
 log = logging.getLogger("physio.records")
 
@@ -44,7 +45,7 @@ def _now() -> dt.datetime:
 class LogOutbox:
     """Wraps `Records.log_turn` with a retry queue; `pending` says how much is still unwritten."""
 
-    def __init__(self, records: Any, max_pending: int = 1000, *, spool: Path | None = None) -> None:
+    def __init__(self, records: RecordsPort | None, max_pending: int = 1000, *, spool: Path | None = None) -> None:
         self.records = records
         self.max_pending = max_pending
         self._queue: _MemoryQueue | _SpoolQueue = _SpoolQueue(spool) if spool is not None else _MemoryQueue()
