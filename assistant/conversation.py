@@ -442,6 +442,9 @@ class Assistant:
             return False
         if not (asked or any(self._about_exercise(s) for s in d.sections)):
             return False
+        texts = [t.content for t in d.turns if t.role == "user"] + [d.check.cleaned]
+        if not asked and conditions_in(texts, p, self.engine.mentioned) & _SURGEON_FIRST:
+            return False  # after an operation the surgical team's plan comes first: cards only when asked
         cards = self._plan(d.turns, d.check.cleaned, d.vector)
         d.cards = cards
         d.plan_note = p.text(p.file.exercise_general_rule) if cards else ""
@@ -520,9 +523,12 @@ class Assistant:
             h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0)
             for h in ranked
         }
-        return plan(
+        cards = plan(
             self.kb.cards, relevance, conditions, leg_symptoms_in(texts), categories=categories_in(message, self.policy)
         )
+        # a card asked about by name ("how long do I hold the knee to chest one?") is the answer on its own
+        named = [c for c in cards if _named(c.name, asked)]
+        return named or cards
 
     # ---- triage in the conversation -------------------------------------------------------------
     def _earlier_triage(self, turns: list[Turn]) -> Triage | None:
@@ -661,6 +667,14 @@ class Draft:
 
 
 _GENERIC = {"stretch", "exercis", "programme", "lying", "seat", "standing", "from"}
+_SURGEON_FIRST = {"recent_spinal_surgery", "recent_surgery"}
+
+
+def _named(name: str, asked: set[str]) -> bool:
+    """Whether a message names this card: every word of its name, or all but one of a longer name
+    ('the knee to chest one' names 'Single knee-to-chest stretch')."""
+    words = _name_tokens(name.split("(")[0])
+    return bool(words) and len(words & asked) >= min(2, len(words)) and len(words - asked) <= (len(words) >= 3)
 
 
 def _name_tokens(name: str) -> set[str]:

@@ -274,3 +274,17 @@ def test_an_llm_only_chooses_sections_and_never_writes_the_answer(built_settings
     reply = bot.reply("is walking ok with sciatica?")
     assert "bananas" not in reply.answer and "Magnets" not in reply.answer
     assert reply.sections and reply.sources, "fell back to the retrieval's own choice"
+
+
+def test_a_card_asked_about_by_name_comes_alone(assistant) -> None:
+    reply = assistant.reply("how many times a day should I do the knee to chest stretch?")
+    assert [e.id for e in reply.exercises] == ["knee-to-chest"]
+
+
+def test_after_an_operation_cards_come_only_when_asked_for(assistant) -> None:
+    unasked = assistant.reply("I had a microdiscectomy 3 weeks ago, when can I get back to walking normally?")
+    assert not unasked.exercises, "the surgical team's plan comes first"
+    asked = assistant.reply("I had a microdiscectomy 3 weeks ago, what exercises can I do?")
+    assert asked.exercises and all(
+        "recent_spinal_surgery" not in assistant.kb.cards[e.id].contraindications for e in asked.exercises
+    )
