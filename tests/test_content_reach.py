@@ -21,6 +21,7 @@ TOPICS = [
     ("my sciatica has lasted over a year, what is a pain management programme?", {"long-lasting-sciatica"}),
     ("could my leg pain when walking be my circulation rather than sciatica?", {"leg-pain-not-sciatica"}),
     ("how do I tell if the pain is from my hip or my back?", {"hip-or-back-pain"}),
+    ("my child has back pain, should I worry?", {"back-pain-in-children"}),
     pytest.param(
         "my 14 year old has back pain, is that normal?",
         {"back-pain-in-children"},
