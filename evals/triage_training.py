@@ -56,6 +56,7 @@ class Encoded:
     whole: list[int | None]
     denied: list[list[int]]
     live_texts: list[list[str]]
+    denied_texts: list[list[str]] = field(default_factory=list)
 
     def features(self, i: int) -> np.ndarray | None:
         if not self.live[i]:
@@ -68,7 +69,7 @@ class Encoded:
         lv = self.vectors[self.live[i]]
         dv = self.vectors[self.denied[i]]
         whole = self.vectors[self.whole[i]] if self.whole[i] is not None else None
-        return score_vectors(w, lv, whole, dv, self.live_texts[i])
+        return score_vectors(w, lv, whole, dv, self.live_texts[i], self.denied_texts[i] if self.denied_texts else ())
 
 
 def memo_encode(
@@ -186,7 +187,7 @@ def encode_examples(
 ) -> Encoded:
     """Split every example into the units the net reads, and encode each distinct text once."""
     index: dict[str, int] = {}
-    live, whole, denied, live_texts = [], [], [], []
+    live, whole, denied, live_texts, denied_texts = [], [], [], [], []
 
     def idx(text: str) -> int:
         return index.setdefault(text, len(index))
@@ -197,11 +198,12 @@ def encode_examples(
         live.append([idx(u.text) for u in lv])
         live_texts.append([u.text for u in lv])
         denied.append([idx(u.text) for u in units if u.status == DENIED])
+        denied_texts.append([u.text for u in units if u.status == DENIED])
         text = whole_of(units, current, ex.message)
         whole.append(idx(text) if text else None)
     texts = sorted(index, key=index.__getitem__)
     vectors = encode(texts) if texts else np.zeros((0, 384), np.float32)
-    return Encoded(np.asarray(vectors, dtype=np.float32), live, whole, denied, live_texts)
+    return Encoded(np.asarray(vectors, dtype=np.float32), live, whole, denied, live_texts, denied_texts)
 
 
 def clusters(examples: Sequence[Example], enc: Encoded, threshold: float = 0.9) -> list[int]:

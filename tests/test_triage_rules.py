@@ -83,6 +83,10 @@ def test_a_clear_no_to_the_screening_question_de_escalates() -> None:
         ("not sure, hang on... no, it all feels normal", Level.self_care),  # unsure, then a clear no
         ("yeah all normal, it's just the leg", Level.self_care),  # a yes that introduces a no
         ("i do not have any of those", Level.self_care),
+        # what people say before answering does not hide the answer
+        ("erm, now you mention it, kind of? a dull patch when I wipe. waterworks are fine", Level.emergency),
+        ("funny you say that, yes sometimes", Level.emergency),
+        ("hmm honestly no, all normal", Level.self_care),
     ],
 )
 def test_answers_to_a_two_part_screening_question(answer: str, expected: Level) -> None:

@@ -74,6 +74,31 @@ def test_a_self_harm_signal_always_shows_the_crisis_lines() -> None:
     assert t.safety_advice is not None and "{crisis_instruction}" in t.safety_advice
 
 
+def denied_signal(family: str, p: float, clause: str) -> NetSignal:
+    sig = signal()
+    sig.denied[family] = p
+    sig.denied_evidence[family] = clause
+    return sig
+
+
+def test_a_negation_word_that_denies_none_of_the_familys_signs_still_asks() -> None:
+    # "don't" is a negation word, but the clause says the writer does not want to be alive
+    message = "i dont wanna b here anymore, the pain is too much"
+    (unit,), _ = TRIAGER.units(message)
+    assert unit.status == "denied"  # read apart, as every clause with a negation word is
+    ask = POLICY.thresholds["self_harm"].ask
+    t = combine(message, denied_signal("self_harm", ask + 0.001, unit.text))
+    assert t.screening_question == POLICY.families["self_harm"].question
+    assert t.safety_advice is not None and "{crisis_instruction}" in t.safety_advice
+
+
+def test_a_clause_that_denies_the_familys_own_signs_is_still_not_asked_about() -> None:
+    message = "no thoughts of hurting myself, just fed up with the pain"
+    ask, escalate = POLICY.thresholds["self_harm"].ask, POLICY.thresholds["self_harm"].escalate
+    t = combine(message, denied_signal("self_harm", (ask + escalate) / 2, "no thoughts of hurting myself"))
+    assert t.screening_question is None and t.level == Level.self_care
+
+
 def test_the_net_never_reads_hypothetical_or_other_peoples_clauses() -> None:
     units, _ = TRIAGER.units("what are the signs of cauda equina? my friend had it years ago. my back is stiff")
     assert [u.text for u in units] == ["my back is stiff"]

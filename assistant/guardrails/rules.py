@@ -52,6 +52,8 @@ class Context(Strict):
     # someone else's problem that is already being dealt with ("she's seeing her GP about it today")
     handled: str = r"(?!x)x"
     yes_then_no: str = r"(?!x)x"
+    # what people say before they answer ("erm, now you mention it, ..."): dropped before the answer is read
+    answer_lead: str = r"(?!x)x"
     uncertain: str = r"(?!x)x"
     new_subject: str = r"(?!x)x"
     resolved_next: str = r"(?!x)x"
@@ -172,6 +174,7 @@ class CompiledRules:
     comparison: re.Pattern[str]
     handled: re.Pattern[str]
     yes_then_no: re.Pattern[str]
+    answer_lead: re.Pattern[str]
     uncertain: re.Pattern[str]
     new_subject: re.Pattern[str]
     resolved_next: re.Pattern[str]
@@ -232,6 +235,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         comparison=_rx(ctx.comparison, path, "context.comparison"),
         handled=_rx(ctx.handled, path, "context.handled"),
         yes_then_no=re.compile(ctx.yes_then_no),
+        answer_lead=_plain(ctx.answer_lead, path, "context.answer_lead"),
         uncertain=re.compile(ctx.uncertain),
         new_subject=_rx(ctx.new_subject, path, "context.new_subject"),
         resolved_next=re.compile(ctx.resolved_next),

@@ -315,7 +315,7 @@ class TriageEngine:
                         break
             asked = self._question_asked(turns, idx)
             if asked:
-                answer = self.rules.yes_then_no.sub("", normalise(turn.content))
+                answer = answer_text(self.rules, turn.content)
                 target = self._questions[asked]
                 denied = self.rules.denial.search(answer) and not self.findings(turn.content)
                 if self.rules.affirmative.search(answer) or (self.rules.uncertain.search(answer) and not denied):
@@ -396,6 +396,12 @@ class TriageEngine:
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
+
+
+def answer_text(rules: CompiledRules, text: str) -> str:
+    """A reply to a screening question as the answer patterns read it: normalised, what people say before
+    answering dropped ("erm, now you mention it, kind of"), and a yes that introduces a no taken out."""
+    return rules.yes_then_no.sub("", rules.answer_lead.sub("", normalise(text)))
 
 
 MAX_SENTENCE = 600  # characters: a run-on "sentence" is read in pieces, so time stays linear in length

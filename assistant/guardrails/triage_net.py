@@ -99,6 +99,7 @@ class NetSignal:
     live: dict[str, float]  # probability from what the writer says is happening
     denied: dict[str, float]  # the strongest clause that carries a denial, read on its own
     evidence: dict[str, str]  # the live clause that scores highest per family
+    denied_evidence: dict[str, str] = field(default_factory=dict)  # the clause behind `denied`, per family
 
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -142,7 +143,14 @@ class RedFlagNet:
         vecs = self.vectors([u.text for u in live] + [u.text for u in denied] + ([whole_text] if whole_text else []))
         n_live, n_denied = len(live), len(denied)
         whole = vecs[-1] if whole_text else None
-        return score_vectors(self.w, vecs[:n_live], whole, vecs[n_live : n_live + n_denied], [u.text for u in live])
+        return score_vectors(
+            self.w,
+            vecs[:n_live],
+            whole,
+            vecs[n_live : n_live + n_denied],
+            [u.text for u in live],
+            [u.text for u in denied],
+        )
 
 
 def whole_of(units: Sequence[Unit], current_turn: int, message: str = "") -> str:
@@ -155,7 +163,12 @@ def whole_of(units: Sequence[Unit], current_turn: int, message: str = "") -> str
 
 
 def score_vectors(
-    w: NetWeights, live: np.ndarray, whole: np.ndarray | None, denied: np.ndarray, live_texts: Sequence[str]
+    w: NetWeights,
+    live: np.ndarray,
+    whole: np.ndarray | None,
+    denied: np.ndarray,
+    live_texts: Sequence[str],
+    denied_texts: Sequence[str] = (),
 ) -> NetSignal:
     """The net's signal from embeddings already computed (the evals reuse one encoding for many trainings)."""
     out = NetSignal(live={f: 0.0 for f in w.families}, denied={f: 0.0 for f in w.families}, evidence={})
@@ -166,9 +179,12 @@ def score_vectors(
             out.live[fam] = float(p[j])
             out.evidence[fam] = live_texts[int(per_clause[:, j].argmax())]
     if len(denied):
-        pd = sigmoid(np.concatenate([denied, denied], axis=1) @ w.weights.T + w.bias).max(axis=0)
+        per_denied = sigmoid(np.concatenate([denied, denied], axis=1) @ w.weights.T + w.bias)
         for j, fam in enumerate(w.families):
-            out.denied[fam] = float(pd[j])
+            k = int(per_denied[:, j].argmax())
+            out.denied[fam] = float(per_denied[k, j])
+            if k < len(denied_texts):
+                out.denied_evidence[fam] = denied_texts[k]
     return out
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from pydantic import model_validator
 
 from assistant.content import read_yaml, validate
-from assistant.guardrails.text import normalise
-from assistant.guardrails.triage import TriageEngine, load_engine
+from assistant.guardrails.triage import TriageEngine, answer_text, load_engine
 from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.schema import Strict
@@ -151,11 +150,14 @@ class Triager:
                 continue
             if answer == "no" or not on_topic or self._denied(turns, fam.denied_by):
                 continue
-            if live >= t.ask or denied_clause >= t.escalate:
+            # A clause with a negation word is read apart, and asks at the same bar as a live one: a
+            # family whose own signs are denied was skipped just above, so what is left denies something
+            # else ("I don't want to be here anymore" denies nothing about self-harm).
+            if live >= t.ask or denied_clause >= t.ask:
                 flags.append(
                     FlagHit(
                         id=f"{name}_check",
-                        evidence=evidence[:200],
+                        evidence=(evidence if live >= t.ask else sig.denied_evidence.get(name) or evidence)[:200],
                         condition=f"Possible sign involving {fam.label}: needs checking",
                         level=Level.routine,
                         source="net",
@@ -181,7 +183,7 @@ class Triager:
         for prev, turn in itertools.pairwise(turns):
             if prev.role != "assistant" or turn.role != "user" or question not in prev.content:
                 continue
-            text = rx.yes_then_no.sub("", normalise(turn.content))
+            text = answer_text(rx, turn.content)
             if rx.affirmative.search(text) or (rx.uncertain.search(text) and not rx.denial.search(text)):
                 return "yes"  # a yes anywhere in the conversation wins
             if rx.denial.search(text):
