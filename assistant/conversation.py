@@ -35,7 +35,7 @@ from assistant.records.outbox import LogOutbox
 from assistant.reply_text import markdown
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.scope import ScopeModel, load_scope
-from assistant.seams import ChatModel, RecordsPort
+from assistant.seams import ChatModel, RecordsPort, StoreBuilder
 from assistant.sections import Scored, SectionIndex, SectionRef, quoted_in
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
@@ -102,25 +102,25 @@ class Assistant:
         *,
         records: RecordsPort | None = None,
         llm: ChatModel | None = None,
-        build_if_empty: bool = True,
+        build: StoreBuilder | None = None,
         say: Callable[[str], None] = print,
         embedder: Embedder | None = None,
     ) -> Assistant:
-        """Load everything; on an empty store, build it first (saying so) when allowed.
+        """Load everything; on an empty store, build it first with `build` (saying so), when one is given.
 
-        `embedder` replaces the configured model (the int8 experiment passes its own)."""
+        The front ends pass `ingest.pipeline.ingest` as `build`; without it an empty store is an error
+        that says how to build it. `embedder` replaces the configured model (the int8 experiment passes
+        its own)."""
         embedder = embedder or load_embedder(settings, say=say)
         knowledge = settings.knowledge_path
         kb = load_knowledge(knowledge)
         try:
             index = open_index(settings, embedder.model_name, embedder.dimension)
         except StoreError as exc:
-            if not build_if_empty or "empty" not in str(exc):
+            if build is None or "empty" not in str(exc):
                 raise
-            from ingest.pipeline import ingest
-
             say("The knowledge store is empty: building it now (this happens once)...")
-            summary = ingest(settings, embedder)
+            summary = build(settings, embedder)
             say(f"Knowledge store ready: {summary.line()}.")
             index = open_index(settings, embedder.model_name, embedder.dimension)
         if llm is None and settings.llm_base_url and settings.llm_model:
