@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from assistant import streaming
 from assistant.answering import AnswerLimits, as_answer, choose, suggest
-from assistant.canonical import canonical
+from assistant.canonical import canonical, normalise
 from assistant.content import KnowledgeBase, load_knowledge
 from assistant.embeddings import Embedder, load_embedder
 from assistant.errors import InputError, StoreError
@@ -26,7 +26,6 @@ from assistant.exercises import categories_in, conditions_in, leg_symptoms_in, p
 from assistant.guardrails.input import InputCheck, check_input
 from assistant.guardrails.output import has_diagnosis, has_dose, scrub
 from assistant.guardrails.policy import Policy, load_policy
-from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine
 from assistant.guardrails.triager import Triager, load_triager
 from assistant.intents import Intents

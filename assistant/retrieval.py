@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from assistant.models import Turn
+from assistant.spelling import edit_distance, known_words
 from assistant.store import KnowledgeIndex
 
 IN_MEMORY_LIMIT = 50_000  # chunks; beyond this, dense search goes through Chroma's HNSW index
@@ -178,8 +179,6 @@ ASKING = frozenset(
 
 @lru_cache(maxsize=1)
 def _english_by_initial() -> dict[str, list[str]]:
-    from assistant.guardrails.text import known_words
-
     index: dict[str, list[str]] = {}
     for w in known_words():
         index.setdefault(w[:1], []).append(w)
@@ -279,8 +278,6 @@ class HybridRetriever:
         word one edit away (two for long words) that shares their first letter: "streches" ->
         "stretches", "massege" -> "massage"; names and words we simply lack stay as typed.
         """
-        from assistant.guardrails.text import edit_distance, known_words
-
         english = known_words()
 
         def fix(m: re.Match[str]) -> str:
@@ -309,8 +306,6 @@ class HybridRetriever:
 
     def missing(self, text: str) -> tuple[float, list[str]]:
         """`unknown_share`, and the words behind it."""
-        from assistant.guardrails.text import edit_distance, known_words
-
         english = known_words()
         specific: list[str] = []
         absent: list[str] = []

@@ -12,6 +12,7 @@ MODULES = [
     "assistant.cli",
     "assistant.guardrails.redact",
     "assistant.private_files",
+    "assistant.spelling",
     "assistant.records.outbox",
     "assistant.records.store",
     "assistant.streaming",

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.canonical import canonical
+from assistant.canonical import canonical, normalise, sentences
 from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
-from assistant.guardrails.text import TypoFixer, normalise, sentences
+from assistant.guardrails.typos import TypoFixer
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 
 

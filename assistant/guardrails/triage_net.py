@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.canonical import canonical
-from assistant.guardrails.text import sentences
+from assistant.canonical import canonical, sentences
 from assistant.models import Turn
 
 # clause boundaries inside a sentence: where one statement ends and another may begin

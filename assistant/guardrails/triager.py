@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import model_validator
 
+from assistant.canonical import normalise
 from assistant.content import read_yaml, validate
-from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine, load_engine
 from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
