@@ -441,10 +441,11 @@ class Assistant:
             return False
         if not (asked or any(self._about_exercise(s) for s in d.sections)):
             return False
-        texts = [t.content for t in d.turns if t.role == "user"] + [d.check.cleaned]
-        if not asked and conditions_in(texts, p, self.engine.mentioned) & _SURGEON_FIRST:
+        d.user_texts = [t.content for t in d.turns if t.role == "user"] + [d.check.cleaned]
+        d.conditions = conditions_in(d.user_texts, p, self.engine.mentioned)  # once per turn: the plan reads them too
+        if not asked and d.conditions & _SURGEON_FIRST:
             return False  # after an operation the surgical team's plan comes first: cards only when asked
-        cards = self._plan(d.turns, d.check.cleaned, d.vector)
+        cards = self._plan(d)
         d.cards = cards
         d.plan_note = p.text(p.file.exercise_general_rule) if cards else ""
         for c in cards:
@@ -513,17 +514,21 @@ class Assistant:
         chosen = list(dict.fromkeys(sections[n - 1] for n in picked))
         return sorted(chosen, key=lambda s: (s.source_id != chosen[0].source_id, s.order)) if chosen else None
 
-    def _plan(self, turns: list[Turn], message: str, vector: np.ndarray) -> list[Any]:
-        texts = [t.content for t in turns if t.role == "user"] + [message]
-        conditions = conditions_in(texts, self.policy, self.engine.mentioned)
-        ranked = self.retriever.search(vector, message, k=len(self.kb.cards), kinds=("exercise",))
+    def _plan(self, d: Draft) -> list[Any]:
+        """The cards for this turn: relevance to the message, filtered by the conditions the writer has mentioned."""
+        message = d.check.cleaned
+        ranked = self.retriever.search(d.vector, message, k=len(self.kb.cards), kinds=("exercise",))
         asked = set(tokens(message))
         relevance = {
             h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0)
             for h in ranked
         }
         cards = plan(
-            self.kb.cards, relevance, conditions, leg_symptoms_in(texts), categories=categories_in(message, self.policy)
+            self.kb.cards,
+            relevance,
+            d.conditions,
+            leg_symptoms_in(d.user_texts),
+            categories=categories_in(message, self.policy),
         )
         # a card asked about by name ("how long do I hold the knee to chest one?") is the answer on its own
         named = [c for c in cards if _named(c.name, asked)]
@@ -651,6 +656,8 @@ class Draft:
     sections: list[SectionRef] = field(default_factory=list)
     suggestions: list[Suggestion] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
+    user_texts: list[str] = field(default_factory=list)  # everything the writer has said, this message last
+    conditions: set[str] = field(default_factory=set)  # contraindications mentioned (set by the exercise stage)
     cards: list[Any] = field(default_factory=list)
     plan_note: str = ""
     intent: str | None = None
