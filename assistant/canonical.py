@@ -5,7 +5,7 @@ Phones and keyboards write the same words many ways: invisible characters inside
 apostrophes, line breaks in mid-sentence, stretched letters, text speak. Each stage used to cope
 (or not) on its own; now the text is made canonical once, from the reviewed table in
 `knowledge/language/canonical.yaml`. The rules read `normalise` (lower case, contractions written
-out, punctuation as spaces), and the patient's sentences come from `sentences`.
+out, punctuation as spaces). Where sentences end is `assistant.sentences`.
 
 >>> canonical("i cnt feeeel my bu\\u200bm wen i wipe")
 "i can't feel my bum when i wipe"
@@ -125,7 +125,7 @@ def _canonical(text: str, join_lines: bool) -> str:
     return re.sub(r"\n{2,}", "\n", text).strip()
 
 
-# ---- the forms derived from it: the rules' reading, and sentences ---------------------------
+# ---- the form the rules read: lower case, contractions written out ------------------------------
 _CONTRACTIONS = [
     (r"\b(?:can ?'?t|cannot|can not|cant)\b", "cannot"),
     (r"\bwon'?t\b", "will not"),
@@ -164,7 +164,6 @@ _CONTRACTIONS = [
     (r"\bpls\b", "please"),
 ]
 _CONTRACTIONS_RX = [(re.compile(p), r) for p, r in _CONTRACTIONS]
-_SENTENCE_RX = re.compile(r"(?<=[.!?;])\s+|\n+|(?<=[a-z])[.!?]+(?=[A-Z])")
 _NON_WORD_RX = re.compile(r"[^a-z0-9/&\s,]+")
 _SPACE_RX = re.compile(r"\s+")
 
@@ -181,9 +180,3 @@ def normalise(text: str) -> str:
     text = _NON_WORD_RX.sub(" ", text)
     text = text.replace(",", " , ")
     return _SPACE_RX.sub(" ", text).strip()
-
-
-def sentences(text: str) -> list[str]:
-    """Split raw text into sentences (original wording kept, for evidence)."""
-    parts = [p.strip() for p in _SENTENCE_RX.split(text) if p and p.strip()]
-    return parts or ([text.strip()] if text.strip() else [])

@@ -15,6 +15,7 @@ MODULES = [
     "assistant.spelling",
     "assistant.records.outbox",
     "assistant.records.store",
+    "assistant.sentences",
     "assistant.streaming",
     "assistant.web.auth",
     "assistant.web.render",

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.canonical import canonical, normalise, sentences
+from assistant.canonical import canonical, normalise
 from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
 from assistant.guardrails.typos import TypoFixer
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
+from assistant.sentences import sentences
 
 
 @dataclass
