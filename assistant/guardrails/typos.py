@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 
 from assistant.canonical import normalise
-from assistant.spelling import edit_distance, known_words
+from assistant.spelling import known_words, nearest
 
 _REPEAT_RX = re.compile(r"([a-z])\1{2,}")
 
@@ -62,8 +62,10 @@ _GLUE = frozenset(
 )
 
 
-class TypoFixer:
-    """Corrects unknown tokens to the nearest safety term ("numbess" -> "numbness")."""
+class SafetyTermCorrector:
+    """Triage's corrector: unknown tokens to the nearest safety term ("numbess" -> "numbness").
+
+    Retrieval has its own, more cautious one (`assistant.spelling.QueryCorrector`); see there why two."""
 
     def __init__(self, vocabulary: Iterable[str]) -> None:
         self.vocabulary = sorted({v.lower() for v in vocabulary})
@@ -84,23 +86,16 @@ class TypoFixer:
             elif token not in known_words() and (split := self._split(collapsed)):
                 fixed = split  # "feelmy" -> "feel my", "onthe" -> "on the" (no space typed)
             elif token not in known_words() and len(token) >= 5:
-                limit = 2 if len(token) >= 8 else 1
-                best = min(
-                    # typos rarely change the first letter: compare with words sharing it only
-                    (
-                        (edit_distance(collapsed, v, limit), v)
-                        for v in self._by_initial.get(collapsed[0], ())
-                        if abs(len(v) - len(collapsed)) <= limit
-                    ),
-                    default=(limit + 1, token),
-                )
+                best = nearest(collapsed, self._by_initial, 2 if len(token) >= 8 else 1)
+                # "stretch" for "stretches" is the same word: an inflection is left as typed
                 inflection = (
-                    best[1].startswith(collapsed[:-1])
-                    and abs(len(best[1]) - len(collapsed)) == 1
-                    and best[1][-1] in "sd"
+                    best is not None
+                    and best.startswith(collapsed[:-1])
+                    and abs(len(best) - len(collapsed)) == 1
+                    and best[-1] in "sd"
                 )
-                if best[0] <= limit and not inflection:
-                    fixed = best[1]
+                if best is not None and not inflection:
+                    fixed = best
         if len(self._cache) > 50_000:  # bounded: a long-running server sees many words
             self._cache.clear()
         self._cache[token] = fixed
