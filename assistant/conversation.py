@@ -44,12 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("physio.conversation")
 
-_ABOUT_SOMEONE_ELSE = re.compile(
-    r"\b(?:he|she|they|him|her|them|his|their|"
-    r"my (?:son|daughter|brother|sister|husband|wife|partner|mum|mom|dad|friend|mother|father))\b",
-    re.I,
-)
-_ABOUT_ME = re.compile(r"\b(?:i|i'm|im|i've|me|myself)\b", re.I)
 _EXERCISE_TOPICS = {"stretching", "strengthening", "nerve-glides", "core"}  # articles that are exercise programmes
 
 
@@ -238,12 +232,7 @@ class Assistant:
         if hit is None:
             return False
         p = self.policy
-        text = (
-            p.file.crisis_other
-            if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence)
-            else p.file.crisis
-        )
-        d.notes.append(p.text(text))
+        d.notes.append(p.text(p.file.crisis_other if p.about_someone_else(hit.evidence) else p.file.crisis))
         d.help = False
         return True
 
