@@ -1,9 +1,11 @@
-"""One canonical form of what a patient typed, read by every stage (triage, the net, retrieval, redaction).
+"""Text normalisation, in one place: the canonical form of what a patient typed, read by every stage
+(triage, the net, retrieval, redaction), and the forms derived from it.
 
 Phones and keyboards write the same words many ways: invisible characters inside words, a dozen
 apostrophes, line breaks in mid-sentence, stretched letters, text speak. Each stage used to cope
 (or not) on its own; now the text is made canonical once, from the reviewed table in
-`knowledge/language/canonical.yaml`.
+`knowledge/language/canonical.yaml`. The rules read `normalise` (lower case, contractions written
+out, punctuation as spaces). Where sentences end is `assistant.sentences`.
 
 >>> canonical("i cnt feeeel my bu\\u200bm wen i wipe")
 "i can't feel my bum when i wipe"
@@ -22,6 +24,7 @@ import yaml
 from pydantic import Field
 
 from assistant.schema import Strict
+from assistant.spelling import known_words
 
 _REPEAT = re.compile(r"([^\W\d_])\1{2,}")
 _SPACES = re.compile(r"[^\S\n]+")
@@ -82,8 +85,6 @@ def _unstretch(word: str) -> str:
     """'feeeel' -> 'feel', 'bummm' -> 'bum': three or more of a letter become two, or one if only that is a word."""
     if not _REPEAT.search(word) or len(set(word.lower())) == 1 or (word.isupper() and len(word) <= 4):
         return word  # "aaa" and "AAA" (an aneurysm), "zzz": not a stretched word
-    from assistant.guardrails.text import known_words  # the bundled model's vocabulary, loaded once
-
     double = _REPEAT.sub(_squeeze, word)
     single = _REPEAT.sub(r"\1", word)
     words = known_words()
@@ -122,3 +123,60 @@ def _canonical(text: str, join_lines: bool) -> str:
     text = c.speak.sub(lambda m: _speak(m, c.table.text_speak), text)
     text = _LINE_END_SPACES.sub("\n", _SPACES.sub(" ", text))
     return re.sub(r"\n{2,}", "\n", text).strip()
+
+
+# ---- the form the rules read: lower case, contractions written out ------------------------------
+_CONTRACTIONS = [
+    (r"\b(?:can ?'?t|cannot|can not|cant)\b", "cannot"),
+    (r"\bwon'?t\b", "will not"),
+    (r"\bain'?t\b", "is not"),
+    (r"\bshan'?t\b", "shall not"),
+    (r"\b(do|does|did|is|are|was|were|has|have|had|could|would|should|must|need|might)n'?t\b", r"\1 not"),
+    (r"\bi'?m\b", "i am"),
+    (r"\bi'?ve\b", "i have"),
+    (r"\bi'd\b", "i would"),
+    (r"\bi'll\b", "i will"),
+    (r"\b(it|that|there|what|he|she|who|where|how)'s\b", r"\1 is"),
+    (r"\b(he|she)s\b", r"\1 is"),
+    (r"\b(they|you|we)re\b", r"\1 are"),
+    (r"\bcannae\b", "cannot"),
+    (r"\b(\w+)nae\b", r"\1 not"),
+    (r"\b(din|would|could|is|was|does|did)na\b", r"\1 not"),
+    (
+        r"\b(?:ma|me|mah|meh)\b(?= (?:back|leg|legs|arse|ass|bum|bottom|bits|butt|foot|feet|knee|hip|privates"
+        r"|bladder|bowels?|wee|pee|stomach|tummy|chest|shoulder|shoulders|waist|neck|spine))",
+        "my",
+    ),
+    (r"\bah\b(?= (?:cannot|can|have|am|do|did|dinnae|feel|think|need|was|went|got))", "i"),
+    (r"\bnoo\b", "now"),
+    (r"\bwhit\b", "what"),
+    (r"\baw\b", "all"),
+    (r"\b(you|we|they)'re\b", r"\1 are"),
+    (r"\b(you|we|they)'ve\b", r"\1 have"),
+    (r"\bgonna\b", "going to"),
+    (r"\bnite\b", "night"),
+    (r"\bfel\b", "fell"),
+    (r"\b(?:dosnt|doesnt|dosent)\b", "does not"),
+    (r"\b(?:confy|comfy)\b", "comfortable"),
+    (r"\bwanna\b", "want to"),
+    (r"\bu\b", "you"),
+    (r"\bur\b", "your"),
+    (r"\bpls\b", "please"),
+]
+_CONTRACTIONS_RX = [(re.compile(p), r) for p, r in _CONTRACTIONS]
+_NON_WORD_RX = re.compile(r"[^a-z0-9/&\s,]+")
+_SPACE_RX = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=8192)
+def normalise(text: str) -> str:
+    """Lower-case, plain ASCII-ish text with contractions expanded and punctuation as spaces."""
+    text = canonical(text).lower()
+    for rx, repl in _CONTRACTIONS_RX:
+        text = rx.sub(repl, text)
+    text = re.sub(r"(?<=\d)\.(?=\d)", "p", text)  # 38.6 -> 38p6, kept as one token
+    text = re.sub(r"\s[-\u2013\u2014]+\s", " , ", text)  # a spaced dash joins two clauses
+    text = text.replace("'s ", " ").replace("'", "")
+    text = _NON_WORD_RX.sub(" ", text)
+    text = text.replace(",", " , ")
+    return _SPACE_RX.sub(" ", text).strip()

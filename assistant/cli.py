@@ -7,13 +7,16 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from assistant.errors import PhysioError
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.seams import StoreBuilder
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Sciatica and back pain assistant for physiotherapy clinics."
@@ -46,7 +49,15 @@ def _fail(exc: Exception) -> None:
 def _assistant(settings: Settings, records: Any = None) -> Any:
     from assistant.conversation import Assistant
 
-    return Assistant.load(settings, records=records, say=lambda m: err.print(f"[dim]{m}[/]"))
+    return Assistant.load(settings, records=records, build=_store_builder(), say=lambda m: err.print(f"[dim]{m}[/]"))
+
+
+def _store_builder() -> StoreBuilder:
+    """The offline pipeline that builds an empty store: the command line hands it to the assistant,
+    which never imports `ingest` itself (tests/test_layers.py)."""
+    from ingest.pipeline import ingest as build
+
+    return build
 
 
 @app.command()
@@ -241,7 +252,7 @@ def serve(
     from assistant.web.server import run
 
     try:
-        run(_settings(data=False), host=host, port=port)  # `run` makes the folder private itself
+        run(_settings(data=False), host=host, port=port, build=_store_builder())  # `run` makes the folder private
     except PhysioError as exc:
         _fail(exc)
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from assistant import streaming
 from assistant.answering import AnswerLimits, as_answer, choose, suggest
-from assistant.canonical import canonical
+from assistant.canonical import canonical, normalise
 from assistant.content import KnowledgeBase, load_knowledge
 from assistant.embeddings import Embedder, load_embedder
 from assistant.errors import InputError, StoreError
@@ -26,7 +26,6 @@ from assistant.exercises import categories_in, conditions_in, leg_symptoms_in, p
 from assistant.guardrails.input import InputCheck, check_input
 from assistant.guardrails.output import has_diagnosis, has_dose, scrub
 from assistant.guardrails.policy import Policy, load_policy
-from assistant.guardrails.text import normalise
 from assistant.guardrails.triage import TriageEngine
 from assistant.guardrails.triager import Triager, load_triager
 from assistant.intents import Intents
@@ -35,7 +34,7 @@ from assistant.records.outbox import LogOutbox
 from assistant.reply_text import markdown
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
 from assistant.scope import ScopeModel, load_scope
-from assistant.seams import ChatModel, RecordsPort
+from assistant.seams import ChatModel, RecordsPort, StoreBuilder
 from assistant.sections import Scored, SectionIndex, SectionRef, quoted_in
 from assistant.settings import Settings
 from assistant.store import KnowledgeIndex, open_index
@@ -45,12 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("physio.conversation")
 
-_ABOUT_SOMEONE_ELSE = re.compile(
-    r"\b(?:he|she|they|him|her|them|his|their|"
-    r"my (?:son|daughter|brother|sister|husband|wife|partner|mum|mom|dad|friend|mother|father))\b",
-    re.I,
-)
-_ABOUT_ME = re.compile(r"\b(?:i|i'm|im|i've|me|myself)\b", re.I)
 _EXERCISE_TOPICS = {"stretching", "strengthening", "nerve-glides", "core"}  # articles that are exercise programmes
 
 
@@ -102,25 +95,25 @@ class Assistant:
         *,
         records: RecordsPort | None = None,
         llm: ChatModel | None = None,
-        build_if_empty: bool = True,
+        build: StoreBuilder | None = None,
         say: Callable[[str], None] = print,
         embedder: Embedder | None = None,
     ) -> Assistant:
-        """Load everything; on an empty store, build it first (saying so) when allowed.
+        """Load everything; on an empty store, build it first with `build` (saying so), when one is given.
 
-        `embedder` replaces the configured model (the int8 experiment passes its own)."""
+        The front ends pass `ingest.pipeline.ingest` as `build`; without it an empty store is an error
+        that says how to build it. `embedder` replaces the configured model (the int8 experiment passes
+        its own)."""
         embedder = embedder or load_embedder(settings, say=say)
         knowledge = settings.knowledge_path
         kb = load_knowledge(knowledge)
         try:
             index = open_index(settings, embedder.model_name, embedder.dimension)
         except StoreError as exc:
-            if not build_if_empty or "empty" not in str(exc):
+            if build is None or "empty" not in str(exc):
                 raise
-            from ingest.pipeline import ingest
-
             say("The knowledge store is empty: building it now (this happens once)...")
-            summary = ingest(settings, embedder)
+            summary = build(settings, embedder)
             say(f"Knowledge store ready: {summary.line()}.")
             index = open_index(settings, embedder.model_name, embedder.dimension)
         if llm is None and settings.llm_base_url and settings.llm_model:
@@ -239,12 +232,7 @@ class Assistant:
         if hit is None:
             return False
         p = self.policy
-        text = (
-            p.file.crisis_other
-            if _ABOUT_SOMEONE_ELSE.search(hit.evidence) and not _ABOUT_ME.search(hit.evidence)
-            else p.file.crisis
-        )
-        d.notes.append(p.text(text))
+        d.notes.append(p.text(p.file.crisis_other if p.about_someone_else(hit.evidence) else p.file.crisis))
         d.help = False
         return True
 
@@ -442,10 +430,11 @@ class Assistant:
             return False
         if not (asked or any(self._about_exercise(s) for s in d.sections)):
             return False
-        texts = [t.content for t in d.turns if t.role == "user"] + [d.check.cleaned]
-        if not asked and conditions_in(texts, p, self.engine.mentioned) & _SURGEON_FIRST:
+        d.user_texts = [t.content for t in d.turns if t.role == "user"] + [d.check.cleaned]
+        d.conditions = conditions_in(d.user_texts, p, self.engine.mentioned)  # once per turn: the plan reads them too
+        if not asked and d.conditions & _SURGEON_FIRST:
             return False  # after an operation the surgical team's plan comes first: cards only when asked
-        cards = self._plan(d.turns, d.check.cleaned, d.vector)
+        cards = self._plan(d)
         d.cards = cards
         d.plan_note = p.text(p.file.exercise_general_rule) if cards else ""
         for c in cards:
@@ -514,17 +503,21 @@ class Assistant:
         chosen = list(dict.fromkeys(sections[n - 1] for n in picked))
         return sorted(chosen, key=lambda s: (s.source_id != chosen[0].source_id, s.order)) if chosen else None
 
-    def _plan(self, turns: list[Turn], message: str, vector: np.ndarray) -> list[Any]:
-        texts = [t.content for t in turns if t.role == "user"] + [message]
-        conditions = conditions_in(texts, self.policy, self.engine.mentioned)
-        ranked = self.retriever.search(vector, message, k=len(self.kb.cards), kinds=("exercise",))
+    def _plan(self, d: Draft) -> list[Any]:
+        """The cards for this turn: relevance to the message, filtered by the conditions the writer has mentioned."""
+        message = d.check.cleaned
+        ranked = self.retriever.search(d.vector, message, k=len(self.kb.cards), kinds=("exercise",))
         asked = set(tokens(message))
         relevance = {
             h.source_id: h.score + (1.0 if asked & _name_tokens(self.kb.cards[h.source_id].name) else 0.0)
             for h in ranked
         }
         cards = plan(
-            self.kb.cards, relevance, conditions, leg_symptoms_in(texts), categories=categories_in(message, self.policy)
+            self.kb.cards,
+            relevance,
+            d.conditions,
+            leg_symptoms_in(d.user_texts),
+            categories=categories_in(message, self.policy),
         )
         # a card asked about by name ("how long do I hold the knee to chest one?") is the answer on its own
         named = [c for c in cards if _named(c.name, asked)]
@@ -652,6 +645,8 @@ class Draft:
     sections: list[SectionRef] = field(default_factory=list)
     suggestions: list[Suggestion] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
+    user_texts: list[str] = field(default_factory=list)  # everything the writer has said, this message last
+    conditions: set[str] = field(default_factory=set)  # contraindications mentioned (set by the exercise stage)
     cards: list[Any] = field(default_factory=list)
     plan_note: str = ""
     intent: str | None = None

@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from assistant.models import Turn
+from assistant.spelling import QueryCorrector, edit_distance, known_words
 from assistant.store import KnowledgeIndex
 
 IN_MEMORY_LIMIT = 50_000  # chunks; beyond this, dense search goes through Chroma's HNSW index
@@ -178,8 +179,6 @@ ASKING = frozenset(
 
 @lru_cache(maxsize=1)
 def _english_by_initial() -> dict[str, list[str]]:
-    from assistant.guardrails.text import known_words
-
     index: dict[str, list[str]] = {}
     for w in known_words():
         index.setdefault(w[:1], []).append(w)
@@ -253,14 +252,12 @@ class HybridRetriever:
                 self._df[t] = self._df.get(t, 0) + 1
         self._generic_df = max(3, int(0.15 * len(sources)))
         # surface words of the knowledge base, for correcting patients' typos in queries ("streches")
-        self._surface: dict[str, int] = {}
+        surface: dict[str, int] = {}
         for chunk in index.chunks:
             for w in _WORD.findall(f"{chunk.meta.get('title', '')} {chunk.text}".lower()):
                 if len(w) >= 4 and w.isalpha():
-                    self._surface[w] = self._surface.get(w, 0) + 1
-        self._surface_by_initial: dict[str, list[str]] = {}
-        for w in self._surface:
-            self._surface_by_initial.setdefault(w[:1], []).append(w)
+                    surface[w] = surface.get(w, 0) + 1
+        self._speller = QueryCorrector(surface)
         self._prefixes: dict[str, list[str]] = {}
         self._by_initial: dict[str, list[str]] = {}
         for t in self._df:
@@ -273,31 +270,8 @@ class HybridRetriever:
         return [w for w in _english_by_initial().get(word[:1], ()) if abs(len(w) - len(word)) <= 1]
 
     def spell(self, text: str) -> str:
-        """The query with misspelt words replaced by the knowledge base's nearest word.
-
-        Only words that are neither English nor in the knowledge base are touched, and only by a
-        word one edit away (two for long words) that shares their first letter: "streches" ->
-        "stretches", "massege" -> "massage"; names and words we simply lack stay as typed.
-        """
-        from assistant.guardrails.text import edit_distance, known_words
-
-        english = known_words()
-
-        def fix(m: re.Match[str]) -> str:
-            word = m.group(0)
-            low = word.lower()
-            if len(low) < 5 or not low.isalpha() or low in self._surface or low in english:
-                return word
-            limit = 1 if len(low) < 8 else 2
-            near = [
-                (edit_distance(low, w, limit), -self._surface[w], w)
-                for w in self._surface_by_initial.get(low[:1], ())
-                if abs(len(w) - len(low)) <= limit
-            ]
-            best = min((n for n in near if n[0] <= limit), default=None)
-            return best[2] if best else word
-
-        return re.sub(r"[A-Za-z]+", fix, text)
+        """The query with misspelt words replaced by the knowledge base's nearest word (`QueryCorrector`)."""
+        return self._speller.correct(text)
 
     def unknown_share(self, text: str) -> float:
         """Share of the question's specific English words that no source mentions at all.
@@ -309,8 +283,6 @@ class HybridRetriever:
 
     def missing(self, text: str) -> tuple[float, list[str]]:
         """`unknown_share`, and the words behind it."""
-        from assistant.guardrails.text import edit_distance, known_words
-
         english = known_words()
         specific: list[str] = []
         absent: list[str] = []

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from assistant.store import KnowledgeIndex
+from assistant.store import KnowledgeIndex, StoredChunk
 
 ANSWER_KINDS = ("article", "document")
 
@@ -56,7 +55,7 @@ class SectionIndex:
 
     @classmethod
     def build(cls, index: KnowledgeIndex, tokens: Callable[[str], list[str]]) -> SectionIndex:
-        texts: dict[str, StoredLike] = {}
+        texts: dict[str, StoredChunk] = {}  # the section's own text (not a phrasing)
         phrasings: dict[str, list[str]] = {}
         rows: dict[str, list[int]] = {}
         for chunk in index.chunks:
@@ -68,7 +67,7 @@ class SectionIndex:
             if meta.get("role") == "phrasing":
                 phrasings.setdefault(str(sid), []).append(chunk.text)
             else:
-                texts[str(sid)] = StoredLike(chunk.text, meta)
+                texts[str(sid)] = chunk
         out = cls(index)
         for sid, stored in texts.items():
             m = stored.meta
@@ -110,12 +109,6 @@ class SectionIndex:
                 out.append(Scored(self.sections[sid], cos + 0.02 * min(overlap, 3)))
         out.sort(key=lambda s: -s.score)
         return out
-
-
-@dataclass(frozen=True)
-class StoredLike:
-    text: str
-    meta: dict[str, Any]
 
 
 def quoted_in(text: str, sections: Sequence[SectionRef]) -> list[SectionRef]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from assistant.content import Article, ExerciseCard, KnowledgeBase
+from assistant.sentences import prose_sentences
 
 SECTION_WORDS = (40, 120)
 # Words that promise too much; listed for a reviewer, never failed: "never put ice on bare skin" is fine.
@@ -30,7 +31,6 @@ ABSOLUTE = re.compile(
     re.IGNORECASE,
 )
 _MARKS = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*]|\d+[.)])\s+", re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _VOWELS = re.compile(r"[aeiouy]+")
 
@@ -59,7 +59,7 @@ def syllables(word: str) -> int:
 def plain_sentences(markdown: str) -> list[str]:
     """Sentences of a Markdown section: marks removed, each list item its own sentence."""
     text = _MARKS.sub("", markdown)
-    return [s.strip() for s in _SENTENCE_END.split(text) if _WORD.search(s)]
+    return [s.strip() for line in text.split("\n") for s in prose_sentences(line) if _WORD.search(s)]
 
 
 def grade(text: str) -> float:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.sentences import prose_sentences
+
 LEVELS = ("self_care", "routine", "urgent", "emergency")
 RANK = {level: i for i, level in enumerate(LEVELS)}
 PRIMARY = {
@@ -164,7 +166,7 @@ def topical_metrics(rows: Iterable[Row]) -> dict[str, float]:
 
 # ---- answers --------------------------------------------------------------------------------
 _MARKDOWN = re.compile(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|`|^\s*(?:[-*\u2022]|\d+[.)])\s+|^>\s?", re.M)
-_SPLIT = re.compile(r"(?<=[.!?])\s+|(?<=:)\s+(?=[A-Z])|\n+")
+_LABEL_END = re.compile(r"(?<=:)\s+(?=[A-Z])")  # "Why: Because ..." - a label leads its own piece
 _SPACE = re.compile(r"\s+")
 
 
@@ -183,7 +185,7 @@ def answer_sentences(answer: str, skip: tuple[str, ...] = ("Sources:",)) -> list
         line = plain(line)
         if line.startswith(skip):
             continue
-        for piece in _SPLIT.split(line):
+        for piece in (p for s in prose_sentences(line) for p in _LABEL_END.split(s)):
             piece = piece.strip().rstrip(".!?:;").strip()
             if len(piece.split()) >= 3:
                 out.append(piece)

@@ -86,8 +86,9 @@ def main(argv: list[str]) -> int:
         return 2
     from assistant.conversation import Assistant
     from assistant.settings import Settings
+    from ingest.pipeline import ingest
 
-    assistant = Assistant.load(Settings(), say=lambda *_: None)
+    assistant = Assistant.load(Settings(), build=ingest, say=lambda *_: None)
     for row in replies(assistant):
         print(json.dumps(row, ensure_ascii=False))
     return 0

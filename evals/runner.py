@@ -86,7 +86,7 @@ def answer_context(assistant: Any) -> M.AnswerContext:
     limit = assistant.settings.max_message_chars
     texts: list[str] = ["What you can try", "When to get help", "Why:"]
     for key, value in p.file.model_dump().items():
-        if key in ("on_topic", "medicine_words"):
+        if key in ("on_topic", "medicine_words", "crisis_someone_else", "crisis_writer"):
             continue  # patterns, not texts
         candidates = [value] if isinstance(value, str) else list(value.values()) if isinstance(value, dict) else []
         for text in candidates:

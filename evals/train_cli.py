@@ -1,4 +1,5 @@
-"""`physio-assistant train-triage`: retrain the learned red-flag net and write it beside the rules."""
+"""`physio-assistant train-triage` and `train-scope`: retrain the learned read-outs (the red-flag net, the scope
+read-out) and write them into the knowledge folder; `--check` compares their data hashes only."""
 
 from __future__ import annotations
 
@@ -43,6 +44,19 @@ class VectorCache:
         tmp.replace(self.path)
 
 
+def check_hash(
+    path: Path, stored: Callable[[Path], str], wanted: str, what: str, command: str, say: Callable[[str], None]
+) -> int:
+    """`--check`: 0 when the weights at `path` were trained on today's data (the hash they carry is
+    `wanted`), 1 when they are stale or missing."""
+    have = stored(path) if path.is_file() else "(none)"
+    if have == wanted:
+        say(f"The {what} in {path} matches its training data.")
+        return 0
+    say(f"The {what} in {path} is stale: run `physio-assistant {command}` and commit the result.")
+    return 1
+
+
 def run_train_triage(
     settings: Settings, knowledge: Path | None, *, check_only: bool = False, say: Callable[[str], None] = print
 ) -> int:
@@ -57,14 +71,8 @@ def run_train_triage(
     triager = Triager(load_engine(knowledge), load_net_policy(knowledge))
     model_name = settings.embedding_model
     if check_only:
-        wanted = T.training_hash(triager, model_name)
-        path = weights_path(knowledge)
-        have = NetWeights.load(path).data_hash if path.is_file() else "(none)"
-        if have == wanted:
-            say(f"The triage net in {path} matches its training data.")
-            return 0
-        say(f"The triage net in {path} is stale: run `physio-assistant train-triage` and commit the result.")
-        return 1
+        path, wanted = weights_path(knowledge), T.training_hash(triager, model_name)
+        return check_hash(path, lambda p: NetWeights.load(p).data_hash, wanted, "triage net", "train-triage", say)
     start = time.perf_counter()
     embedder = load_embedder(settings)
     cache = VectorCache(settings.data_dir / "cache" / "triage-clauses.npz", model_name)
@@ -94,12 +102,7 @@ def run_train_scope(
     path = scope_path(knowledge)
     if check_only:
         wanted = S.data_hash(S.load_labelled(kb), model_name)
-        have = ScopeWeights.load(path).data_hash if path.is_file() else "(none)"
-        if have == wanted:
-            say(f"The scope read-out in {path} matches its training data.")
-            return 0
-        say(f"The scope read-out in {path} is stale: run `physio-assistant train-scope` and commit the result.")
-        return 1
+        return check_hash(path, lambda p: ScopeWeights.load(p).data_hash, wanted, "scope read-out", "train-scope", say)
     from assistant.embeddings import load_embedder
 
     start = time.perf_counter()

@@ -63,7 +63,7 @@ def built_settings(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder)
 def assistant(built_settings: Settings, embedder: Embedder):  # type: ignore[no-untyped-def]
     from assistant.conversation import Assistant
 
-    return Assistant.load(built_settings, build_if_empty=False)
+    return Assistant.load(built_settings)
 
 
 @pytest.fixture()

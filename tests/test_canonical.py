@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.canonical import _compiled, canonical
+from assistant.canonical import _compiled, canonical, normalise
 from assistant.guardrails.input import clean
-from assistant.guardrails.text import normalise
 
 EXAMPLES = _compiled().table.examples
 

@@ -243,7 +243,7 @@ def test_clinician_approved_answers_are_preferred(built_settings, tmp_path: Path
     from assistant.records import Records
 
     records = Records(f"sqlite:///{tmp_path / 'records.sqlite3'}")
-    bot = Assistant.load(built_settings, records=records, build_if_empty=False)
+    bot = Assistant.load(built_settings, records=records)
     question = "can I sleep on my front with sciatica?"
     first = bot.reply(question, conversation_id="conv-1")
     assert first.turn_id is not None
@@ -264,7 +264,7 @@ def test_an_llm_only_chooses_sections_and_never_writes_the_answer(built_settings
 
     from assistant.conversation import Assistant
 
-    bot = Assistant.load(built_settings, build_if_empty=False, llm=FakeListChatModel(responses=["2"]))
+    bot = Assistant.load(built_settings, llm=FakeListChatModel(responses=["2"]))
     chosen = bot.reply("is walking ok with sciatica?")
     assert len(chosen.sections) == 1
     article = bot.kb.articles[chosen.sections[0].source_id]

@@ -23,7 +23,7 @@ def test_a_locked_records_database_never_stops_the_chat_and_nothing_is_lost(buil
 
     db = tmp_path / "records.sqlite3"
     records = Records(f"sqlite:///{db}")
-    bot = Assistant.load(built_settings, records=records, build_if_empty=False)
+    bot = Assistant.load(built_settings, records=records)
     locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     locker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
     try:
@@ -96,7 +96,7 @@ def test_an_unreachable_records_database_at_start_up_does_not_stop_the_chat(buil
     blocker.write_text("a file where the database folder should be")
     records = ReconnectingRecords(f"sqlite:///{blocker / 'records.sqlite3'}", retry_seconds=0)
     assert not records.connected
-    bot = Assistant.load(built_settings, records=records, build_if_empty=False)
+    bot = Assistant.load(built_settings, records=records)
     reply = bot.reply("is walking ok with sciatica?", conversation_id="c-down")
     assert reply.answer and reply.turn_id is None and bot.outbox.pending == 1
     blocker.unlink()  # the database becomes reachable

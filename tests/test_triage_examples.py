@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.guardrails.text import normalise
+from assistant.canonical import normalise
 from assistant.guardrails.triage import load_engine
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"

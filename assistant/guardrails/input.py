@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.canonical import canonical
+from assistant.canonical import canonical, normalise
 from assistant.guardrails.policy import Policy
-from assistant.guardrails.text import normalise
 
 # the most of one message that triage reads: five times the longest message answered (linear time)
 TRIAGE_LIMIT = 20_000

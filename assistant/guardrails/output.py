@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from assistant.guardrails.policy import Policy
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+from assistant.sentences import prose_sentences
 
 
 def has_dose(text: str, policy: Policy) -> bool:
@@ -23,7 +20,7 @@ def scrub(text: str, policy: Policy) -> tuple[str, list[str]]:
     kept: list[str] = []
     dropped: list[str] = []
     for paragraph in text.split("\n"):
-        sentences = _SENTENCE.split(paragraph)
+        sentences = prose_sentences(paragraph)
         good = [s for s in sentences if not (has_dose(s, policy) or has_diagnosis(s, policy))]
         dropped.extend(s for s in sentences if s not in good)
         kept.append(" ".join(good))

@@ -38,6 +38,8 @@ class PolicyFile(Strict):
     safety_net: str
     crisis: str
     crisis_other: str
+    crisis_someone_else: str
+    crisis_writer: str
     screening_intro: str
     screening_intro_after: str
     refusals: Refusals
@@ -64,9 +66,9 @@ class PolicyFile(Strict):
     exercise_categories: dict[str, list[str]]
 
 
-def _any(patterns: list[str], where: str) -> re.Pattern[str]:
+def _any(patterns: list[str], where: str, flags: int = 0) -> re.Pattern[str]:
     try:
-        return re.compile("|".join(f"(?:{p})" for p in patterns))
+        return re.compile("|".join(f"(?:{p})" for p in patterns), flags)
     except re.error as exc:
         raise ConfigError(f"policy.yaml: {where}: bad pattern: {exc}") from exc
 
@@ -89,6 +91,8 @@ class Policy:
     dose_in_output: re.Pattern[str]
     diagnosis_in_output: re.Pattern[str]
     seen_and_cleared: re.Pattern[str]
+    crisis_someone_else: re.Pattern[str]
+    crisis_writer: re.Pattern[str]
     stopping_medicine: re.Pattern[str]
     help_topics: frozenset[str]
     exercise_categories: dict[str, re.Pattern[str]]
@@ -96,6 +100,10 @@ class Policy:
     def text(self, template: str, **extra: object) -> str:
         """Fill a policy text with the clinic's values (and any extra ones)."""
         return " ".join(template.format(**self.values, **{k: str(v) for k, v in extra.items()}).split())
+
+    def about_someone_else(self, evidence: str) -> bool:
+        """Whether a self-harm signal is about another person (then `crisis_other` is shown, not `crisis`)."""
+        return bool(self.crisis_someone_else.search(evidence)) and not self.crisis_writer.search(evidence)
 
     def referral(self, level: Level) -> str:
         return self.text(getattr(self.file.referral, level.value))
@@ -139,6 +147,8 @@ def load_policy(path: Path, clinic: Clinic) -> Policy:
         contraindications={k: _any(v, f"contraindications.{k}") for k, v in f.contraindications.items()},
         dose_in_output=_any(f.dose_in_output, "dose_in_output"),
         seen_and_cleared=_any([f.seen_and_cleared], "seen_and_cleared"),
+        crisis_someone_else=_any([f.crisis_someone_else], "crisis_someone_else", re.IGNORECASE),
+        crisis_writer=_any([f.crisis_writer], "crisis_writer", re.IGNORECASE),
         stopping_medicine=_any([f.stopping_medicine], "stopping_medicine"),
         help_topics=frozenset(f.help_topics),
         exercise_categories={k: _any(v, f"exercise_categories.{k}") for k, v in f.exercise_categories.items()},

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.canonical import canonical
+from assistant.canonical import canonical, normalise
 from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
-from assistant.guardrails.text import TypoFixer, normalise, sentences
+from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
+from assistant.sentences import sentences
 
 
 @dataclass
@@ -38,10 +39,10 @@ class _Scope:
 @dataclass
 class TriageEngine:
     rules: CompiledRules
-    fixer: TypoFixer = field(init=False)
+    fixer: SafetyTermCorrector = field(init=False)
 
     def __post_init__(self) -> None:
-        self.fixer = TypoFixer(self.rules.source.vocabulary)
+        self.fixer = SafetyTermCorrector(self.rules.source.vocabulary)
         self._cache: dict[str, list[tuple[str, str]]] = {}
         self._prep_cache: dict[str, str] = {}
         self._flags = {f.id: f for f in self.rules.source.flags}

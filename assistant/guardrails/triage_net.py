@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.canonical import canonical
-from assistant.guardrails.text import sentences
 from assistant.models import Turn
+from assistant.sentences import sentences
 
 # clause boundaries inside a sentence: where one statement ends and another may begin
 _CLAUSE = re.compile(

@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from assistant.seams import StoreBuilder
 from assistant.settings import Settings
 from assistant.web.auth import (
     BUSY,
@@ -257,8 +258,9 @@ def build_app(assistant: Any, settings: Settings) -> FastAPI:
     return app
 
 
-def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Load the assistant once, then serve until stopped (`physio-assistant serve`)."""
+def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, build: StoreBuilder | None = None) -> None:
+    """Load the assistant once (building an empty store with `build`), then serve until stopped
+    (`physio-assistant serve`)."""
     import os
 
     import uvicorn
@@ -282,7 +284,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     if outbox.pending:
         print(f"{outbox.pending} turn(s) logged before the last stop are waiting for the records database.", flush=True)
         outbox.flush()
-    assistant = Assistant.load(settings, records=records, say=lambda m: print(m, flush=True))
+    assistant = Assistant.load(settings, records=records, build=build, say=lambda m: print(m, flush=True))
     assistant.outbox = outbox
     outbox.start_flusher()
     app = build_app(assistant, settings)

@@ -38,6 +38,7 @@ def main(
     from assistant.conversation import Assistant
     from assistant.embeddings import load_embedder, resolve_model_path
     from evals.runner import machine
+    from ingest.pipeline import ingest
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,7 @@ def main(
         results[name] = fn()
         timings[name] = round(time.perf_counter() - start, 1)
 
-    assistant = Assistant.load(settings, say=lambda m: print(m, file=sys.stderr))
+    assistant = Assistant.load(settings, build=ingest, say=lambda m: print(m, file=sys.stderr))
     reference = load_embedder(settings.model_copy(update={"embedding_backend": "sentence-transformers"}))
     models_dir = settings.models_path
     results["served_backend"] = assistant.embedder.backend

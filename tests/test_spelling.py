@@ -1,10 +1,10 @@
-"""General text handling shared by triage and retrieval (assistant/guardrails/text.py), without the model."""
+"""Spelling shared by triage and retrieval (assistant/spelling.py), without the model."""
 
 from __future__ import annotations
 
 import pytest
 
-from assistant.guardrails.text import edit_distance
+from assistant.spelling import edit_distance
 
 
 @pytest.mark.parametrize(
