@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from assistant.guardrails.triage import load_engine
-from assistant.guardrails.triage_net import NetSignal, NetWeights, clauses
+from assistant.guardrails.triage_net import NetSignal, NetWeights, RedFlagNet, clauses
 from assistant.guardrails.triager import Triager, load_net_policy, weights_path
 from assistant.models import Level, Triage, Turn
 from evals import triage_training as T
@@ -158,3 +158,16 @@ def test_the_net_does_not_ask_about_a_message_that_is_not_about_health() -> None
     rules = TRIAGER.engine.triage("what's the best recipe for lasagne?")
     t = TRIAGER.combine(rules, signal(cancer=ask + 0.001), "what's the best recipe for lasagne?", on_topic=False)
     assert t.screening_question is None and t.level == Level.self_care
+
+
+def test_a_full_embedding_cache_never_loses_a_text_the_message_needs() -> None:
+    # a tiny cache that must be cleared in the middle of a call, with a text it already held
+    def encode(texts: list[str]) -> np.ndarray:
+        return np.array([[float(len(t))] * 384 for t in texts], np.float32)
+
+    weights = NetWeights.load(weights_path(KNOWLEDGE))
+    net = RedFlagNet(weights, encode, cache_size=2)
+    net.vectors(["a"])
+    out = net.vectors(["a", "bb", "ccc"])
+    assert out[:, 0].tolist() == [1.0, 2.0, 3.0]
+    assert net.cached("ccc") is not None

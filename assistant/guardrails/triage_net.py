@@ -119,14 +119,20 @@ class RedFlagNet:
         return self.w.families
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        """The embeddings of `texts`, in order; new ones encoded in one batch and cached.
+
+        The result is built from this call's own lookups, so a cache cleared to make room never
+        loses a text this call needs (a full cache once raised KeyError on a red-flag message).
+        """
+        found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
+            found.update(zip(missing, self._encode(missing), strict=True))
             if len(self._cache) + len(missing) > self._cache_size:
                 self._cache.clear()
-            for t, v in zip(missing, self._encode(missing), strict=True):
-                self._cache[t] = v
+            self._cache.update((t, found[t]) for t in missing)
         return (
-            np.stack([self._cache[t] for t in texts])
+            np.stack([found[t] for t in texts])
             if texts
             else np.zeros((0, self.w.weights.shape[1] // 2), np.float32)
         )
