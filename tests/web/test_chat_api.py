@@ -39,6 +39,14 @@ def test_chat_answers_a_question_with_the_disclaimer(server: Server) -> None:
     assert DISCLAIMER in answer
 
 
+def test_chat_sends_the_whole_answer_in_one_message(server: Server) -> None:
+    """`/chat` is not streamed to programs (Contract 2 asks for the answer text; the page streams)."""
+    job = client(server).submit("how long does sciatica usually last?", api_name="/chat")
+    answer = job.result(timeout=60)
+    assert DISCLAIMER in answer
+    assert job.outputs() == [answer]
+
+
 def test_the_server_replies_without_torch_loaded(server: Server) -> None:
     """Serving is ONNX Runtime: after a reply, no torch library is mapped into the server process."""
     from pathlib import Path
