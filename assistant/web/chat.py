@@ -43,6 +43,7 @@ EXAMPLES = [
 ]
 _CONTACT = re.compile(r"^(?:[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d\s().-]{7,20})$")
 _STREAM_PAUSE = 0.02
+STATUS_SECONDS = 10.0  # how often a visitor waiting in the queue hears its place
 _SALT = secrets.token_bytes(16)  # per process: client ids are pseudonymous and not linkable across restarts
 
 
@@ -523,6 +524,9 @@ def build_chat(assistant: Any, settings: Any, limiter: ChatLimiter) -> gr.Blocks
             concurrency_id="chat",
         )
         demo.load(page.on_load, None, [header, chatbot], queue=False, **quiet)
-    demo.queue(default_concurrency_limit=4)
+    # the page hides queue progress (show_progress="hidden"), so waiting visitors are told their place
+    # every STATUS_SECONDS rather than on every start of a job ("auto"): under load "auto" sent every
+    # waiting visitor a message each time any job started, which grew as the square of the queue
+    demo.queue(default_concurrency_limit=4, status_update_rate=STATUS_SECONDS)
     blocks: gr.Blocks = demo
     return blocks

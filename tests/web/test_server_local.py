@@ -214,3 +214,12 @@ def test_the_page_streams_and_the_api_answers_in_one_message(kb, triage_engine) 
 
     answer, turns, conv = page.chat_api("is walking ok?", [], None, visitor)  # type: ignore[arg-type]
     assert answer == words and turns[-1]["content"] == words and conv
+
+
+def test_waiting_visitors_hear_their_place_every_few_seconds_not_on_every_job(disabled_app: TestClient) -> None:
+    """With gradio's 'auto' status, every start of a job sent a message to every visitor waiting:
+    quadratic in the queue (3,535 estimation messages for 120 calls with 40 visitors waiting)."""
+    from assistant.web.chat import STATUS_SECONDS
+
+    queue = disabled_app.app.state.pages[""]._queue  # type: ignore[attr-defined]
+    assert queue.live_updates is False and queue.update_intervals == STATUS_SECONDS
