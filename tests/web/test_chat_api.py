@@ -119,3 +119,16 @@ def test_security_headers(server: Server) -> None:
     login = httpx.get(f"{server.url}/review/login")
     assert login.headers["content-security-policy"] == "frame-ancestors 'none'"
     assert login.headers["x-frame-options"] == "DENY"
+
+
+def test_the_benchmarks_lean_client_gets_the_same_answer_as_gradio_client(server: Server) -> None:
+    """evals.bench.queue_client speaks gradio's queue protocol itself; its conversation continues per visitor."""
+    from evals.bench.queue_client import QueueClient
+
+    message = "I can't feel my bum when I wipe"
+    with httpx.Client(timeout=30) as http:
+        lean = QueueClient(http, server.url, "/chat")
+        answer = lean.predict(message)
+        follow_up = lean.predict("what exercises can I do?")
+    assert answer == client(server).predict(message, api_name="/chat")
+    assert "earlier you described something that needs urgent care" in follow_up, "the conversation continued"
