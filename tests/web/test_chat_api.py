@@ -55,6 +55,7 @@ def test_the_server_replies_without_torch_loaded(server: Server) -> None:
     maps = Path(f"/proc/{server.pid}/maps").read_text()
     assert "onnxruntime" in maps
     assert "libtorch" not in maps and "/torch/" not in maps
+    assert "matplotlib" not in maps, "gradio's per-event backend switch must not load matplotlib (26 MB)"
 
 
 def test_chat_emergency_leads_with_the_number_and_no_exercises(server: Server) -> None:
