@@ -108,4 +108,25 @@ def test_the_table_shows_both_paths_side_by_side() -> None:
     assert "One-shot `ask` | 2.0 s vs 12.0 s on the sentence-transformers path" in table
     assert "Web load, served (ONNX)" in table and "Web load, sentence-transformers path" in table
     assert "0.86x (MISSES <= 0.25)" in table
+    assert "lean client" not in table, "only the load generators that ran are shown"
+
+
+def test_the_table_shows_what_each_load_generator_spent() -> None:
+    """With the lean client's runs too, both generators' figures and ratios show; the verdict stays gradio_client's."""
+    results = _results()
+    lean = {**_web(1000, 1500, 380.0), "load_generator_cpu_ms_per_call": 20.0}
+    results["web_pair"].update(
+        {
+            "onnx_lean": lean,
+            "sentence_transformers_lean": {**_web(2000, 5000, 760.0), "load_generator_cpu_ms_per_call": 21.0},
+            "web_p50_vs_sentence_transformers_lean": 0.5,
+            "web_p95_vs_sentence_transformers_lean": 0.3,
+        }
+    )
+    results["targets"] = verdicts(results)
+    table = markdown(results)
+    assert "Web load, served (ONNX) (50 visitors x 5, lean client)" in table
+    assert "load generator 20 ms per call" in table
+    assert "Web load p95, served vs sentence-transformers (lean client) | p50 ratio 0.50x | 0.30x |" in table
+    assert "0.86x (MISSES <= 0.25)" in table
     assert "int8 dynamic quantisation | recall@3 0.95 vs 0.93 | not kept: fp32 stays" in table

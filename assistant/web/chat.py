@@ -3,7 +3,8 @@
 Every reply goes through `Assistant.reply` (logged under a per-session conversation id); the page
 shows it through `render.reply_html`. API endpoints (gradio_client):
 
-- `/chat`  message -> the answer text (Markdown, Contract 1 `answer`); the conversation continues per client session
+- `/chat`  message -> the answer text (Markdown, Contract 1 `answer`), in one message (the page streams; the API
+  does not); the conversation continues per client session
 - `/reply` message -> the whole Contract 1 object (level, flags, sources, exercises, disclaimer...)
 - `/callback` name, contact, preferred time, note, consent -> a message saying whether it was stored
 """
@@ -42,6 +43,7 @@ EXAMPLES = [
 ]
 _CONTACT = re.compile(r"^(?:[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d\s().-]{7,20})$")
 _STREAM_PAUSE = 0.02
+STATUS_SECONDS = 10.0  # how often a visitor waiting in the queue hears its place
 _SALT = secrets.token_bytes(16)  # per process: client ids are pseudonymous and not linkable across restarts
 
 
@@ -261,7 +263,9 @@ class ChatPage:
         words = len(answer_markdown(reply).split(" "))
         for k in streaming.frames(words):
             display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb, partial_words=k)}
-            yield gr.skip(), display, display, turns, turn_ids, conv_id
+            # only the chatbot changes while the answer streams: gradio stores and hashes every state
+            # output of every frame, so the states are set once, with the whole answer, below
+            yield gr.skip(), display, gr.skip(), gr.skip(), gr.skip(), gr.skip()
             time.sleep(_STREAM_PAUSE)
         display[-1] = {"role": "assistant", "content": reply_html(reply, self.kb)}
         turns = [*turns, {"role": "user", "content": message}, {"role": "assistant", "content": reply.answer}][-20:]
@@ -292,27 +296,28 @@ class ChatPage:
     # -- the API (gradio_client)
     def chat_api(
         self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request
-    ) -> Iterator[tuple[Any, ...]]:
-        """`/chat`: the answer text, streamed; the conversation continues for this client session."""
+    ) -> tuple[Any, ...]:
+        """`/chat`: the answer text, in one message; the conversation continues for this client session.
+
+        Not streamed: the answer is whole before its first word could be sent, so word-by-word
+        frames gave a program nothing but cost the server a queue message and a state update each
+        (up to 13 a call). The page in the browser still streams (`respond`).
+        """
         conv_id = conv_id or uuid.uuid4().hex
         refused = self._admit(message or "", turns, request)
         if refused is not None:
-            yield refused.answer, turns, conv_id
-            return
+            return refused.answer, turns, conv_id
         try:
             reply = self._ask(message or "", turns or [], conv_id, request)
         except Exception:  # noqa: BLE001
             log.exception("chat API reply failed")
-            yield self._failed(), turns, conv_id
-            return
-        for k in streaming.frames(len(reply.answer.split(" "))):
-            yield streaming.prefix(reply.answer, k), turns, conv_id
+            return self._failed(), turns, conv_id
         turns = [
             *(turns or []),
             {"role": "user", "content": message or ""},
             {"role": "assistant", "content": reply.answer},
         ][-20:]
-        yield reply.answer, turns, conv_id
+        return reply.answer, turns, conv_id
 
     def reply_api(
         self, message: str, turns: list[dict[str, str]], conv_id: str | None, request: gr.Request
@@ -519,6 +524,9 @@ def build_chat(assistant: Any, settings: Any, limiter: ChatLimiter) -> gr.Blocks
             concurrency_id="chat",
         )
         demo.load(page.on_load, None, [header, chatbot], queue=False, **quiet)
-    demo.queue(default_concurrency_limit=4)
+    # the page hides queue progress (show_progress="hidden"), so waiting visitors are told their place
+    # every STATUS_SECONDS rather than on every start of a job ("auto"): under load "auto" sent every
+    # waiting visitor a message each time any job started, which grew as the square of the queue
+    demo.queue(default_concurrency_limit=4, status_update_rate=STATUS_SECONDS)
     blocks: gr.Blocks = demo
     return blocks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,25 +118,7 @@ def markdown(r: dict[str, Any]) -> str:
             )
         )
     if "web_pair" in r:
-        wp = r["web_pair"]
-        for name, label in (("onnx", "served (ONNX)"), ("sentence_transformers", "sentence-transformers path")):
-            w = wp[name]
-            rows.append(
-                (
-                    f"Web load, {label} ({w['visitors']} visitors x {w['messages_each']})",
-                    f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped; "
-                    f"server CPU {w['server_cpu_ms_per_call']:.0f} ms per call; server ready in {w['server_ready_s']:.1f} s",
-                    f"server peak {w['server_peak_rss_mb']} MB",
-                )
-            )
-        if wp.get("web_p95_vs_sentence_transformers") is not None:
-            rows.append(
-                (
-                    "Web load p95, served vs sentence-transformers",
-                    f"p50 ratio {wp['web_p50_vs_sentence_transformers']:.2f}x",
-                    f"{wp['web_p95_vs_sentence_transformers']:.2f}x" + mark("web_p95_vs_sentence_transformers"),
-                )
-            )
+        rows += _web_pair_rows(r["web_pair"], mark)
     if "web" in r:
         w = r["web"]
         rows.append(
@@ -200,3 +183,34 @@ def plot(r: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _web_pair_rows(wp: dict[str, Any], mark: Callable[[str], str]) -> list[tuple[str, str, str]]:
+    """Both paths under each load generator that ran (gradio_client; the lean client, when present)."""
+    rows: list[tuple[str, str, str]] = []
+    for suffix, by in (("", "gradio_client"), ("_lean", "lean client")):
+        if "onnx" + suffix not in wp:
+            continue
+        for name, label in (("onnx", "served (ONNX)"), ("sentence_transformers", "sentence-transformers path")):
+            w = wp[name + suffix]
+            generator = w.get("load_generator_cpu_ms_per_call")
+            rows.append(
+                (
+                    f"Web load, {label} ({w['visitors']} visitors x {w['messages_each']}, {by})",
+                    f"p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms, {w['errors']} errors, {w['skipped_after_timeout']} skipped; "
+                    f"server CPU {w['server_cpu_ms_per_call']:.0f} ms per call"
+                    + (f", load generator {generator:.0f} ms per call" if generator is not None else "")
+                    + f"; server ready in {w['server_ready_s']:.1f} s",
+                    f"server peak {w['server_peak_rss_mb']} MB",
+                )
+            )
+        key = "web_p95_vs_sentence_transformers" + suffix
+        if wp.get(key) is not None:
+            rows.append(
+                (
+                    f"Web load p95, served vs sentence-transformers ({by})",
+                    f"p50 ratio {wp['web_p50_vs_sentence_transformers' + suffix]:.2f}x",
+                    f"{wp[key]:.2f}x" + (mark(key) if not suffix else ""),
+                )
+            )
+    return rows

@@ -1,4 +1,10 @@
-"""The web load test: gradio clients on loopback against a running server, or one server per embedding path."""
+"""The web load test: visitors on loopback against a running server, or one server per embedding path.
+
+Two load generators offer the same load (the same visitors, messages and endpoint): gradio_client,
+what programs use, and `queue_client.QueueClient`, the same protocol without gradio_client's polling
+threads. Both report what the load generator itself spent, beside the server's CPU: on two cores
+the generator competes with the server it measures.
+"""
 
 from __future__ import annotations
 
@@ -23,19 +29,22 @@ def web_load(
     timeout_s: float = 180.0,
     server_pid: int | None = None,
     texts: Sequence[str] | None = None,
+    client: str = "gradio",
 ) -> dict[str, Any]:
-    """`visitors` concurrent gradio clients, each sending `messages` chats to `/chat` over loopback.
+    """`visitors` concurrent clients, each sending `messages` chats to `/chat` over loopback.
 
-    Bounded: at most visitors x messages calls, every call after `timeout_s` is skipped and counted.
-    `server_pid` lets it sample the server's peak RSS while the load runs.
+    `client` is "gradio" (gradio_client) or "lean" (`QueueClient`). Bounded: at most visitors x
+    messages calls, every call after `timeout_s` is skipped and counted. `server_pid` lets it sample
+    the server's peak RSS and CPU while the load runs.
     """
     host = urlparse(url).hostname or ""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"the web load test runs on loopback only, not {host!r}")
     if not 1 <= visitors <= 200 or not 1 <= messages <= 20:
         raise ValueError("visitors must be 1-200 and messages 1-20")
+    if client not in ("gradio", "lean"):
+        raise ValueError(f"client must be 'gradio' or 'lean', not {client!r}")
     import httpx
-    from gradio_client import Client
 
     deadline = time.monotonic() + 30
     while True:  # the app answers /healthz once its store is loaded
@@ -68,10 +77,27 @@ def web_load(
             peak["rss"] = max(peak["rss"], rss)
             time.sleep(0.1)
 
+    def connect(http: httpx.Client | None) -> Any:
+        if http is not None:
+            from evals.bench.queue_client import QueueClient
+
+            return QueueClient(http, url, "/chat")
+        from gradio_client import Client
+
+        return Client(url, verbose=False)
+
     def visitor(v: int) -> None:
+        if client == "gradio":
+            calls(v, None)
+            return
+        # httpx's default 5 s time-outs, as gradio_client has (its event stream waits as long as it takes)
+        with httpx.Client(timeout=5.0) as http:
+            calls(v, http)
+
+    def calls(v: int, http: httpx.Client | None) -> None:
         nonlocal skipped
         try:
-            client = Client(url, verbose=False)
+            caller = connect(http)
         except Exception as exc:  # noqa: BLE001 - a failed visitor is a measured error
             with lock:
                 errors.append(f"connect: {type(exc).__name__}: {exc}"[:200])
@@ -83,7 +109,10 @@ def web_load(
                 return
             start = time.perf_counter()
             try:
-                client.predict(pool[(v * messages + m) % len(pool)], api_name="/chat")
+                if http is not None:
+                    caller.predict(pool[(v * messages + m) % len(pool)])
+                else:
+                    caller.predict(pool[(v * messages + m) % len(pool)], api_name="/chat")
                 with lock:
                     latencies.append((time.perf_counter() - start) * 1000)
             except Exception as exc:  # noqa: BLE001
@@ -94,6 +123,7 @@ def web_load(
     if sampler:
         sampler.start()
     cpu_before = _cpu_seconds(server_pid)
+    own_before = os.times()
     started = time.perf_counter()
     threads = [threading.Thread(target=visitor, args=(v,), daemon=True) for v in range(visitors)]
     for t in threads:
@@ -103,8 +133,12 @@ def web_load(
     done.set()
     wall = time.perf_counter() - started
     cpu = _cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
+    own_after = os.times()
+    own = (own_after.user - own_before.user) + (own_after.system - own_before.system)
+    calls_done = max(len(latencies), 1)
     return {
         "url": url,
+        "client": client,
         "visitors": visitors,
         "messages_each": messages,
         "ok": len(latencies),
@@ -116,7 +150,10 @@ def web_load(
         "p95_ms": round(percentile(latencies, 95), 1),
         "server_peak_rss_mb": round(peak["rss"] / 2**20, 1) if server_pid else None,
         # what the server itself spent per answered call (the load generator shares the machine)
-        "server_cpu_ms_per_call": round(cpu * 1000 / max(len(latencies), 1), 1) if server_pid else None,
+        "server_cpu_ms_per_call": round(cpu * 1000 / calls_done, 1) if server_pid else None,
+        # what the visitors (this process) spent per answered call, on the same cores
+        "load_generator_cpu_ms_per_call": round(own * 1000 / calls_done, 1),
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -141,11 +178,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def web_pair(data_dir: Path, models_dir: Path, work: Path, visitors: int = 50, messages: int = 5) -> dict[str, Any]:
+def web_pair(
+    data_dir: Path,
+    models_dir: Path,
+    work: Path,
+    visitors: int = 50,
+    messages: int = 5,
+    clients: Sequence[str] = ("gradio", "lean"),
+) -> dict[str, Any]:
     """The loopback load test on two servers started here, one after the other on the same store:
-    the served (ONNX) path and the sentence-transformers path. Each is stopped after its test."""
-    import httpx
-
+    the served (ONNX) path and the sentence-transformers path, a fresh server for each load
+    generator in `clients`. Keys: "onnx" and "sentence_transformers" for gradio_client's load,
+    "onnx_lean" and "sentence_transformers_lean" for the lean client's, and the ratios of each pair."""
     base = {
         **os.environ,
         "PHYSIO_DATA_DIR": str(data_dir),
@@ -156,44 +200,54 @@ def web_pair(data_dir: Path, models_dir: Path, work: Path, visitors: int = 50, m
     }
     base.pop("PHYSIO_EMBEDDING_BACKEND", None)
     out: dict[str, Any] = {}
-    for name, extra in (("onnx", {}), ("sentence_transformers", ST_BACKEND)):
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        with (work / f"server-{name}.log").open("w") as log:
-            proc = subprocess.Popen(
-                [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env={**base, **extra},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=work,
+    for client in clients:
+        suffix = "" if client == "gradio" else f"_{client}"
+        for name, extra in (("onnx", {}), ("sentence_transformers", ST_BACKEND)):
+            out[name + suffix] = _serve_and_load(
+                {**base, **extra}, work / f"server-{name}{suffix}.log", visitors, messages, client
             )
-        try:
-            started, deadline = time.perf_counter(), time.monotonic() + 240
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"the {name} server exited with {proc.returncode}: see {work / f'server-{name}.log'}"
-                    )
-                try:
-                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the {name} server did not answer /healthz within 240 s")
-                time.sleep(0.25)
-            ready = time.perf_counter() - started
-            result = web_load(url, visitors, messages, server_pid=proc.pid)
-            result["server_ready_s"] = round(ready, 2)
-            out[name] = result
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-    o, t = out["onnx"], out["sentence_transformers"]
-    out["web_p50_vs_sentence_transformers"] = round(o["p50_ms"] / t["p50_ms"], 3) if t["p50_ms"] else None
-    out["web_p95_vs_sentence_transformers"] = round(o["p95_ms"] / t["p95_ms"], 3) if t["p95_ms"] else None
+        o, t = out["onnx" + suffix], out["sentence_transformers" + suffix]
+        for q in ("p50", "p95"):
+            ratio = round(o[f"{q}_ms"] / t[f"{q}_ms"], 3) if t[f"{q}_ms"] else None
+            out[f"web_{q}_vs_sentence_transformers{suffix}"] = ratio
     return out
+
+
+def _serve_and_load(env: dict[str, str], log_path: Path, visitors: int, messages: int, client: str) -> dict[str, Any]:
+    """Start `physio-assistant serve` with `env`, wait for /healthz, run the load, stop the server."""
+    import httpx
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=log_path.parent,
+        )
+    try:
+        started, deadline = time.perf_counter(), time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}: see {log_path}")
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer /healthz within 240 s: see {log_path}")
+            time.sleep(0.25)
+        ready = time.perf_counter() - started
+        result = web_load(url, visitors, messages, server_pid=proc.pid, client=client)
+        result["server_ready_s"] = round(ready, 2)
+        return result
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

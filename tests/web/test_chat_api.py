@@ -39,6 +39,14 @@ def test_chat_answers_a_question_with_the_disclaimer(server: Server) -> None:
     assert DISCLAIMER in answer
 
 
+def test_chat_sends_the_whole_answer_in_one_message(server: Server) -> None:
+    """`/chat` is not streamed to programs (Contract 2 asks for the answer text; the page streams)."""
+    job = client(server).submit("how long does sciatica usually last?", api_name="/chat")
+    answer = job.result(timeout=60)
+    assert DISCLAIMER in answer
+    assert job.outputs() == [answer]
+
+
 def test_the_server_replies_without_torch_loaded(server: Server) -> None:
     """Serving is ONNX Runtime: after a reply, no torch library is mapped into the server process."""
     from pathlib import Path
@@ -47,6 +55,7 @@ def test_the_server_replies_without_torch_loaded(server: Server) -> None:
     maps = Path(f"/proc/{server.pid}/maps").read_text()
     assert "onnxruntime" in maps
     assert "libtorch" not in maps and "/torch/" not in maps
+    assert "matplotlib" not in maps, "gradio's per-event backend switch must not load matplotlib (26 MB)"
 
 
 def test_chat_emergency_leads_with_the_number_and_no_exercises(server: Server) -> None:
@@ -111,3 +120,16 @@ def test_security_headers(server: Server) -> None:
     login = httpx.get(f"{server.url}/review/login")
     assert login.headers["content-security-policy"] == "frame-ancestors 'none'"
     assert login.headers["x-frame-options"] == "DENY"
+
+
+def test_the_benchmarks_lean_client_gets_the_same_answer_as_gradio_client(server: Server) -> None:
+    """evals.bench.queue_client speaks gradio's queue protocol itself; its conversation continues per visitor."""
+    from evals.bench.queue_client import QueueClient
+
+    message = "I can't feel my bum when I wipe"
+    with httpx.Client(timeout=30) as http:
+        lean = QueueClient(http, server.url, "/chat")
+        answer = lean.predict(message)
+        follow_up = lean.predict("what exercises can I do?")
+    assert answer == client(server).predict(message, api_name="/chat")
+    assert "earlier you described something that needs urgent care" in follow_up, "the conversation continued"

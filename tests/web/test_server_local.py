@@ -90,7 +90,7 @@ def test_chat_rate_limit_answers_politely_with_the_phone_number(kb) -> None:  # 
     )
     page = ChatPage(fake, ChatLimiter(per_minute=2))
     visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.1"), session_hash="s1")
-    answers = [list(page.chat_api(f"q{i}", [], None, visitor))[-1][0] for i in range(3)]  # type: ignore[arg-type]
+    answers = [page.chat_api(f"q{i}", [], None, visitor)[0] for i in range(3)]  # type: ignore[arg-type]
     assert answers[:2] == ["An answer.", "An answer."]
     assert "faster than I can answer" in answers[2] and kb.clinic.phone in answers[2]
     assert asked == ["q0", "q1"], "the third message never reached the assistant"
@@ -145,9 +145,9 @@ def test_a_message_over_the_rate_limit_is_still_triaged(kb, triage_engine) -> No
 
     page, policy = _limited_page(kb, triage_engine)
     visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.9"), session_hash="s9")
-    assert list(page.chat_api("is walking ok?", [], None, visitor))[-1][0] == "An answer."  # type: ignore[arg-type]
+    assert page.chat_api("is walking ok?", [], None, visitor)[0] == "An answer."  # type: ignore[arg-type]
     emergency = "I can't feel my bum when I wipe"
-    answer = list(page.chat_api(emergency, [], None, visitor))[-1][0]  # type: ignore[arg-type]
+    answer = page.chat_api(emergency, [], None, visitor)[0]  # type: ignore[arg-type]
     assert answer.startswith(policy.referral(Level.emergency)) and "faster than I can answer" in answer
     obj = page.reply_api(emergency, [], None, visitor)[0]  # type: ignore[arg-type]
     assert (
@@ -160,7 +160,7 @@ def test_a_message_over_the_rate_limit_is_still_triaged(kb, triage_engine) -> No
     )
     # an earlier red flag in the conversation counts too, as it does for an answered message
     history = [{"role": "user", "content": emergency}, {"role": "assistant", "content": "..."}]
-    assert list(page.chat_api("what exercises can I do?", history, None, visitor))[-1][0].startswith(
+    assert page.chat_api("what exercises can I do?", history, None, visitor)[0].startswith(
         policy.referral(Level.emergency)
     )  # type: ignore[arg-type]
 
@@ -168,8 +168,8 @@ def test_a_message_over_the_rate_limit_is_still_triaged(kb, triage_engine) -> No
 def test_a_routine_message_over_the_limit_gets_only_the_notice(kb, triage_engine) -> None:  # type: ignore[no-untyped-def]
     page, policy = _limited_page(kb, triage_engine)
     visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.10"), session_hash="s10")
-    list(page.chat_api("is walking ok?", [], None, visitor))  # type: ignore[arg-type]
-    answer = list(page.chat_api("is swimming ok?", [], None, visitor))[-1][0]  # type: ignore[arg-type]
+    page.chat_api("is walking ok?", [], None, visitor)  # type: ignore[arg-type]
+    answer = page.chat_api("is swimming ok?", [], None, visitor)[0]  # type: ignore[arg-type]
     assert answer.startswith("You are sending messages faster")
     frames = list(page.respond("and cycling?", [], [], {}, None, visitor))  # type: ignore[arg-type]
     assert "pa-notice--warn" in frames[-1][1][-1]["content"]
@@ -178,6 +178,48 @@ def test_a_routine_message_over_the_limit_gets_only_the_notice(kb, triage_engine
 def test_self_harm_over_the_limit_gets_the_crisis_text(kb, triage_engine) -> None:  # type: ignore[no-untyped-def]
     page, policy = _limited_page(kb, triage_engine)
     visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.11"), session_hash="s11")
-    list(page.chat_api("is walking ok?", [], None, visitor))  # type: ignore[arg-type]
-    answer = list(page.chat_api("I want to end my life, the pain is too much", [], None, visitor))[-1][0]  # type: ignore[arg-type]
+    page.chat_api("is walking ok?", [], None, visitor)  # type: ignore[arg-type]
+    answer = page.chat_api("I want to end my life, the pain is too much", [], None, visitor)[0]  # type: ignore[arg-type]
     assert answer.startswith(policy.text(policy.file.crisis)) and kb.clinic.crisis.number in answer
+
+
+def test_the_page_streams_and_the_api_answers_in_one_message(kb, triage_engine) -> None:  # type: ignore[no-untyped-def]
+    """The page shows the answer in steps; its stored states are set once, with the whole answer.
+
+    `/chat` returns the whole answer at once (a program gains nothing from frames of an answer
+    that is complete before the first one is sent, and each frame costs the server a queue message).
+    """
+    import gradio as gr
+
+    from assistant.models import Reply
+    from assistant.web.chat import ChatPage
+    from assistant.web.ratelimit import ChatLimiter
+
+    words = " ".join(f"word{i}" for i in range(60))
+
+    def reply(message: str, history: object, **kw: object) -> Reply:
+        return Reply(answer=words, notes=[words], disclaimer="d", turn_id=7)
+
+    policy = load_policy(KNOWLEDGE / "safety" / "policy.yaml", kb.clinic)
+    fake = SimpleNamespace(kb=kb, policy=policy, reply=reply, records=None, engine=triage_engine)
+    page = ChatPage(fake, ChatLimiter(per_minute=100))
+    visitor = SimpleNamespace(client=SimpleNamespace(host="192.0.2.12"), session_hash="s12")
+    frames = list(page.respond("is walking ok?", [], [], {}, None, visitor))  # type: ignore[arg-type]
+    streamed = frames[1:-1]
+    assert len(streamed) >= 3, "the page still streams the answer"
+    assert all(f[2:] == (gr.skip(),) * 4 for f in streamed[1:]), "states are not rewritten while streaming"
+    last = frames[-1]
+    assert last[1] == last[2] and "word59" in last[2][-1]["content"]
+    assert last[3][-1] == {"role": "assistant", "content": words} and last[4] == {1: 7}
+
+    answer, turns, conv = page.chat_api("is walking ok?", [], None, visitor)  # type: ignore[arg-type]
+    assert answer == words and turns[-1]["content"] == words and conv
+
+
+def test_waiting_visitors_hear_their_place_every_few_seconds_not_on_every_job(disabled_app: TestClient) -> None:
+    """With gradio's 'auto' status, every start of a job sent a message to every visitor waiting:
+    quadratic in the queue (3,535 estimation messages for 120 calls with 40 visitors waiting)."""
+    from assistant.web.chat import STATUS_SECONDS
+
+    queue = disabled_app.app.state.pages[""]._queue  # type: ignore[attr-defined]
+    assert queue.live_updates is False and queue.update_intervals == STATUS_SECONDS
