@@ -131,11 +131,7 @@ class RedFlagNet:
             if len(self._cache) + len(missing) > self._cache_size:
                 self._cache.clear()
             self._cache.update((t, found[t]) for t in missing)
-        return (
-            np.stack([found[t] for t in texts])
-            if texts
-            else np.zeros((0, self.w.weights.shape[1] // 2), np.float32)
-        )
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, self.w.weights.shape[1] // 2), np.float32)
 
     def cached(self, text: str) -> np.ndarray | None:
         """The embedding of a text the net has just read, if any (retrieval reuses the message's)."""
