@@ -82,8 +82,8 @@ def denied_signal(family: str, p: float, clause: str) -> NetSignal:
 
 
 def test_a_negation_word_that_denies_none_of_the_familys_signs_still_asks() -> None:
-    # "don't" is a negation word, but the clause says the writer does not want to be alive
-    message = "i dont wanna b here anymore, the pain is too much"
+    # "not" is a negation word, but the clause says the writer may not be able to go on
+    message = "not sure I can keep going like this tbh"
     (unit,), _ = TRIAGER.units(message)
     assert unit.status == "denied"  # read apart, as every clause with a negation word is
     ask = POLICY.thresholds["self_harm"].ask
