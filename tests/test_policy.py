@@ -19,6 +19,9 @@ POLICY = load_policy(KNOWLEDGE / "safety" / "policy.yaml", load_knowledge(KNOWLE
         ("my son keeps saying he wants to kill himself", True),
         ("She is suicidal", True),
         ("my husband says he would be better off dead", True),
+        ("my neighbour wants to kill himself", True),
+        ("our teenage daughter has been cutting herself", True),
+        ("my flatmate keeps talking about ending it", True),
         ("I want to end it all", False),
         ("i'm better off dead", False),
         ("my wife says I talk about ending it all", False),  # the writer is named: their own crisis first
