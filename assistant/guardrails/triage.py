@@ -8,6 +8,7 @@ escalates, a clear no clears the partial signal that prompted it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,11 +317,11 @@ class TriageEngine:
                         break
             asked = self._question_asked(turns, idx)
             if asked:
-                answer = answer_text(self.rules, turn.content)
                 target = self._questions[asked]
-                denied = self.rules.denial.search(answer) and not self.findings(turn.content)
-                if self.rules.affirmative.search(answer) or (self.rules.uncertain.search(answer) and not denied):
-                    # a yes anywhere wins over a no ("no to the first, yes to the second"); unsure counts as yes
+                # a "no" that goes on to report a sign ("no, but I can't feel my bum") is not a denial
+                verdict = answer_verdict(self.rules, turn.content, reports_sign=lambda text: bool(self.findings(text)))
+                if verdict == "yes":
+                    # a yes anywhere wins over a no ("no to the first, yes to the second")
                     if target not in fired:
                         flag = self._flags[target]
                         fired[target] = FlagHit(
@@ -329,7 +330,7 @@ class TriageEngine:
                             condition=flag.condition,
                             level=flag.level,
                         )
-                elif denied:
+                elif verdict == "no":
                     for fid in [
                         k
                         for k, hit in fired.items()
@@ -399,10 +400,17 @@ class TriageEngine:
         return self._flags[flag_id]
 
 
-def answer_text(rules: CompiledRules, text: str) -> str:
-    """A reply to a screening question as the answer patterns read it: normalised, what people say before
-    answering dropped ("erm, now you mention it, kind of"), and a yes that introduces a no taken out."""
-    return rules.yes_then_no.sub("", rules.answer_lead.sub("", normalise(text)))
+def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str], bool] | None = None) -> str | None:
+    """The verdict on a reply to a screening question: 'yes', 'no' or None; unsure counts as yes (safety first).
+
+    The reply is read normalised, with what people say before answering dropped ("erm, now you
+    mention it, kind of") and a yes that introduces a no taken out ("yeah, all normal"). A denial
+    does not count when `reports_sign(text)` says the same reply goes on to report a sign."""
+    answer = rules.yes_then_no.sub("", rules.answer_lead.sub("", normalise(text)))
+    denied = bool(rules.denial.search(answer)) and not (reports_sign is not None and reports_sign(text))
+    if rules.affirmative.search(answer) or (rules.uncertain.search(answer) and not denied):
+        return "yes"
+    return "no" if denied else None
 
 
 MAX_SENTENCE = 600  # characters: a run-on "sentence" is read in pieces, so time stays linear in length

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import model_validator
 
 from assistant.content import read_yaml, validate
-from assistant.guardrails.triage import TriageEngine, answer_text, load_engine
+from assistant.guardrails.triage import TriageEngine, answer_verdict, load_engine
 from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.schema import Strict
@@ -183,11 +183,10 @@ class Triager:
         for prev, turn in itertools.pairwise(turns):
             if prev.role != "assistant" or turn.role != "user" or question not in prev.content:
                 continue
-            text = answer_text(rx, turn.content)
-            if rx.affirmative.search(text) or (rx.uncertain.search(text) and not rx.denial.search(text)):
+            answer = answer_verdict(rx, turn.content)
+            if answer == "yes":
                 return "yes"  # a yes anywhere in the conversation wins
-            if rx.denial.search(text):
-                verdict = "no"
+            verdict = answer or verdict
         return verdict
 
     def _denied(self, turns: list[Turn], concepts: list[str]) -> bool:
