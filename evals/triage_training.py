@@ -56,7 +56,7 @@ class Encoded:
     whole: list[int | None]
     denied: list[list[int]]
     live_texts: list[list[str]]
-    denied_texts: list[list[str]] = field(default_factory=list)
+    denied_texts: list[list[str]]
 
     def features(self, i: int) -> np.ndarray | None:
         if not self.live[i]:
@@ -69,7 +69,7 @@ class Encoded:
         lv = self.vectors[self.live[i]]
         dv = self.vectors[self.denied[i]]
         whole = self.vectors[self.whole[i]] if self.whole[i] is not None else None
-        return score_vectors(w, lv, whole, dv, self.live_texts[i], self.denied_texts[i] if self.denied_texts else ())
+        return score_vectors(w, lv, whole, dv, self.live_texts[i], self.denied_texts[i])
 
 
 def memo_encode(

@@ -124,8 +124,9 @@ class RedFlagNet:
         The result is built from this call's own lookups, so a cache cleared to make room never
         loses a text this call needs (a full cache once raised KeyError on a red-flag message).
         """
-        found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        unique = dict.fromkeys(texts)
+        found = {t: self._cache[t] for t in unique if t in self._cache}
+        missing = [t for t in unique if t not in found]
         if missing:
             found.update(zip(missing, self._encode(missing), strict=True))
             if len(self._cache) + len(missing) > self._cache_size:
