@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from assistant.errors import ConfigError, StoreError
 from assistant.settings import Settings
 from assistant.store import open_client, open_index
+from evals.bench.common import free_port
 from ingest.pipeline import ingest
 from tests.conftest import KNOWLEDGE, make_settings
 
@@ -186,16 +186,10 @@ def test_killing_an_ingest_mid_way_leaves_the_previous_store_answering(tmp_path:
     assert after.embedded == 0 and len(open_index(settings, embedder.model_name, embedder.dimension).chunks) == before
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_a_chroma_server_is_used_when_configured(tmp_path: Path, embedder) -> None:
     chroma = Path(sys.executable).parent / "chroma"
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(chroma), "run", "--path", str(tmp_path / "server"), "--port", str(port), "--host", "127.0.0.1"],
         stdout=subprocess.DEVNULL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,51 @@ def stats(values: Sequence[float]) -> dict[str, float]:
         "p95": round(percentile(values, 95), 2),
         "mean": round(sum(values) / max(len(values), 1), 2),
     }
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for a server started by a benchmark or a test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(
+    url: str,
+    seconds: float,
+    *,
+    proc: subprocess.Popen[Any] | None = None,
+    interval: float = 0.5,
+    request_timeout: float = 2.0,
+) -> None:
+    """Wait until `url`/healthz answers 200 (the app does once its store is loaded).
+
+    RuntimeError when `proc`, the server, exits first, or when `seconds` pass without an answer.
+    """
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            if httpx.get(url.rstrip("/") + "/healthz", timeout=request_timeout).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url}/healthz did not answer 200 within {seconds:g} s")
+        time.sleep(interval)
+
+
+def stop(proc: subprocess.Popen[Any], grace: float = 15.0) -> None:
+    """Ask a server to stop; kill it if it has not within `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def cli_command() -> list[str]:

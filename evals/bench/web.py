@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from evals.bench.common import ST_BACKEND, bench_messages, cli_command
+from evals.bench.common import ST_BACKEND, bench_messages, cli_command, free_port, stop, wait_healthy
 from evals.metrics import percentile
 
 
@@ -46,16 +46,7 @@ def web_load(
         raise ValueError(f"client must be 'gradio' or 'lean', not {client!r}")
     import httpx
 
-    deadline = time.monotonic() + 30
-    while True:  # the app answers /healthz once its store is loaded
-        try:
-            if httpx.get(url.rstrip("/") + "/healthz", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url}/healthz did not answer 200 within 30 s")
-        time.sleep(0.5)
+    wait_healthy(url, 30, request_timeout=5)
     pool = list(texts or [r["message"] for r in bench_messages(visitors * messages)])
     latencies: list[float] = []
     errors: list[str] = []
@@ -170,14 +161,6 @@ def _cpu_seconds(pid: int | None) -> float:
         return 0.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def web_pair(
     data_dir: Path,
     models_dir: Path,
@@ -215,9 +198,7 @@ def web_pair(
 
 def _serve_and_load(env: dict[str, str], log_path: Path, visitors: int, messages: int, client: str) -> dict[str, Any]:
     """Start `physio-assistant serve` with `env`, wait for /healthz, run the load, stop the server."""
-    import httpx
-
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -228,26 +209,14 @@ def _serve_and_load(env: dict[str, str], log_path: Path, visitors: int, messages
             cwd=log_path.parent,
         )
     try:
-        started, deadline = time.perf_counter(), time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {proc.returncode}: see {log_path}")
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer /healthz within 240 s: see {log_path}")
-            time.sleep(0.25)
+        started = time.perf_counter()
+        try:
+            wait_healthy(url, 240, proc=proc, interval=0.25)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: see {log_path}") from exc
         ready = time.perf_counter() - started
         result = web_load(url, visitors, messages, server_pid=proc.pid, client=client)
         result["server_ready_s"] = round(ready, 2)
         return result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, grace=20)

@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from assistant.web.auth import hash_password
+from evals.bench.common import free_port, stop, wait_healthy
 from tests.web.support import REVIEW_PASSWORD, REVIEW_USER, ROOT, SCREENSHOTS, Server
 
 START_TIMEOUT = 240
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _command() -> list[str]:
@@ -43,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("web")
     data_dir = home / "data"
     log = home / "server.log"
-    port = _free_port()
+    port = free_port()
     password_hash = hash_password(REVIEW_PASSWORD)
     env = {
         **os.environ,
@@ -68,27 +60,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer /healthz within {START_TIMEOUT} s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.5)
+        try:
+            wait_healthy(url, START_TIMEOUT, proc=proc)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log.read_text()[-4000:]}")
         yield Server(url=url, data_dir=data_dir, log=log, pid=proc.pid, password_hash=password_hash)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, grace=15)
 
 
 @pytest.fixture(scope="session")

@@ -11,15 +11,14 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from gradio_client import Client
 
 from assistant.records import Records
-from tests.web.conftest import START_TIMEOUT, _command, _free_port
+from evals.bench.common import free_port, wait_healthy
+from tests.web.conftest import START_TIMEOUT, _command
 from tests.web.support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -33,7 +32,7 @@ MESSAGES = [
 
 
 def start(home: Path, data_dir: Path, database_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PHYSIO_DATA_DIR": str(data_dir),
@@ -55,17 +54,12 @@ def start(home: Path, data_dir: Path, database_url: str | None) -> tuple[subproc
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (home / f"server-{port}.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    pytest.fail("the server did not start")
+    try:
+        wait_healthy(url, START_TIMEOUT, proc=proc)
+    except RuntimeError as exc:
+        proc.kill()
+        pytest.fail(f"the server did not start: {exc}\n{(home / f'server-{port}.log').read_text()[-3000:]}")
+    return proc, url
 
 
 def test_turns_logged_while_the_database_is_down_survive_kill_9(tmp_path: Path, built_settings) -> None:  # type: ignore[no-untyped-def]
