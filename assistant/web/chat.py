@@ -489,20 +489,14 @@ def build_chat(assistant: Any, settings: Any, limiter: ChatLimiter) -> gr.Blocks
             page.respond, chat_inputs, chat_outputs, concurrency_id="chat", **quiet
         )
         chatbot.like(page.like, [turn_ids], None, api_visibility="undocumented")
-        new.click(
-            page.new_conversation,
-            None,
-            [chatbot, display, turns, turn_ids, conv_id],
-            api_visibility="undocumented",
-            queue=False,
-        )
-        chatbot.clear(
-            page.new_conversation,
-            None,
-            [chatbot, display, turns, turn_ids, conv_id],
-            api_visibility="undocumented",
-            queue=False,
-        )
+        for start_again in (new.click, chatbot.clear):  # the button and the chatbot's own clear icon
+            start_again(
+                page.new_conversation,
+                None,
+                [chatbot, display, turns, turn_ids, conv_id],
+                api_visibility="undocumented",
+                queue=False,
+            )
         send_cb.click(
             page.callback,
             [name, contact, when, note, consent],
