@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from evals import metrics as M
-from evals.gates import Gate, check, load_gates
+from evals.gates import Gate, GateResult, check, load_gates
 from evals.manifest import DATASETS, REQUIRED, DatasetError, load_manifest, load_rows
 
 
@@ -20,6 +20,29 @@ def tri(expected: str, got: str, negated: bool = False, kind: str = "k") -> dict
 
 
 # ---- triage -----------------------------------------------------------------------------------
+def run_results(
+    evaluators: list[str],
+    manifest: list[dict[str, str]],
+    metrics: dict[str, float],
+    failures: dict[str, list[dict[str, object]]],
+    gates: list[GateResult],
+) -> dict[str, object]:
+    """A results.json as the runner writes it, around the figures a test computed (for the report)."""
+    return {
+        "started": "2026-12-04T10:00:00+00:00",
+        "seconds": 1.0,
+        "model": "m",
+        "mode": "extractive",
+        "timings": {"total": 1.0},
+        "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 1.0, "python": "3.11"},
+        "evaluators": evaluators,
+        "manifest": manifest,
+        "metrics": metrics,
+        "failures": failures,
+        "gates": [g.as_dict() for g in gates],
+    }
+
+
 def test_triage_counts_under_triage_per_level() -> None:
     rows = [
         tri("emergency", "urgent"),
@@ -425,19 +448,9 @@ def test_a_new_triage_set_is_one_file_and_one_manifest_line(tmp_path: Path) -> N
     assert verdicts["carers_2027.under_triage.emergency"] == "broken"
     assert verdicts["carers_2027.under_triage.urgent"] == verdicts["carers_2027.over_triage.negated_rate"] == "passed"
     assert verdicts["replies.disclaimer_rate"] == "passed" and verdicts["generalisation.pooled.catch"] == "skipped"
-    results = {
-        "started": "2026-12-04T10:00:00+00:00",
-        "seconds": 1.0,
-        "model": "m",
-        "mode": "extractive",
-        "timings": {"total": 1.0},
-        "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 1.0, "python": "3.11"},
-        "evaluators": sorted(run.ran),
-        "manifest": manifest.as_list(),
-        "metrics": run.metrics,
-        "failures": run.failures,
-        "gates": [g.as_dict() for g in check(gates, run.metrics, run.ran)],
-    }
+    results = run_results(
+        sorted(run.ran), manifest.as_list(), run.metrics, run.failures, check(gates, run.metrics, run.ran)
+    )
     report = markdown(results, [])
     assert "| carers_2027 | 3 |" in report and "Emergency messages triaged too low (carers_2027)" in report
     # the same file under a name the manifest does not list is not evaluated, and says so
@@ -564,19 +577,8 @@ def test_the_peer_evaluator_measures_both_systems_in_the_same_run() -> None:
     # blocking since answers v2 landed: a run whose lead is 0 fails
     assert lead.status == "broken" and not lead.target
     failures = {f"peer.{k}": v for k, v in figures.failures.items()}
-    results = {
-        "started": "2026-12-04T10:00:00+00:00",
-        "seconds": 1.0,
-        "model": "m",
-        "mode": "extractive",
-        "timings": {"total": 1.0},
-        "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 1.0, "python": "3.11"},
-        "evaluators": ["peer"],
-        "manifest": [{"name": "held", "kind": "retrieval"}, {"name": "held2", "kind": "retrieval"}],
-        "metrics": metrics,
-        "failures": failures,
-        "gates": [g.as_dict() for g in verdict],
-    }
+    held = [{"name": "held", "kind": "retrieval"}, {"name": "held2", "kind": "retrieval"}]
+    results = run_results(["peer"], held, metrics, failures, verdict)
     report = markdown(results, [])
     assert (
         "| held | this project | 3 | 0.667 |" in report
