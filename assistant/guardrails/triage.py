@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.canonical import canonical, normalise
+from assistant.canonical import canonical, normalise, normalise_canonical
 from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -175,7 +175,7 @@ class TriageEngine:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
         prepared = self._prep_cache.get(sentence)
         if prepared is None:
-            prepared = self.fixer.fix(normalise(sentence))
+            prepared = self.fixer.fix(normalise_canonical(sentence))  # sentences of a canonical text
             if len(self._prep_cache) > 8192:
                 self._prep_cache.clear()
             self._prep_cache[sentence] = prepared
