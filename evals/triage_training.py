@@ -29,7 +29,9 @@ from evals.manifest import DATASETS, load_manifest
 
 SEED = 20261203
 ESCALATE_BUDGET = 0.0025
-ASK_BUDGET = 0.01
+# The share of plain self-care messages the net may ask, all families together (the rules' own
+# questions come on top; the issue's limit for both is 10%).
+ASK_BUDGET = 0.10
 RANK = {"self_care": 0, "routine": 1, "urgent": 2, "emergency": 3}
 TEAM_SETS = ("triage",)  # the team's own set; the manifest names the training-only sets
 
@@ -281,28 +283,68 @@ def choose_thresholds(
     examples: Sequence[Example], probs: np.ndarray, families: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """Per family, from out-of-fold probabilities: `escalate` where at most ESCALATE_BUDGET of the family's
-    negatives, and of denied, hypothetical or someone else's mentions, would be escalated; `ask` where at
-    most ASK_BUDGET of plain self-care messages would be asked. The budgets are per family: nine
-    families share the issue's 5% (over-triage) and 10% (questions on plain messages) limits."""
-    plain = np.array([ex.level == "self_care" and not ex.negated and not ex.families for ex in examples])
+    negatives, and of denied, hypothetical or someone else's mentions, would be escalated; `ask` by
+    `ask_thresholds`."""
     out: dict[str, dict[str, float]] = {}
     grid = np.round(np.arange(0.30, 0.995, 0.01), 2)
     for j, fam in enumerate(families):
         neg = np.array([fam not in ex.families for ex in examples])
         negated = neg & np.array([ex.negated for ex in examples])
-        esc = next(
-            (
-                float(t)
-                for t in grid
-                if t >= 0.6
-                and (probs[neg, j] >= t).mean() <= ESCALATE_BUDGET
-                and (probs[negated, j] >= t).mean() <= ESCALATE_BUDGET
-            ),
-            0.99,
-        )
-        ask = next((float(t) for t in grid if (probs[plain, j] >= t).mean() <= ASK_BUDGET), esc)
-        out[fam] = {"escalate": esc, "ask": min(ask, esc)}
-    return out
+        out[fam] = {
+            "escalate": next(
+                (
+                    float(t)
+                    for t in grid
+                    if t >= 0.6
+                    and (probs[neg, j] >= t).mean() <= ESCALATE_BUDGET
+                    and (probs[negated, j] >= t).mean() <= ESCALATE_BUDGET
+                ),
+                0.99,
+            )
+        }
+    asks = ask_thresholds(examples, probs, families, {f: out[f]["escalate"] for f in families})
+    return {f: {"escalate": out[f]["escalate"], "ask": asks[f]} for f in families}
+
+
+def ask_thresholds(
+    examples: Sequence[Example], probs: np.ndarray, families: Sequence[str], escalate: dict[str, float]
+) -> dict[str, float]:
+    """The `ask` bars, one budget shared by every family: at most ASK_BUDGET of plain self-care messages
+    asked by any family. Starting from no question (ask = escalate), the bar moves down, one step at a
+    time, for the family whose step catches the most of its positives per plain message newly asked.
+
+    A uniform share per family spent the budget on families the net reads poorly (many plain messages
+    for one positive) and starved the ones it reads well. Leave-one-set-out on rounds 11, 12 and 13,
+    at the same overall budget: one fewer message missed on each, and no more plain messages asked.
+    """
+    grid = np.round(np.arange(0.30, 0.995, 0.01), 2)
+    plain = np.array([ex.level == "self_care" and not ex.negated and not ex.families for ex in examples])
+    on_plain = probs[plain]
+    limit = int(np.floor(ASK_BUDGET * on_plain.shape[0]))
+    bars = dict(escalate)
+    asked = np.zeros(on_plain.shape[0], dtype=bool)
+    positives = {f: np.array([f in ex.families for ex in examples]) for f in families}
+    while True:
+        best: tuple[float, str, float, np.ndarray] | None = None
+        for j, fam in enumerate(families):
+            pos = probs[positives[fam], j]
+            # the next bar down that catches at least one more of the family's positives
+            step = next(
+                (float(t) for t in grid[::-1] if t < bars[fam] - 1e-9 and ((pos >= t) & (pos < bars[fam])).any()), None
+            )
+            if step is None:
+                continue
+            gain = int(((pos >= step) & (pos < bars[fam])).sum())
+            now = asked | (on_plain[:, j] >= step)
+            if now.sum() > limit:
+                continue
+            score = gain / (now.sum() - asked.sum() + 0.5)
+            if best is None or score > best[0]:
+                best = (score, fam, step, now)
+        if best is None:
+            return bars
+        _, fam, step, asked = best
+        bars[fam] = step
 
 
 @dataclass

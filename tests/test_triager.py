@@ -171,3 +171,23 @@ def test_a_full_embedding_cache_never_loses_a_text_the_message_needs() -> None:
     out = net.vectors(["a", "bb", "ccc"])
     assert out[:, 0].tolist() == [1.0, 2.0, 3.0]
     assert net.cached("ccc") is not None
+
+
+def test_the_ask_budget_goes_to_the_family_the_net_reads_well() -> None:
+    """One budget of plain messages asked, shared: the family whose positives stand clear of the plain
+    messages gets a low bar; the one whose positives look like plain messages keeps a high one."""
+    rng = np.random.default_rng(0)
+    plain = [T.Example(f"p{i}", "s", "m", [], frozenset(), "self_care", False) for i in range(200)]
+    clear = [T.Example(f"a{i}", "s", "m", [], frozenset({"a"}), "urgent", False) for i in range(20)]
+    murky = [T.Example(f"b{i}", "s", "m", [], frozenset({"b"}), "urgent", False) for i in range(20)]
+    examples = plain + clear + murky
+    probs = np.zeros((len(examples), 2), np.float32)
+    probs[:200, 0] = rng.uniform(0.0, 0.5, 200)  # family a: plain messages score low...
+    probs[200:220, 0] = rng.uniform(0.6, 0.9, 20)  # ...and its positives high
+    probs[:200, 1] = rng.uniform(0.3, 0.9, 200)  # family b: positives and plain messages alike
+    probs[220:, 1] = rng.uniform(0.3, 0.9, 20)
+    bars = T.ask_thresholds(examples, probs, ["a", "b"], {"a": 0.99, "b": 0.99})
+    assert (probs[200:220, 0] >= bars["a"]).all()  # every positive of a asked
+    assert bars["b"] > 0.8
+    asked = (probs[:200, 0] >= bars["a"]) | (probs[:200, 1] >= bars["b"])
+    assert asked.mean() <= T.ASK_BUDGET
