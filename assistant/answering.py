@@ -1,7 +1,8 @@
 """Which whole sections answer a question, and what to offer when unsure. Pure logic, no I/O.
 
 An answer is one or two sections of one article, quoted verbatim and in reading order; a second
-article only when its section matches the question at least as well as the first article's best.
+article only when its section matches the question clearly better than the first article's best,
+and then that section comes first.
 When retrieval is unsure, the best two or three sections are offered as choices instead.
 """
 
@@ -50,7 +51,10 @@ def choose(
             rival.score >= best.score + limits.second_article_margin
             and best.section.words + rival.section.words <= limits.max_words + 40
         ):
-            chosen.append(rival.section)  # the question spans two articles: each section quoted whole
+            # the question spans two articles, each section quoted whole; the one that fits it
+            # clearly better is read first ("does pregabalin work?" opens on what NICE says of it,
+            # not on how to cut down)
+            chosen.insert(0, rival.section)
     return chosen
 
 
