@@ -32,6 +32,7 @@ ESCALATE_BUDGET = 0.0025
 # The share of plain self-care messages the net may ask, all families together (the rules' own
 # questions come on top; the issue's limit for both is 10%).
 ASK_BUDGET = 0.10
+_GRID = np.round(np.arange(0.30, 0.995, 0.01), 2)  # the bars a threshold may take
 RANK = {"self_care": 0, "routine": 1, "urgent": 2, "emergency": 3}
 TEAM_SETS = ("triage",)  # the team's own set; the manifest names the training-only sets
 
@@ -285,25 +286,22 @@ def choose_thresholds(
     """Per family, from out-of-fold probabilities: `escalate` where at most ESCALATE_BUDGET of the family's
     negatives, and of denied, hypothetical or someone else's mentions, would be escalated; `ask` by
     `ask_thresholds`."""
-    out: dict[str, dict[str, float]] = {}
-    grid = np.round(np.arange(0.30, 0.995, 0.01), 2)
+    escalate: dict[str, float] = {}
     for j, fam in enumerate(families):
         neg = np.array([fam not in ex.families for ex in examples])
         negated = neg & np.array([ex.negated for ex in examples])
-        out[fam] = {
-            "escalate": next(
-                (
-                    float(t)
-                    for t in grid
-                    if t >= 0.6
-                    and (probs[neg, j] >= t).mean() <= ESCALATE_BUDGET
-                    and (probs[negated, j] >= t).mean() <= ESCALATE_BUDGET
-                ),
-                0.99,
-            )
-        }
-    asks = ask_thresholds(examples, probs, families, {f: out[f]["escalate"] for f in families})
-    return {f: {"escalate": out[f]["escalate"], "ask": asks[f]} for f in families}
+        escalate[fam] = next(
+            (
+                float(t)
+                for t in _GRID
+                if t >= 0.6
+                and (probs[neg, j] >= t).mean() <= ESCALATE_BUDGET
+                and (probs[negated, j] >= t).mean() <= ESCALATE_BUDGET
+            ),
+            0.99,
+        )
+    asks = ask_thresholds(examples, probs, families, escalate)
+    return {f: {"escalate": escalate[f], "ask": asks[f]} for f in families}
 
 
 def ask_thresholds(
@@ -317,7 +315,6 @@ def ask_thresholds(
     for one positive) and starved the ones it reads well. Leave-one-set-out on rounds 11, 12 and 13,
     at the same overall budget: one fewer message missed on each, and no more plain messages asked.
     """
-    grid = np.round(np.arange(0.30, 0.995, 0.01), 2)
     plain = np.array([ex.level == "self_care" and not ex.negated and not ex.families for ex in examples])
     on_plain = probs[plain]
     limit = int(np.floor(ASK_BUDGET * on_plain.shape[0]))
@@ -327,18 +324,19 @@ def ask_thresholds(
     while True:
         best: tuple[float, str, float, np.ndarray] | None = None
         for j, fam in enumerate(families):
-            pos = probs[positives[fam], j]
-            # the next bar down that catches at least one more of the family's positives
-            step = next(
-                (float(t) for t in grid[::-1] if t < bars[fam] - 1e-9 and ((pos >= t) & (pos < bars[fam])).any()), None
-            )
-            if step is None:
+            below = probs[positives[fam], j]
+            below = below[below < bars[fam]]
+            if not below.size:
                 continue
-            gain = int(((pos >= step) & (pos < bars[fam])).sum())
+            # the next bar down: the highest grid value that catches at least one more positive
+            steps = _GRID[below.max() >= _GRID]
+            if not steps.size:
+                continue
+            step = float(steps[-1])
             now = asked | (on_plain[:, j] >= step)
             if now.sum() > limit:
                 continue
-            score = gain / (now.sum() - asked.sum() + 0.5)
+            score = int((below >= step).sum()) / (now.sum() - asked.sum() + 0.5)
             if best is None or score > best[0]:
                 best = (score, fam, step, now)
         if best is None:
