@@ -599,7 +599,9 @@ class Assistant:
         if not called:
             return ""
         referral = p.referral(level) if level != Level.urgent else ""
-        return " ".join(x for x in (referral, p.text(p.file.safety_net)) if x)
+        asked = d.triage.screening_question or ""
+        net = "" if asked and p.file.safety_net_flag in self.engine.asks_about(asked) else p.text(p.file.safety_net)
+        return " ".join(x for x in (referral, net) if x)
 
     def _finish(self, d: Draft) -> Reply:
         p = self.policy

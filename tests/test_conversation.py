@@ -288,3 +288,13 @@ def test_after_an_operation_cards_come_only_when_asked_for(assistant) -> None:
     assert asked.exercises and all(
         "recent_spinal_surgery" not in assistant.kb.cards[e.id].contraindications for e in asked.exercises
     )
+
+
+def test_the_emergency_signs_are_listed_once_when_their_screening_question_was_just_asked(assistant) -> None:
+    net = assistant.policy.text(assistant.policy.file.safety_net)
+    asked = assistant.reply("why does my leg tingle?")
+    assert "between your legs" in (asked.triage.screening_question or "")
+    assert asked.help and net not in asked.help, "the question already says to go to A&E if any is happening"
+    assert asked.answer.count("between your legs") == 1
+    other = assistant.reply("how long does sciatica last?")
+    assert not other.triage.screening_question and net in other.help, "without that question they are listed"

@@ -36,6 +36,7 @@ class PolicyFile(Strict):
     draft_note: str
     referral: Referral
     safety_net: str
+    safety_net_flag: str = "cauda_equina"  # the signs the safety net names: not repeated when just asked
     crisis: str
     crisis_other: str
     crisis_someone_else: str

@@ -355,6 +355,12 @@ class TriageEngine:
                 return question
         return None
 
+    def asks_about(self, question: str) -> set[str]:
+        """The flags a screening question asks about (its own text, or a question about the same signs)."""
+        targets = {t for q, t in self._questions.items() if q in question}
+        low = question.lower()
+        return targets or {t for rx, _q, t in self._asks if rx.search(low)}
+
     def _ordered(self, fired: dict[str, FlagHit]) -> list[FlagHit]:
         return sorted(fired.values(), key=lambda h: -h.level.rank)
 
