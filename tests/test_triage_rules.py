@@ -135,6 +135,33 @@ def test_own_past_cancer_still_matters() -> None:
     assert ENGINE.triage("I had breast cancer 6 years ago and now my back aches").level == Level.urgent
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Had chest pain with my back last week, went to A&E, ECG and bloods all fine, they said it was muscular.",
+        "I'm 72 with osteoporosis and slipped on Monday. The X-ray showed no fracture, just bruising.",
+        "Went to A&E with numbness in my groin. They did an MRI, no cauda equina, and the numbness has gone.",
+    ],
+)
+def test_signs_a_clinician_has_checked_are_asked_about_again_not_escalated(message: str) -> None:
+    triage = ENGINE.triage(message)
+    assert triage.level == Level.routine, [f.id for f in triage.flags]
+    assert any(f.id.endswith("_checked") for f in triage.flags)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "ECG and bloods all fine last week, but now I have crushing chest pain",
+        "My MRI last year was clear and since yesterday I can't feel my bum when I wipe",
+        "I couldn't feel my bum, went to A&E and the scan was clear, but it's come back worse tonight",
+        "I had breast cancer 5 years ago and got the all clear, and my back has ached for a month",
+    ],
+)
+def test_an_all_clear_does_not_cover_what_is_new_came_back_or_remains_a_risk(message: str) -> None:
+    assert ENGINE.triage(message).level.rank >= Level.urgent.rank
+
+
 def test_typos_are_understood() -> None:
     assert ENGINE.triage("my bladdder feels numb and i have numbess in my groin").level == Level.emergency
 

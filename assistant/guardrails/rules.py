@@ -59,6 +59,10 @@ class Context(Strict):
     resolved_next: str = r"(?!x)x"
     own_next: str = r"(?!x)x"
     relapse: str = r"(?!x)x"
+    # a clinician's all-clear reported in the message, what undoes it, and the flags it may cover
+    checked: str = r"(?!x)x"
+    checked_relapse: str = r"(?!x)x"
+    checkable: list[str] = Field(default_factory=list)
 
 
 class AgeRange(Strict):
@@ -180,6 +184,8 @@ class CompiledRules:
     resolved_next: re.Pattern[str]
     own_next: re.Pattern[str]
     relapse: re.Pattern[str]
+    checked: re.Pattern[str]
+    checked_relapse: re.Pattern[str]
     answer_no: re.Pattern[str]
     first_person: re.Pattern[str]
     first_person_owner: re.Pattern[str]
@@ -241,6 +247,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         resolved_next=re.compile(ctx.resolved_next),
         own_next=re.compile(ctx.own_next),
         relapse=_rx(ctx.relapse, path, "context.relapse"),
+        checked=_rx(ctx.checked, path, "context.checked"),
+        checked_relapse=_rx(ctx.checked_relapse, path, "context.checked_relapse"),
         answer_no=_plain(ctx.answer_no, path, "context.answer_no"),
         first_person=_plain(ctx.first_person, path, "context.first_person"),
         first_person_owner=_plain(ctx.first_person_owner, path, "context.first_person_owner"),

@@ -18,6 +18,8 @@ from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.sentences import sentences
 
+CHECKED = "_checked"  # a flag hit's id suffix: its signs were checked by a clinician, its question asked again
+
 
 @dataclass
 class Finding:
@@ -46,6 +48,7 @@ class TriageEngine:
         self.fixer = SafetyTermCorrector(self.rules.source.vocabulary)
         self._cache: dict[str, list[tuple[str, str]]] = {}
         self._prep_cache: dict[str, str] = {}
+        self._checked_cache: dict[str, frozenset[str]] = {}
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id)
@@ -83,10 +86,46 @@ class TriageEngine:
                 out.setdefault(fid, evidence)
         return list(out.items())
 
-    def _findings_of(self, text: str) -> dict[str, str]:
+    def checked_findings(self, text: str) -> frozenset[str]:
+        """Findings told only before a clinician's all-clear in the same message (`context.checked`).
+
+        "Went to A&E with chest pain, ECG and bloods all fine": chest pain was checked. Signs told
+        after the all-clear, or a message that says it came back, are not covered.
+        """
+        covered = self._checked_cache.get(text)
+        if covered is None:
+            covered = frozenset()
+            joined = canonical(text)
+            if self.rules.checked.search(normalise_canonical(joined).lower()):
+                after = set(self._findings_of(joined, checked=True))
+                split = canonical(text, join_lines=False)
+                if split != joined:
+                    after |= set(self._findings_of(split, checked=True))
+                covered = frozenset({f.id for f in self.findings(text)} - after)
+            if len(self._checked_cache) > 2048:
+                self._checked_cache.clear()
+            self._checked_cache[text] = covered
+        return covered
+
+    def _checked_upto(self, fixed: list[str]) -> tuple[int, int] | None:
+        """Where the first all-clear ends (part, character), unless the message says something came back or is new.
+
+        Only what was told before it was checked: "MRI said no compression, but since yesterday my
+        bum is numb. The scan says no compression though?" reports a new sign after the first one.
+        """
+        for i, sent in enumerate(fixed):
+            m = self.rules.checked.search(sent)
+            if m:
+                # "...came back", "since yesterday": before it or after, something is new
+                rest = " ".join([*fixed[:i], sent[: m.start()], sent[m.end() :], *fixed[i + 1 :]])
+                return None if self.rules.checked_relapse.search(rest) else (i, m.end())
+        return None
+
+    def _findings_of(self, text: str, checked: bool = False) -> dict[str, str]:
         out: dict[str, str] = {}
         parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
         fixed = [self._prepared(p) for p in parts]
+        upto = self._checked_upto(fixed) if checked else None
         comparing = bool(self.rules.comparison.search(" ".join(fixed)))
         for i, original in enumerate(parts):
             sent = fixed[i]
@@ -112,6 +151,10 @@ class TriageEngine:
                 # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
                 hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
             )
+            if upto is not None and i <= upto[0]:
+                # told before a clinician's all-clear: read as checked (only when asked for)
+                cut = len(sent) + 1 if i < upto[0] else upto[1]
+                scope.masks = [True] * cut + scope.masks[cut:]
             phrases = self.rules.phrases
             for rule in self.rules.source.findings:
                 if rule.id in out:
@@ -170,6 +213,7 @@ class TriageEngine:
         """Drop the per-message caches (benchmarks time a new message, not a cache hit)."""
         self._cache.clear()
         self._prep_cache.clear()
+        self._checked_cache.clear()
 
     def _prepared(self, sentence: str) -> str:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
@@ -299,11 +343,20 @@ class TriageEngine:
         fired: dict[str, FlagHit] = {}
         cleared: set[str] = set()
         answered: set[str] = set()  # screening flags whose question the writer has already said no to
+        checked: set[str] = set()  # findings told only before a clinician's all-clear
+        rechecked: dict[str, FlagHit] = {}  # flags whose signs were checked: their question is asked again
+        checkable = set(self.rules.source.context.checkable)
         for idx, turn in enumerate(turns):
             if turn.role != "user":
                 continue
+            covered = self.checked_findings(turn.content)
             for f in self.findings(turn.content, idx):
-                found.setdefault(f.id, f)
+                if f.id not in found:
+                    found[f.id] = f
+                    if f.id in covered:
+                        checked.add(f.id)
+                elif f.id not in covered:
+                    checked.discard(f.id)
             answered.update(
                 f.id for f in self.rules.source.flags if f.answered_by and self.denied(turn.content, f.answered_by)
             )
@@ -313,7 +366,16 @@ class TriageEngine:
                 for group in flag.when:
                     if all(g in found for g in group):
                         ev = "; ".join(dict.fromkeys(found[g].evidence for g in group))
+                        if flag.id in checkable and checked & set(group):
+                            rechecked[flag.id] = FlagHit(
+                                id=flag.id + CHECKED,
+                                evidence=f"checked by a clinician: {ev}"[:200],
+                                condition=f"{flag.condition}: checked by a clinician, asked again",
+                                level=Level.routine,
+                            )
+                            continue
                         fired[flag.id] = FlagHit(id=flag.id, evidence=ev, condition=flag.condition, level=flag.level)
+                        rechecked.pop(flag.id, None)
                         break
             asked = self._question_asked(turns, idx)
             if asked:
@@ -338,8 +400,21 @@ class TriageEngine:
                     ]:
                         fired.pop(fid)
                         cleared.add(fid)
-        level = max_level(*(h.level for h in fired.values()))
-        return Triage(level=level, flags=self._ordered(fired), screening_question=self._screening(fired, level))
+                    for fid in [k for k in rechecked if self._recheck_question(k) == asked]:
+                        rechecked.pop(fid)
+                        cleared.add(fid)
+        rechecked = {k: h for k, h in rechecked.items() if k not in fired}
+        level = max_level(*(h.level for h in [*fired.values(), *rechecked.values()]))
+        question = self._screening(fired, level)
+        if question is None and level != Level.emergency:
+            question = next((q for q in map(self._recheck_question, rechecked) if q), None)
+        hits = self._ordered(fired) + list(rechecked.values())
+        return Triage(level=level, flags=hits, screening_question=question)
+
+    def _recheck_question(self, flag_id: str) -> str | None:
+        """The question asked again about a flag whose signs a clinician checked."""
+        screens = (f.screening_question for f in self.rules.source.flags if f.screen and f.escalate_to == flag_id)
+        return next((q for q in screens if q), None) or self._flags[flag_id].screening_question
 
     def _question_asked(self, turns: list[Turn], idx: int) -> str | None:
         if idx == 0 or turns[idx - 1].role != "assistant":

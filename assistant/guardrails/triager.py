@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import model_validator
 
 from assistant.content import read_yaml, validate
-from assistant.guardrails.triage import TriageEngine, answer_verdict, load_engine
+from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, load_engine
 from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.schema import Strict
@@ -130,12 +130,18 @@ class Triager:
     ) -> Triage:
         """The rules' triage with the net's signal added by the policy (pure: the evals call it too)."""
         turns = [*(history or []), Turn(role="user", content=message)]
-        raised = {f.id for f in rules.flags}
+        # a family the rules raised, or whose signs a clinician checked (asked again), is theirs
+        raised = {f.id.removesuffix(CHECKED) for f in rules.flags}
+        checked = {f.id.removesuffix(CHECKED) for f in rules.flags if f.id.endswith(CHECKED)}
+        checked -= {f.id for f in rules.flags}
         flags = list(rules.flags)
         questions: list[str] = []
         advice: list[str] = []
         for name, fam in self.policy.families.items():
             if raised & set(fam.flags):
+                if checked & set(fam.flags) and not rules.screening_question:
+                    questions.append(fam.question)  # checked by a clinician: the family's question again
+                    advice.append(fam.advice)
                 continue
             t = self.policy.thresholds[name]
             answer = self._answered(turns, fam.question)
