@@ -19,6 +19,9 @@ from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.sentences import sentences
 
 CHECKED = "_checked"  # a flag hit's id suffix: its signs were checked by a clinician, its question asked again
+# An all-clear is read in messages up to this long: reading it costs a second pass over the message,
+# and a longer one keeps every sign at its level (the cautious side), so triage stays fast at 8,000.
+CHECKED_MAX_CHARS = 2000
 
 
 @dataclass
@@ -96,7 +99,7 @@ class TriageEngine:
         if covered is None:
             covered = frozenset()
             joined = canonical(text)
-            if self.rules.checked.search(normalise_canonical(joined).lower()):
+            if len(joined) <= CHECKED_MAX_CHARS and self.rules.checked.search(normalise_canonical(joined).lower()):
                 after = set(self._findings_of(joined, checked=True))
                 split = canonical(text, join_lines=False)
                 if split != joined:
