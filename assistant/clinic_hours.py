@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -70,3 +71,38 @@ def hours_table(clinic: Clinic) -> str:
         text = ", ".join(f"{a}-{b}" for a, b in spans) if spans else "closed"
         rows.append(f"{day.capitalize()}: {text}")
     return "; ".join(rows)
+
+
+_DAY_WORDS: dict[str, tuple[int, ...]] = {
+    **{d: (i,) for i, d in enumerate(DAYS)},
+    **{d + "s": (i,) for i, d in enumerate(DAYS)},
+    **{short: (i,) for i, short in enumerate(("mon", "tue", "wed", "thu", "fri"))},  # not "sat", "sun"
+    "tues": (1,),
+    "thur": (3,),
+    "thurs": (3,),
+    "weekend": (5, 6),
+    "weekends": (5, 6),
+}
+
+
+def asked_days(clinic: Clinic, message: str, now: dt.datetime) -> str:
+    """The hours of the days a question names ("what time are you open on saturday?"), to lead the
+    answer; "" when it names none. "today" and "tomorrow" are the clinic's own dates."""
+    tz = ZoneInfo(clinic.timezone)
+    today = now.astimezone(tz).date()
+    dates: list[tuple[str, dt.date]] = []
+    for word in re.findall(r"[a-z]+", message.lower()):
+        if word in ("today", "tonight"):
+            dates.append((f"Today ({today:%A})", today))
+        elif word == "tomorrow":
+            day = today + dt.timedelta(days=1)
+            dates.append((f"Tomorrow ({day:%A})", day))
+        for weekday in _DAY_WORDS.get(word, ()):
+            day = today + dt.timedelta(days=(weekday - today.weekday()) % 7)
+            dates.append((f"On {day:%A}", day))
+    said: list[str] = []
+    for label, day in dict.fromkeys(dates):
+        spans = [] if day in clinic.closed_dates else clinic.hours.get(DAYS[day.weekday()], [])
+        hours = " and ".join(f"{a}-{b}" for a, b in spans)
+        said.append(f"{label} we are open {hours}." if spans else f"{label} we are closed.")
+    return " ".join(dict.fromkeys(said))

@@ -295,7 +295,7 @@ class Assistant:
         if match is None:
             return False
         d.intent = match.intent
-        d.notes.append(self.intents.answer(match.intent, self.kb.clinic))
+        d.notes.append(self.intents.answer(match.intent, self.kb.clinic, message=d.check.cleaned))
         d.help = bool(d.triage.flags)
         return True
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import Field
 
-from assistant.clinic_hours import OpenStatus, hours_table, open_status, when
+from assistant.clinic_hours import OpenStatus, asked_days, hours_table, open_status, when
 from assistant.content import Clinic, read_yaml, validate
 from assistant.schema import Strict
 
@@ -71,11 +71,14 @@ class Intents:
             return None
         return Match(self.names[i], score, self.examples[i])
 
-    def answer(self, intent: str, clinic: Clinic, now: dt.datetime | None = None) -> str:
-        """The intent's reply, filled from the clinic profile at the clinic's local time."""
+    def answer(self, intent: str, clinic: Clinic, now: dt.datetime | None = None, message: str = "") -> str:
+        """The intent's reply, filled from the clinic profile at the clinic's local time (`message`: the
+        question, whose named days lead an hours answer)."""
         now = now or dt.datetime.now(ZoneInfo(clinic.timezone))
         status = open_status(clinic, now)
+        days = asked_days(clinic, message, now)
         values = {
+            "asked_days": days + "\n\n" if days else "",
             "name": clinic.name,
             "phone": clinic.phone,
             "email": clinic.email,
