@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from assistant.clinic_hours import DAYS, asked_days
 from evals import metrics as M
 from evals.content_lint import lint as content_lint
 from evals.evaluators import EVALUATORS, AssistantPipeline, Figures, Pipeline, eval_generalisation, eval_peer
@@ -103,6 +105,10 @@ def answer_context(assistant: Any) -> M.AnswerContext:
     texts += [render_card(c) for c in assistant.kb.cards.values()]
     if assistant.intents is not None:
         texts += [assistant.intents.answer(name, assistant.kb.clinic) for name in assistant.intents.file.intents]
+        # the hours of a day a question names ("On Saturday we are open 09:00-13:00."), from the profile
+        clinic = assistant.kb.clinic
+        now = dt.datetime.now(ZoneInfo(clinic.timezone))
+        texts += [asked_days(clinic, day, now) for day in (*DAYS, "today", "tomorrow")]
     sources: dict[str, list[str]] = {}
     for chunk in assistant.index.chunks:
         # what an answer may quote: the sections' own text (not the patient phrasings that find them)
