@@ -383,7 +383,9 @@ class Assistant:
         toks = tokens(d.query)
         first = self.section_index.rank(d.vector, toks, [hits[0].source_id])
         second: list[Scored] = []
-        if len(hits) > 1 and hits[1].score >= 0.8 * hits[0].score:
+        # a follow-up ("and when driving?") is answered from one article: its query vector leans on the
+        # earlier topic, so a second article's section would be judged by what was asked before
+        if len(hits) > 1 and hits[1].score >= 0.8 * hits[0].score and d.query == d.check.cleaned:
             second = self.section_index.rank(d.vector, toks, [hits[1].source_id])
         if d.previous and d.previous[0] != hits[0].source_id:
             # a follow-up stays with the article just quoted unless another fits clearly better
