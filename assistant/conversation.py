@@ -540,11 +540,7 @@ class Assistant:
         rule = self.engine.flag(top.id) if top.id in self.engine.rules.source.flag_ids else None
         if p.seen_and_cleared.search(normalise(message)):
             now = self.triager.triage(message)
-            question = next(
-                (f.screening_question for f in self.engine.rules.source.flags if f.screen and f.escalate_to == top.id),
-                None,
-            )
-            question = question or (rule.screening_question if rule else None) or now.screening_question
+            question = self.engine.recheck_question(top.id) or now.screening_question
             cleared = now.model_copy(
                 update={"level": max_level(now.level, Level.routine), "screening_question": question}
             )

@@ -99,7 +99,7 @@ class TriageEngine:
         if covered is None:
             covered = frozenset()
             joined = canonical(text)
-            if len(joined) <= CHECKED_MAX_CHARS and self.rules.checked.search(normalise_canonical(joined).lower()):
+            if len(joined) <= CHECKED_MAX_CHARS and self.rules.checked.search(normalise_canonical(joined)):
                 after = set(self._findings_of(joined, checked=True))
                 split = canonical(text, join_lines=False)
                 if split != joined:
@@ -403,21 +403,23 @@ class TriageEngine:
                     ]:
                         fired.pop(fid)
                         cleared.add(fid)
-                    for fid in [k for k in rechecked if self._recheck_question(k) == asked]:
+                    for fid in [k for k in rechecked if self.recheck_question(k) == asked]:
                         rechecked.pop(fid)
                         cleared.add(fid)
         rechecked = {k: h for k, h in rechecked.items() if k not in fired}
         level = max_level(*(h.level for h in [*fired.values(), *rechecked.values()]))
         question = self._screening(fired, level)
         if question is None and level != Level.emergency:
-            question = next((q for q in map(self._recheck_question, rechecked) if q), None)
+            question = next((q for q in map(self.recheck_question, rechecked) if q), None)
         hits = self._ordered(fired) + list(rechecked.values())
         return Triage(level=level, flags=hits, screening_question=question)
 
-    def _recheck_question(self, flag_id: str) -> str | None:
-        """The question asked again about a flag whose signs a clinician checked."""
+    def recheck_question(self, flag_id: str) -> str | None:
+        """The question asked again about a flag whose signs a clinician checked: its screening flag's
+        question, else its own (None for a flag the rules do not have, e.g. one the net raised)."""
         screens = (f.screening_question for f in self.rules.source.flags if f.screen and f.escalate_to == flag_id)
-        return next((q for q in screens if q), None) or self._flags[flag_id].screening_question
+        own = self._flags.get(flag_id)
+        return next((q for q in screens if q), None) or (own.screening_question if own else None)
 
     def _question_asked(self, turns: list[Turn], idx: int) -> str | None:
         if idx == 0 or turns[idx - 1].role != "assistant":
