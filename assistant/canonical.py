@@ -144,7 +144,7 @@ _CONTRACTIONS = [
     (r"\bi'll\b", "i will"),
     (r"\b(it|that|there|what|he|she|who|where|how)'s\b", r"\1 is"),
     (r"\b(he|she)s\b", r"\1 is"),
-    (r"\b(they|you|we)re\b", r"\1 are"),
+    (r"\b(they|you)re\b", r"\1 are"),  # not "were": a past tense far more often than "we're"
     (r"\bcannae\b", "cannot"),
     (r"\b(\w+)nae\b", r"\1 not"),
     (r"\b(din|would|could|is|was|does|did)na\b", r"\1 not"),

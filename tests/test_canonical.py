@@ -40,3 +40,9 @@ def test_rule_matching_reads_the_canonical_form() -> None:
 )
 def test_any_text_gets_a_canonical_form(junk: str) -> None:
     assert isinstance(canonical(junk), str)
+
+
+def test_were_stays_a_past_tense() -> None:
+    """"were" once became "we are", which ended another person's story early ("she were lifting")."""
+    assert normalise("my legs were numb") == "my legs were numb"
+    assert normalise("theyre fine and youre right") == "they are fine and you are right"

@@ -127,6 +127,18 @@ def test_someone_writing_for_a_partner_is_triaged_as_the_patient() -> None:
     assert ENGINE.triage("my husband can't feel when he needs to pee since this morning").level == Level.emergency
 
 
+def test_the_writer_comes_back_into_someone_elses_sentence_with_my() -> None:
+    """The boy asked; the trousers, and the wetness nobody felt, are the writer's."""
+    told = "My little boy asked why my trousers were wet at the park. I hadn't noticed a thing."
+    assert ENGINE.triage(told).level == Level.emergency
+    # "my" after a preposition or a verb of belief is still inside their story
+    assert ENGINE.triage("A girl in my yoga class had cauda equina. My back is a bit tight.").level == Level.self_care
+    assert (
+        ENGINE.triage("My wife is convinced my back pain is cancer because her mum had it in her spine.").level
+        == Level.self_care
+    )
+
+
 def test_family_history_does_not_raise_the_level() -> None:
     assert ENGINE.triage("my mum had breast cancer years ago. I pulled my back gardening.").level == Level.self_care
 

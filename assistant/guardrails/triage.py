@@ -31,6 +31,12 @@ class Finding:
     turn: int
 
 
+# "my" right after these words is part of someone else's story, not the writer coming back into it
+_INSIDE_THEIR_STORY = re.compile(
+    r"\b(?:of|in|at|from|with|to|for|on|about|by|convinced|thinks?|thought|says?|said|believes?|reckons?|worried)\s*$"
+)
+
+
 @dataclass
 class _Scope:
     """One sentence being matched: its text, context masks, and whether a hedge undoes denials."""
@@ -277,7 +283,7 @@ class TriageEngine:
                 # their story ends where a new subject starts ("my family ... and my scan showed")
                 end = min(scope_end(m.end()), next_start(self.rules.new_subject, m.end()))
                 window = sent[m.end() : end]
-                fp = self.rules.first_person.search(window)
+                fp = self._writer_in(window)
                 # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
                 about_them = self.rules.trailing_connectives.sub("", window[: fp.start()]) if fp else window
                 if self.rules.history.search(about_them) and not self.rules.current.search(about_them):
@@ -285,6 +291,18 @@ class TriageEngine:
                     for i in range(m.start(), stop):
                         mask[i] = True
         return mask
+
+    def _writer_in(self, window: str) -> re.Match[str] | None:
+        """Where the writer comes back into someone else's story: "I", "me", or "my" before a thing that
+        is not another person ("my little boy asked why my trousers were wet": the trousers are the
+        writer's). "my" after a preposition or a verb of belief stays in their story: "a girl in my
+        yoga class had...", "my wife is convinced my back pain is cancer"."""
+        for m in self.rules.first_person_owner.finditer(window):
+            if m.group(0) != "my":
+                return m
+            if not _INSIDE_THEIR_STORY.search(window[: m.start()]) and not self.rules.people.match(window, m.start()):
+                return m
+        return None
 
     def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
         if scope.masks[start]:
