@@ -100,11 +100,13 @@ class TriageEngine:
             covered = frozenset()
             joined = canonical(text)
             if len(joined) <= CHECKED_MAX_CHARS and self.rules.checked.search(normalise_canonical(joined)):
-                after = set(self._findings_of(joined, checked=True))
+                told = frozenset(f.id for f in self.findings(text))
+                # only a finding told at all can be covered: the second reading tries no other rule
+                after = set(self._findings_of(joined, checked=True, only=told))
                 split = canonical(text, join_lines=False)
                 if split != joined:
-                    after |= set(self._findings_of(split, checked=True))
-                covered = frozenset({f.id for f in self.findings(text)} - after)
+                    after |= set(self._findings_of(split, checked=True, only=told))
+                covered = frozenset(told - after)
             if len(self._checked_cache) > 2048:
                 self._checked_cache.clear()
             self._checked_cache[text] = covered
@@ -124,8 +126,10 @@ class TriageEngine:
                 return None if self.rules.checked_relapse.search(rest) else (i, m.end())
         return None
 
-    def _findings_of(self, text: str, checked: bool = False) -> dict[str, str]:
+    def _findings_of(self, text: str, checked: bool = False, only: frozenset[str] | None = None) -> dict[str, str]:
+        """Findings of one canonical text; `only` limits the rules tried (age findings are always read)."""
         out: dict[str, str] = {}
+        rules = [r for r in self.rules.source.findings if only is None or r.id in only]
         parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
         fixed = [self._prepared(p) for p in parts]
         upto = self._checked_upto(fixed) if checked else None
@@ -159,7 +163,7 @@ class TriageEngine:
                 cut = len(sent) + 1 if i < upto[0] else upto[1]
                 scope.masks = [True] * cut + scope.masks[cut:]
             phrases = self.rules.phrases
-            for rule in self.rules.source.findings:
+            for rule in rules:
                 if rule.id in out:
                     continue
                 # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
