@@ -8,6 +8,7 @@ escalates, a clear no clears the partial signal that prompted it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,17 @@ class Finding:
     turn: int
 
 
+@dataclass(frozen=True)
+class _Check:
+    """One finding rule as the hot loop reads it (looked up once, not per sentence)."""
+
+    id: str
+    phrase: re.Pattern[str] | None
+    concepts: tuple[str, ...]
+    ignore: bool
+    unless: tuple[str, ...]
+
+
 @dataclass
 class _Scope:
     """One sentence being matched: its text, context masks, and whether a hedge undoes denials."""
@@ -40,6 +52,7 @@ class _Scope:
     hedged: bool = False
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
+    stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
 
 
 @dataclass
@@ -52,6 +65,10 @@ class TriageEngine:
         self._cache: dict[str, list[tuple[str, str]]] = {}
         self._prep_cache: dict[str, str] = {}
         self._checked_cache: dict[str, frozenset[str]] = {}
+        self._checks = [
+            _Check(r.id, self.rules.phrases.get(r.id), tuple(r.all), r.ignore_context, tuple(r.unless))
+            for r in self.rules.source.findings
+        ]
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id)
@@ -129,7 +146,7 @@ class TriageEngine:
     def _findings_of(self, text: str, checked: bool = False, only: frozenset[str] | None = None) -> dict[str, str]:
         """Findings of one canonical text; `only` limits the rules tried (age findings are always read)."""
         out: dict[str, str] = {}
-        rules = [r for r in self.rules.source.findings if only is None or r.id in only]
+        checks = [c for c in self._checks if only is None or c.id in only]
         parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
         fixed = [self._prepared(p) for p in parts]
         upto = self._checked_upto(fixed) if checked else None
@@ -162,17 +179,9 @@ class TriageEngine:
                 # told before a clinician's all-clear: read as checked (only when asked for)
                 cut = len(sent) + 1 if i < upto[0] else upto[1]
                 scope.masks = [True] * cut + scope.masks[cut:]
-            phrases = self.rules.phrases
-            for rule in rules:
-                if rule.id in out:
-                    continue
-                # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
-                if phrases.get(rule.id) is None and not all(self._present(c, scope) for c in rule.all):
-                    continue
-                if self._finding_fires(rule.id, rule.all, rule.ignore_context, scope) and not any(
-                    self._concept_live(c, scope) for c in rule.unless
-                ):
-                    out[rule.id] = original[:200]
+            for check in checks:
+                if check.id not in out and self._fires(check, scope):
+                    out[check.id] = original[:200]
         for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
             out.setdefault(fid, evidence)
         return out
@@ -180,20 +189,26 @@ class TriageEngine:
     def _answers_no(self, sentence: str) -> bool:
         return bool(self.rules.answer_no.match(normalise(sentence)))
 
-    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, scope: _Scope) -> bool:
-        phrase_rx = self.rules.phrases.get(fid)
-        if phrase_rx is not None:
-            for m in phrase_rx.finditer(scope.sent):
-                if ignore or not self._suppressed(m.start(), m.end(), scope):
-                    return True
-        if not concepts:
-            return False
-        for concept in concepts:
-            if ignore:
-                if not self.rules.concepts[concept].search(scope.sent):
+    def _fires(self, check: _Check, scope: _Scope) -> bool:
+        """Whether one finding rule fires in the sentence and nothing in it explains the finding away."""
+        if check.phrase is None:
+            # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
+            for concept in check.concepts:
+                if not self._present(concept, scope):
                     return False
-                continue
-            if not self._concept_live(concept, scope):
+        if not self._finding_fires(check, scope):
+            return False
+        return not any(self._concept_live(concept, scope) for concept in check.unless)
+
+    def _finding_fires(self, check: _Check, scope: _Scope) -> bool:
+        if check.phrase is not None:
+            for m in check.phrase.finditer(scope.sent):
+                if check.ignore or not self._suppressed(m.start(), m.end(), scope):
+                    return True
+        if not check.concepts:
+            return False
+        for concept in check.concepts:
+            if not (self._present(concept, scope) if check.ignore else self._concept_live(concept, scope)):
                 return False
         return True
 
@@ -236,9 +251,11 @@ class TriageEngine:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
         for original in sentences(canonical(text)):
             sent = self._prepared(original)
+            stops = None
             for concept in concepts:
                 for m in self.rules.concepts[concept].finditer(sent):
-                    if self._negated(m.start(), m.end(), sent):
+                    stops = stops or self._soft_stops(sent)
+                    if self._negated(m.start(), m.end(), sent, stops):
                         return True
         return False
 
@@ -255,8 +272,7 @@ class TriageEngine:
 
         # "is it normal for it to travel up? - mine has": a report, not a general question
         for m in [] if own else self.rules.hypothetical.finditer(sent):
-            for i in range(m.start(), scope_end(m.end())):
-                mask[i] = True
+            _cover(mask, m.start(), scope_end(m.end()))
         if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
         someone = self.rules.people.search(sent) or self.rules.other_pronoun_start.match(sent)
@@ -269,13 +285,11 @@ class TriageEngine:
             return [True] * (len(sent) + 1)
         for m in self.rules.family.finditer(sent):
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
-            for i in range(0, next_start(self.rules.soft_terminators, m.end())):
-                mask[i] = True
+            _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
         for m in self.rules.resolved.finditer(sent):
             # "cleared up after the op" covers its qualifier, but "...went away and now I can't feel my
             # bum" starts something new at "and now": the scope ends at the next soft terminator
-            for i in range(0, next_start(self.rules.soft_terminators, m.end())):
-                mask[i] = True
+            _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
         if not self.rules.same_as_me.search(sent):
             for m in self.rules.people.finditer(sent):
                 # their story ends where a new subject starts ("my family ... and my scan showed")
@@ -285,22 +299,34 @@ class TriageEngine:
                 # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
                 about_them = self.rules.trailing_connectives.sub("", window[: fp.start()]) if fp else window
                 if self.rules.history.search(about_them) and not self.rules.current.search(about_them):
-                    stop = m.end() + fp.start() if fp else end
-                    for i in range(m.start(), stop):
-                        mask[i] = True
+                    _cover(mask, m.start(), m.end() + fp.start() if fp else end)
         return mask
 
     def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
         if scope.masks[start]:
             return True
-        return not scope.hedged and self._negated(start, end, scope.sent)
+        if scope.hedged:
+            return False
+        if scope.stops is None:
+            scope.stops = self._soft_stops(scope.sent)
+        return self._negated(start, end, scope.sent, scope.stops)
 
-    def _negated(self, start: int, end: int, sent: str) -> bool:
+    def _soft_stops(self, sent: str) -> tuple[list[int], list[int]]:
+        """Where the sentence's soft terminators start, and the furthest end of those up to each (read once
+        per sentence, not once per mention)."""
+        starts: list[int] = []
+        ends: list[int] = []
+        for m in self.rules.soft_terminators.finditer(sent):
+            starts.append(m.start())
+            ends.append(max(m.end(), ends[-1]) if ends else m.end())
+        return starts, ends
+
+    def _negated(self, start: int, end: int, sent: str, stops: tuple[list[int], list[int]] | None = None) -> bool:
         window = self.rules.source.context.negation_window
+        starts, ends = stops if stops is not None else self._soft_stops(sent)
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
-        cut = min(
-            max((m.end() for m in self.rules.soft_terminators.finditer(sent) if m.start() < start), default=0), start
-        )
+        before = bisect_left(starts, start)
+        cut = min(ends[before - 1] if before else 0, start)
         for m in self.rules.negation_before.finditer(sent, cut):
             if m.end() > start:
                 break
@@ -310,7 +336,8 @@ class TriageEngine:
             if len(sent[m.end() : start].split()) <= window:
                 return True
         after = sent[end:]
-        stop = next((m.start() for m in self.rules.soft_terminators.finditer(after)), len(after))
+        first = self.rules.soft_terminators.search(after)
+        stop = first.start() if first else len(after)
         tail = after[:stop].strip()
         words = tail.split()
         head = " ".join(words[:5])
@@ -501,6 +528,12 @@ def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str]
     if rules.affirmative.search(answer) or (rules.uncertain.search(answer) and not denied):
         return "yes"
     return "no" if denied else None
+
+
+def _cover(mask: list[bool], start: int, stop: int) -> None:
+    """Mark mask[start:stop] (nothing if stop <= start), in one slice rather than a loop per character."""
+    if stop > start:
+        mask[start:stop] = [True] * (stop - start)
 
 
 MAX_SENTENCE = 600  # characters: a run-on "sentence" is read in pieces, so time stays linear in length
