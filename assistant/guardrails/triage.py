@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.canonical import canonical, normalise, normalise_canonical
-from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
+from assistant.guardrails.prefixes import match_starts, word_starts
+from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.sentences import sentences
@@ -38,6 +39,7 @@ class _Check:
 
     id: str
     phrase: re.Pattern[str] | None
+    phrase_starts: frozenset[str] | None  # what a phrase match can begin with (`prefixes.match_starts`)
     concepts: tuple[str, ...]
     ignore: bool
     unless: tuple[str, ...]
@@ -53,6 +55,7 @@ class _Scope:
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
     stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
+    words: frozenset[str] | None = None  # how its words begin (`prefixes.word_starts`)
 
 
 @dataclass
@@ -65,10 +68,8 @@ class TriageEngine:
         self._cache: dict[str, list[tuple[str, str]]] = {}
         self._prep_cache: dict[str, str] = {}
         self._checked_cache: dict[str, frozenset[str]] = {}
-        self._checks = [
-            _Check(r.id, self.rules.phrases.get(r.id), tuple(r.all), r.ignore_context, tuple(r.unless))
-            for r in self.rules.source.findings
-        ]
+        self._starts = {k: match_starts(rx) for k, rx in self.rules.concepts.items()}
+        self._checks = [self._check(r) for r in self.rules.source.findings]
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id)
@@ -80,6 +81,11 @@ class TriageEngine:
             for f in self.rules.source.flags
             if f.asks_about and f.screening_question
         ]
+
+    def _check(self, rule: FindingRule) -> _Check:
+        phrase = self.rules.phrases.get(rule.id)
+        starts = match_starts(phrase) if phrase is not None else None
+        return _Check(rule.id, phrase, starts, tuple(rule.all), rule.ignore_context, tuple(rule.unless))
 
     # ---- findings in one message -------------------------------------------------------
     def findings(self, text: str, turn: int = 0) -> list[Finding]:
@@ -201,7 +207,7 @@ class TriageEngine:
         return not any(self._concept_live(concept, scope) for concept in check.unless)
 
     def _finding_fires(self, check: _Check, scope: _Scope) -> bool:
-        if check.phrase is not None:
+        if check.phrase is not None and not _ruled_out(check.phrase_starts, scope):
             for m in check.phrase.finditer(scope.sent):
                 if check.ignore or not self._suppressed(m.start(), m.end(), scope):
                     return True
@@ -216,7 +222,10 @@ class TriageEngine:
         """Whether the concept occurs in the sentence at all, whatever its context (cached)."""
         present = scope.present.get(concept)
         if present is None:
-            present = scope.present[concept] = self.rules.concepts[concept].search(scope.sent) is not None
+            present = not _ruled_out(self._starts[concept], scope) and (
+                self.rules.concepts[concept].search(scope.sent) is not None
+            )
+            scope.present[concept] = present
         return present
 
     def _concept_live(self, concept: str, scope: _Scope) -> bool:
@@ -224,7 +233,9 @@ class TriageEngine:
         live = scope.live.get(concept)
         if live is None:
             live = False
-            for m in self.rules.concepts[concept].finditer(scope.sent):
+            for m in (
+                [] if _ruled_out(self._starts[concept], scope) else self.rules.concepts[concept].finditer(scope.sent)
+            ):
                 if not self._suppressed(m.start(), m.end(), scope):
                     live = True
                     break
@@ -528,6 +539,15 @@ def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str]
     if rules.affirmative.search(answer) or (rules.uncertain.search(answer) and not denied):
         return "yes"
     return "no" if denied else None
+
+
+def _ruled_out(starts: frozenset[str] | None, scope: _Scope) -> bool:
+    """Whether no word of the sentence begins the way a match must (so the search would find nothing)."""
+    if starts is None:
+        return False
+    if scope.words is None:
+        scope.words = word_starts(scope.sent)
+    return starts.isdisjoint(scope.words)
 
 
 def _cover(mask: list[bool], start: int, stop: int) -> None:
