@@ -170,6 +170,11 @@ _CONTRACTIONS = [
     (r"\bpls\b", "please"),
 ]
 _CONTRACTIONS_RX = [(re.compile(p), r) for p, r in _CONTRACTIONS]
+_GROUP = 4  # contractions tried together: one search over a group's alternation skips it when none applies
+_CONTRACTION_GROUPS = [
+    (re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS[i : i + _GROUP])), _CONTRACTIONS_RX[i : i + _GROUP])
+    for i in range(0, len(_CONTRACTIONS), _GROUP)
+]
 _NON_WORD_RX = re.compile(r"[^a-z0-9/&\s,]+")
 _SPACE_RX = re.compile(r"\s+")
 
@@ -184,8 +189,11 @@ def normalise_canonical(text: str) -> str:
     """`normalise` of a text that is already canonical (a sentence of `canonical(message)`): the
     rules read every sentence of a message, and making each canonical again is a third of their time."""
     text = text.lower()
-    for rx, repl in _CONTRACTIONS_RX:
-        text = rx.sub(repl, text)
+    for any_of, group in _CONTRACTION_GROUPS:
+        # none of the group matches: each of its substitutions would leave the text as it is
+        if any_of.search(text):
+            for rx, repl in group:
+                text = rx.sub(repl, text)
     text = re.sub(r"(?<=\d)\.(?=\d)", "p", text)  # 38.6 -> 38p6, kept as one token
     text = re.sub(r"\s[-\u2013\u2014]+\s", " , ", text)  # a spaced dash joins two clauses
     text = text.replace("'s ", " ").replace("'", "")

@@ -8,12 +8,14 @@ escalates, a clear no clears the partial signal that prompted it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.canonical import canonical, normalise, normalise_canonical
-from assistant.guardrails.rules import CompiledRules, FlagRule, load_rules
+from assistant.guardrails.prefixes import match_starts, word_starts
+from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.sentences import sentences
@@ -37,6 +39,18 @@ _INSIDE_THEIR_STORY = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class _Check:
+    """One finding rule as the hot loop reads it (looked up once, not per sentence)."""
+
+    id: str
+    phrase: re.Pattern[str] | None
+    phrase_starts: frozenset[str] | None  # what a phrase match can begin with (`prefixes.match_starts`)
+    concepts: tuple[str, ...]
+    ignore: bool
+    unless: tuple[str, ...]
+
+
 @dataclass
 class _Scope:
     """One sentence being matched: its text, context masks, and whether a hedge undoes denials."""
@@ -46,6 +60,8 @@ class _Scope:
     hedged: bool = False
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
+    stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
+    words: frozenset[str] | None = None  # how its words begin (`prefixes.word_starts`)
 
 
 @dataclass
@@ -58,6 +74,8 @@ class TriageEngine:
         self._cache: dict[str, list[tuple[str, str]]] = {}
         self._prep_cache: dict[str, str] = {}
         self._checked_cache: dict[str, frozenset[str]] = {}
+        self._starts = {k: match_starts(rx) for k, rx in self.rules.concepts.items()}
+        self._checks = [self._check(r) for r in self.rules.source.findings]
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id)
@@ -69,6 +87,11 @@ class TriageEngine:
             for f in self.rules.source.flags
             if f.asks_about and f.screening_question
         ]
+
+    def _check(self, rule: FindingRule) -> _Check:
+        phrase = self.rules.phrases.get(rule.id)
+        starts = match_starts(phrase) if phrase is not None else None
+        return _Check(rule.id, phrase, starts, tuple(rule.all), rule.ignore_context, tuple(rule.unless))
 
     # ---- findings in one message -------------------------------------------------------
     def findings(self, text: str, turn: int = 0) -> list[Finding]:
@@ -106,11 +129,13 @@ class TriageEngine:
             covered = frozenset()
             joined = canonical(text)
             if len(joined) <= CHECKED_MAX_CHARS and self.rules.checked.search(normalise_canonical(joined)):
-                after = set(self._findings_of(joined, checked=True))
+                told = frozenset(f.id for f in self.findings(text))
+                # only a finding told at all can be covered: the second reading tries no other rule
+                after = set(self._findings_of(joined, checked=True, only=told))
                 split = canonical(text, join_lines=False)
                 if split != joined:
-                    after |= set(self._findings_of(split, checked=True))
-                covered = frozenset({f.id for f in self.findings(text)} - after)
+                    after |= set(self._findings_of(split, checked=True, only=told))
+                covered = frozenset(told - after)
             if len(self._checked_cache) > 2048:
                 self._checked_cache.clear()
             self._checked_cache[text] = covered
@@ -130,8 +155,10 @@ class TriageEngine:
                 return None if self.rules.checked_relapse.search(rest) else (i, m.end())
         return None
 
-    def _findings_of(self, text: str, checked: bool = False) -> dict[str, str]:
+    def _findings_of(self, text: str, checked: bool = False, only: frozenset[str] | None = None) -> dict[str, str]:
+        """Findings of one canonical text; `only` limits the rules tried (age findings are always read)."""
         out: dict[str, str] = {}
+        checks = [c for c in self._checks if only is None or c.id in only]
         parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
         fixed = [self._prepared(p) for p in parts]
         upto = self._checked_upto(fixed) if checked else None
@@ -164,17 +191,9 @@ class TriageEngine:
                 # told before a clinician's all-clear: read as checked (only when asked for)
                 cut = len(sent) + 1 if i < upto[0] else upto[1]
                 scope.masks = [True] * cut + scope.masks[cut:]
-            phrases = self.rules.phrases
-            for rule in self.rules.source.findings:
-                if rule.id in out:
-                    continue
-                # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
-                if phrases.get(rule.id) is None and not all(self._present(c, scope) for c in rule.all):
-                    continue
-                if self._finding_fires(rule.id, rule.all, rule.ignore_context, scope) and not any(
-                    self._concept_live(c, scope) for c in rule.unless
-                ):
-                    out[rule.id] = original[:200]
+            for check in checks:
+                if check.id not in out and self._fires(check, scope):
+                    out[check.id] = original[:200]
         for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
             out.setdefault(fid, evidence)
         return out
@@ -182,20 +201,26 @@ class TriageEngine:
     def _answers_no(self, sentence: str) -> bool:
         return bool(self.rules.answer_no.match(normalise(sentence)))
 
-    def _finding_fires(self, fid: str, concepts: list[str], ignore: bool, scope: _Scope) -> bool:
-        phrase_rx = self.rules.phrases.get(fid)
-        if phrase_rx is not None:
-            for m in phrase_rx.finditer(scope.sent):
-                if ignore or not self._suppressed(m.start(), m.end(), scope):
-                    return True
-        if not concepts:
-            return False
-        for concept in concepts:
-            if ignore:
-                if not self.rules.concepts[concept].search(scope.sent):
+    def _fires(self, check: _Check, scope: _Scope) -> bool:
+        """Whether one finding rule fires in the sentence and nothing in it explains the finding away."""
+        if check.phrase is None:
+            # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
+            for concept in check.concepts:
+                if not self._present(concept, scope):
                     return False
-                continue
-            if not self._concept_live(concept, scope):
+        if not self._finding_fires(check, scope):
+            return False
+        return not any(self._concept_live(concept, scope) for concept in check.unless)
+
+    def _finding_fires(self, check: _Check, scope: _Scope) -> bool:
+        if check.phrase is not None and not _ruled_out(check.phrase_starts, scope):
+            for m in check.phrase.finditer(scope.sent):
+                if check.ignore or not self._suppressed(m.start(), m.end(), scope):
+                    return True
+        if not check.concepts:
+            return False
+        for concept in check.concepts:
+            if not (self._present(concept, scope) if check.ignore else self._concept_live(concept, scope)):
                 return False
         return True
 
@@ -203,7 +228,10 @@ class TriageEngine:
         """Whether the concept occurs in the sentence at all, whatever its context (cached)."""
         present = scope.present.get(concept)
         if present is None:
-            present = scope.present[concept] = self.rules.concepts[concept].search(scope.sent) is not None
+            present = not _ruled_out(self._starts[concept], scope) and (
+                self.rules.concepts[concept].search(scope.sent) is not None
+            )
+            scope.present[concept] = present
         return present
 
     def _concept_live(self, concept: str, scope: _Scope) -> bool:
@@ -211,7 +239,9 @@ class TriageEngine:
         live = scope.live.get(concept)
         if live is None:
             live = False
-            for m in self.rules.concepts[concept].finditer(scope.sent):
+            for m in (
+                [] if _ruled_out(self._starts[concept], scope) else self.rules.concepts[concept].finditer(scope.sent)
+            ):
                 if not self._suppressed(m.start(), m.end(), scope):
                     live = True
                     break
@@ -238,9 +268,11 @@ class TriageEngine:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
         for original in sentences(canonical(text)):
             sent = self._prepared(original)
+            stops = None
             for concept in concepts:
                 for m in self.rules.concepts[concept].finditer(sent):
-                    if self._negated(m.start(), m.end(), sent):
+                    stops = stops or self._soft_stops(sent)
+                    if self._negated(m.start(), m.end(), sent, stops):
                         return True
         return False
 
@@ -257,8 +289,7 @@ class TriageEngine:
 
         # "is it normal for it to travel up? - mine has": a report, not a general question
         for m in [] if own else self.rules.hypothetical.finditer(sent):
-            for i in range(m.start(), scope_end(m.end())):
-                mask[i] = True
+            _cover(mask, m.start(), scope_end(m.end()))
         if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
         someone = self.rules.people.search(sent) or self.rules.other_pronoun_start.match(sent)
@@ -271,13 +302,11 @@ class TriageEngine:
             return [True] * (len(sent) + 1)
         for m in self.rules.family.finditer(sent):
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
-            for i in range(0, next_start(self.rules.soft_terminators, m.end())):
-                mask[i] = True
+            _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
         for m in self.rules.resolved.finditer(sent):
             # "cleared up after the op" covers its qualifier, but "...went away and now I can't feel my
             # bum" starts something new at "and now": the scope ends at the next soft terminator
-            for i in range(0, next_start(self.rules.soft_terminators, m.end())):
-                mask[i] = True
+            _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
         if not self.rules.same_as_me.search(sent):
             for m in self.rules.people.finditer(sent):
                 # their story ends where a new subject starts ("my family ... and my scan showed")
@@ -287,9 +316,7 @@ class TriageEngine:
                 # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
                 about_them = self.rules.trailing_connectives.sub("", window[: fp.start()]) if fp else window
                 if self.rules.history.search(about_them) and not self.rules.current.search(about_them):
-                    stop = m.end() + fp.start() if fp else end
-                    for i in range(m.start(), stop):
-                        mask[i] = True
+                    _cover(mask, m.start(), m.end() + fp.start() if fp else end)
         return mask
 
     def _writer_in(self, window: str) -> re.Match[str] | None:
@@ -307,14 +334,28 @@ class TriageEngine:
     def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
         if scope.masks[start]:
             return True
-        return not scope.hedged and self._negated(start, end, scope.sent)
+        if scope.hedged:
+            return False
+        if scope.stops is None:
+            scope.stops = self._soft_stops(scope.sent)
+        return self._negated(start, end, scope.sent, scope.stops)
 
-    def _negated(self, start: int, end: int, sent: str) -> bool:
+    def _soft_stops(self, sent: str) -> tuple[list[int], list[int]]:
+        """Where the sentence's soft terminators start, and the furthest end of those up to each (read once
+        per sentence, not once per mention)."""
+        starts: list[int] = []
+        ends: list[int] = []
+        for m in self.rules.soft_terminators.finditer(sent):
+            starts.append(m.start())
+            ends.append(max(m.end(), ends[-1]) if ends else m.end())
+        return starts, ends
+
+    def _negated(self, start: int, end: int, sent: str, stops: tuple[list[int], list[int]] | None = None) -> bool:
         window = self.rules.source.context.negation_window
+        starts, ends = stops if stops is not None else self._soft_stops(sent)
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
-        cut = min(
-            max((m.end() for m in self.rules.soft_terminators.finditer(sent) if m.start() < start), default=0), start
-        )
+        before = bisect_left(starts, start)
+        cut = min(ends[before - 1] if before else 0, start)
         for m in self.rules.negation_before.finditer(sent, cut):
             if m.end() > start:
                 break
@@ -324,7 +365,8 @@ class TriageEngine:
             if len(sent[m.end() : start].split()) <= window:
                 return True
         after = sent[end:]
-        stop = next((m.start() for m in self.rules.soft_terminators.finditer(after)), len(after))
+        first = self.rules.soft_terminators.search(after)
+        stop = first.start() if first else len(after)
         tail = after[:stop].strip()
         words = tail.split()
         head = " ".join(words[:5])
@@ -515,6 +557,21 @@ def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str]
     if rules.affirmative.search(answer) or (rules.uncertain.search(answer) and not denied):
         return "yes"
     return "no" if denied else None
+
+
+def _ruled_out(starts: frozenset[str] | None, scope: _Scope) -> bool:
+    """Whether no word of the sentence begins the way a match must (so the search would find nothing)."""
+    if starts is None:
+        return False
+    if scope.words is None:
+        scope.words = word_starts(scope.sent)
+    return starts.isdisjoint(scope.words)
+
+
+def _cover(mask: list[bool], start: int, stop: int) -> None:
+    """Mark mask[start:stop] (nothing if stop <= start), in one slice rather than a loop per character."""
+    if stop > start:
+        mask[start:stop] = [True] * (stop - start)
 
 
 MAX_SENTENCE = 600  # characters: a run-on "sentence" is read in pieces, so time stays linear in length
