@@ -43,6 +43,6 @@ def test_any_text_gets_a_canonical_form(junk: str) -> None:
 
 
 def test_were_stays_a_past_tense() -> None:
-    """"were" once became "we are", which ended another person's story early ("she were lifting")."""
+    """The word were once became "we are", which ended another person's story early ("she were lifting")."""
     assert normalise("my legs were numb") == "my legs were numb"
     assert normalise("theyre fine and youre right") == "they are fine and you are right"

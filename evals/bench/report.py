@@ -110,6 +110,15 @@ def markdown(r: dict[str, Any]) -> str:
                     "target (rules) 5 ms at 1,000 and 50 ms at 8,000",
                 )
             )
+        if "rules_1000_distinct" in tl:
+            d = tl["rules_1000_distinct"]
+            rows.append(
+                (
+                    "Triage (rules) of 40 different new 1,000-character messages, p50 / p95",
+                    f"{d['p50']:.1f} / {d['p95']:.1f} ms",
+                    "target 5 ms (p95)",
+                )
+            )
         rows.append(
             (
                 "Triage with 10 long history turns (1,200 characters each), p50 / p95",

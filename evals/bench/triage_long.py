@@ -11,15 +11,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from assistant.canonical import _canonical
+from assistant.canonical import _canonical, normalise_canonical
 from assistant.models import Turn
 from evals.manifest import DATASETS
 
 
+def _messages(name: str) -> list[str]:
+    lines = (DATASETS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["message"] for line in lines if line.strip()]
+
+
 def _text(chars: int) -> str:
-    rows = [json.loads(line) for line in (DATASETS / "triage_round9.jsonl").read_text(encoding="utf-8").splitlines()]
-    text = " ".join(r["message"] for r in rows)
-    return text[:chars]
+    return " ".join(_messages("triage_round9"))[:chars]
+
+
+def _windows(chars: int, count: int) -> list[str]:
+    """`count` different texts of `chars` characters: one text timed again and again can mislead."""
+    text = " ".join(m for name in ("triage_round11", "triage_round13", "triage_round15") for m in _messages(name))
+    return [text[i * chars : (i + 1) * chars] for i in range(min(count, len(text) // chars))]
 
 
 def _timed(fn: Callable[[], object], reset: Callable[[], None], repeats: int) -> dict[str, float]:
@@ -44,6 +53,7 @@ def long_input(assistant: Any, repeats: int = 7) -> dict[str, Any]:
     def reset() -> None:
         engine.forget()
         _canonical.cache_clear()
+        normalise_canonical.cache_clear()
         if net is not None:
             net._cache.clear()
 
@@ -53,6 +63,18 @@ def long_input(assistant: Any, repeats: int = 7) -> dict[str, Any]:
         text = _text(chars)
         out[f"rules_{chars}"] = _timed(lambda text=text: engine.triage(text), reset, repeats)
         out[f"rules_net_{chars}"] = _timed(lambda text=text: triager.triage(text), reset, max(3, repeats // 2))
+    # a new message each time: 40 different 1,000-character texts, every cache dropped before each
+    values = []
+    for text in _windows(1000, 40):
+        reset()
+        start = time.perf_counter()
+        engine.triage(text)
+        values.append((time.perf_counter() - start) * 1000)
+    values.sort()
+    out["rules_1000_distinct"] = {
+        "p50": round(values[len(values) // 2], 2),
+        "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2),
+    }
     long = _text(12_000)
     history = [
         Turn(role="user" if i % 2 == 0 else "assistant", content=long[i * 1200 : (i + 1) * 1200]) for i in range(10)
