@@ -292,7 +292,8 @@ def test_after_an_operation_cards_come_only_when_asked_for(assistant) -> None:
 
 def test_the_emergency_signs_are_listed_once_when_their_screening_question_was_just_asked(assistant) -> None:
     net = assistant.policy.text(assistant.policy.file.safety_net)
-    asked = assistant.reply("why does my leg tingle?")
+    # the rules ask this question (a message the net alone asked about moved with every retrain)
+    asked = assistant.reply("could this be cauda equina?")
     assert "between your legs" in (asked.triage.screening_question or "")
     assert asked.help and net not in asked.help, "the question already says to go to A&E if any is happening"
     assert asked.answer.count("between your legs") == 1
