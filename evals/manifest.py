@@ -79,6 +79,8 @@ class Entry(BaseModel):
     `gates`: metric (relative to the dataset) -> its own gate, or null to drop the kind's default
     for that metric. `optional`: the file may be absent (its gates are skipped then).
     `peer`: a held-out retrieval set the LangChain peer is measured on (evaluator `peer`).
+    `held_out`: a triage set the red-flag net never trains on, so the shipped net meets it as it
+    meets new wording (its figures stay first-contact figures until someone moves it into training).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,6 +89,7 @@ class Entry(BaseModel):
     note: str = ""
     optional: bool = False
     peer: bool = False
+    held_out: bool = False
     gates: dict[str, GateOverride | None] = Field(default_factory=dict)
 
     def model_post_init(self, __context: Any) -> None:
@@ -94,6 +97,8 @@ class Entry(BaseModel):
             raise ValueError(
                 f"{self.name}: `peer: true` is for retrieval sets (rows with relevant and also_ok), not {self.kind}"
             )
+        if self.held_out and self.kind != "triage":
+            raise ValueError(f"{self.name}: `held_out: true` is for triage sets (kept out of the net's training)")
 
     @property
     def file(self) -> str:

@@ -94,10 +94,17 @@ def independent_sets(datasets: Path = DATASETS) -> list[str]:
     return sorted(e.name for e in load_manifest(datasets).of_kind("triage") if e.name not in TEAM_SETS)
 
 
-def _training_files(datasets: Path) -> list[Path]:
-    """The triage and training-only sets of the manifest, by file name (the order the weights' hash reads)."""
+def held_out_sets(datasets: Path = DATASETS) -> set[str]:
+    """Triage sets the net never trains on (`held_out: true` in the manifest)."""
+    return {e.name for e in load_manifest(datasets).of_kind("triage") if e.held_out}
+
+
+def _training_files(datasets: Path, *, with_held_out: bool = False) -> list[Path]:
+    """The triage and training-only sets of the manifest but the held-out ones (unless asked for), by
+    file name (the order the weights' hash reads)."""
     manifest = load_manifest(datasets)
-    paths = [manifest.path(e) for e in manifest.of_kind("triage", "training-only")]
+    entries = manifest.of_kind("triage", "training-only")
+    paths = [manifest.path(e) for e in entries if with_held_out or not e.held_out]
     return sorted((p for p in paths if p.is_file()), key=lambda p: p.name)
 
 
@@ -105,8 +112,9 @@ def family_of(policy_families: dict[str, Any]) -> dict[str, str]:
     return {flag: name for name, fam in policy_families.items() for flag in fam.flags}
 
 
-def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
-    """Every labelled message and rule example, exact duplicates dropped (first kept)."""
+def load_examples(triager: Triager, datasets: Path = DATASETS, *, with_held_out: bool = False) -> list[Example]:
+    """Every labelled message and rule example, exact duplicates dropped (first kept); the held-out
+    sets' messages only when asked for (to be measured, never trained on)."""
     fam = family_of(triager.policy.families)
     out: list[Example] = []
     seen: set[tuple[str, str]] = set()
@@ -117,7 +125,7 @@ def load_examples(triager: Triager, datasets: Path = DATASETS) -> list[Example]:
             seen.add(key)
             out.append(ex)
 
-    for path in _training_files(datasets):
+    for path in _training_files(datasets, with_held_out=with_held_out):
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
@@ -412,16 +420,20 @@ def caught(expected: str, t: Triage) -> str:
 def leave_one_set_out(
     triager: Triager, encode: Callable[[list[str]], np.ndarray], model_name: str, datasets: Path = DATASETS
 ) -> dict[str, dict[str, float]]:
-    """For each independent set: train without it (and its near-duplicates), then triage it with rules + that net."""
+    """For each independent set: train without it (and its near-duplicates), then triage it with rules + that net.
+    Held-out sets are never trained on, so theirs is the shipped net's first contact."""
     families = list(triager.policy.families)
-    examples = load_examples(triager, datasets)
+    examples = load_examples(triager, datasets, with_held_out=True)
+    never = held_out_sets(datasets)
     enc = encode_examples(triager, examples, encode)
     groups = clusters(examples, enc)
     out: dict[str, dict[str, float]] = {}
     for held in independent_sets(datasets):
         test = [i for i, e in enumerate(examples) if e.set == held]
         banned = {groups[i] for i in test}
-        train_rows = [i for i, e in enumerate(examples) if e.set != held and groups[i] not in banned]
+        train_rows = [
+            i for i, e in enumerate(examples) if e.set != held and e.set not in never and groups[i] not in banned
+        ]
         X, Y, _ = design(examples, enc, families, train_rows)
         W, b = fit(X, Y, families)
         w = NetWeights(families=families, weights=W, bias=b, data_hash="", model_name=model_name)

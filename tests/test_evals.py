@@ -705,3 +705,21 @@ def test_runner_triage_on_a_small_store(tmp_path: Path, capsys: pytest.CaptureFi
     report = (tmp_path / "out-bad" / "report.md").read_text()
     assert "b1" in report and "What's the best pillow for back pain?" in report
     assert "<script>" not in (tmp_path / "out-bad" / "report.html").read_text()
+
+
+def test_a_held_out_triage_set_is_never_in_the_nets_training_data(tmp_path: Path) -> None:
+    """The shipped net meets a held-out set as it meets new wording; only triage sets can be held out."""
+    from evals.manifest import Entry
+    from evals.triage_training import _training_files
+
+    for name in ("triage_a", "triage_b"):
+        (tmp_path / f"{name}.jsonl").write_text("")
+    (tmp_path / "manifest.yaml").write_text(
+        "datasets:\n  - {name: triage_a, kind: triage}\n  - {name: triage_b, kind: triage, held_out: true}\n"
+    )
+    assert [p.name for p in _training_files(tmp_path)] == ["triage_a.jsonl"]
+    shipped = load_manifest(DATASETS)
+    held = [e.name for e in shipped.datasets if e.held_out]
+    assert held and not any(p.stem in held for p in _training_files(DATASETS))
+    with pytest.raises(ValidationError, match="held_out"):
+        Entry(name="retrieval_x", kind="retrieval", held_out=True)
