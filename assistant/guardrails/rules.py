@@ -25,8 +25,8 @@ class Context(Strict):
     strong_terminators: list[str]
     comma_clause: str
     answer_no: str
-    first_person: str
     first_person_owner: str
+    inside_their_story: str
     other_pronoun_start: str
     same_as_me: str
     trailing_connectives: str
@@ -187,8 +187,8 @@ class CompiledRules:
     checked: re.Pattern[str]
     checked_relapse: re.Pattern[str]
     answer_no: re.Pattern[str]
-    first_person: re.Pattern[str]
     first_person_owner: re.Pattern[str]
+    inside_their_story: re.Pattern[str]
     other_pronoun_start: re.Pattern[str]
     same_as_me: re.Pattern[str]
     trailing_connectives: re.Pattern[str]
@@ -250,8 +250,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         checked=_rx(ctx.checked, path, "context.checked"),
         checked_relapse=_rx(ctx.checked_relapse, path, "context.checked_relapse"),
         answer_no=_plain(ctx.answer_no, path, "context.answer_no"),
-        first_person=_plain(ctx.first_person, path, "context.first_person"),
         first_person_owner=_plain(ctx.first_person_owner, path, "context.first_person_owner"),
+        inside_their_story=_plain(ctx.inside_their_story, path, "context.inside_their_story"),
         other_pronoun_start=_plain(ctx.other_pronoun_start, path, "context.other_pronoun_start"),
         same_as_me=_plain(ctx.same_as_me, path, "context.same_as_me"),
         trailing_connectives=_plain(ctx.trailing_connectives, path, "context.trailing_connectives"),

@@ -33,12 +33,6 @@ class Finding:
     turn: int
 
 
-# "my" right after these words is part of someone else's story, not the writer coming back into it
-_INSIDE_THEIR_STORY = re.compile(
-    r"\b(?:of|in|at|from|with|to|for|on|about|by|convinced|thinks?|thought|says?|said|believes?|reckons?|worried)\s*$"
-)
-
-
 @dataclass(frozen=True)
 class _Check:
     """One finding rule as the hot loop reads it (looked up once, not per sentence)."""
@@ -268,10 +262,11 @@ class TriageEngine:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
         for original in sentences(canonical(text)):
             sent = self._prepared(original)
-            stops = None
+            stops: tuple[list[int], list[int]] | None = None
             for concept in concepts:
                 for m in self.rules.concepts[concept].finditer(sent):
-                    stops = stops or self._soft_stops(sent)
+                    if stops is None:
+                        stops = self._soft_stops(sent)
                     if self._negated(m.start(), m.end(), sent, stops):
                         return True
         return False
@@ -327,7 +322,8 @@ class TriageEngine:
         for m in self.rules.first_person_owner.finditer(window):
             if m.group(0) != "my":
                 return m
-            if not _INSIDE_THEIR_STORY.search(window[: m.start()]) and not self.rules.people.match(window, m.start()):
+            inside = self.rules.inside_their_story.search(window[: m.start()])
+            if not inside and not self.rules.people.match(window, m.start()):
                 return m
         return None
 
@@ -350,9 +346,10 @@ class TriageEngine:
             ends.append(max(m.end(), ends[-1]) if ends else m.end())
         return starts, ends
 
-    def _negated(self, start: int, end: int, sent: str, stops: tuple[list[int], list[int]] | None = None) -> bool:
+    def _negated(self, start: int, end: int, sent: str, stops: tuple[list[int], list[int]]) -> bool:
+        """`stops`: the sentence's soft terminators (`_soft_stops`), read once by the caller."""
         window = self.rules.source.context.negation_window
-        starts, ends = stops if stops is not None else self._soft_stops(sent)
+        starts, ends = stops
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
         before = bisect_left(starts, start)
         cut = min(ends[before - 1] if before else 0, start)
