@@ -52,6 +52,16 @@ def test_more_tablets_than_the_label_allows_is_overdose_advice_now(assistant) ->
     assert "A&E" in reply.answer
 
 
+def test_fever_during_cancer_treatment_is_an_emergency_that_names_the_oncology_line(assistant) -> None:
+    """Suspected neutropenic sepsis (NICE CG151): treated within the hour, so not a same-day GP visit."""
+    reply = assistant.reply(
+        "Second round of chemotherapy for bowel cancer, shivery with a temperature of 38 and my lower back aches"
+    )
+    assert reply.triage.level == Level.emergency
+    assert "cancer_treatment_fever" in [f.id for f in reply.triage.flags]
+    assert "acute oncology" in reply.answer
+
+
 def test_a_red_flag_at_the_end_of_a_too_long_message_is_still_triaged(assistant) -> None:
     limit = assistant.settings.max_message_chars
     message = (
