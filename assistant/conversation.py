@@ -258,7 +258,8 @@ class Assistant:
             d.lead = self._lead(d.triage)
         if d.triage.screening_question:
             # urgent: asked before anything else; routine: asked right after the answer
-            first = d.triage.level.rank >= Level.urgent.rank
+            crisis = self.triager.crisis_checks() & {f.id for f in d.triage.flags}
+            first = d.triage.level.rank >= Level.urgent.rank or bool(crisis)
             where = d.notes if first else d.check_notes
             where.append(
                 f"{p.file.screening_intro if first else p.file.screening_intro_after} {d.triage.screening_question}"

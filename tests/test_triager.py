@@ -160,6 +160,29 @@ def test_the_net_does_not_ask_about_a_message_that_is_not_about_health() -> None
     assert t.screening_question is None and t.level == Level.self_care
 
 
+def test_a_self_harm_signal_is_asked_about_even_without_a_health_word() -> None:
+    """A person in crisis rarely mentions their back: the crisis family asks about any message."""
+    message = "been giving my things away this week, won't be needing them"
+    ask = POLICY.thresholds["self_harm"].ask
+    t = TRIAGER.combine(TRIAGER.engine.triage(message), signal(self_harm=ask + 0.001), message, on_topic=False)
+    assert t.screening_question == POLICY.families["self_harm"].question
+    assert t.safety_advice is not None and "{crisis_instruction}" in t.safety_advice
+
+
+def test_the_crisis_question_comes_before_the_answer(assistant) -> None:  # type: ignore[no-untyped-def]
+    sig = signal(self_harm=POLICY.thresholds["self_harm"].ask + 0.001)
+    triager = assistant.triager
+    original = triager.signal
+    triager.signal = lambda message, history=None: sig  # the net's read-out pinned; rules, reply real
+    try:
+        reply = assistant.reply("what stretches help sciatica when sitting at a desk?")
+    finally:
+        triager.signal = original
+    intro = assistant.policy.file.screening_intro  # the urgent place: first, before any answer
+    assert reply.answer.startswith(f"{intro} {POLICY.families['self_harm'].question}")
+    assert reply.sources  # and the question about stretches is still answered
+
+
 def test_a_full_embedding_cache_never_loses_a_text_the_message_needs() -> None:
     # a tiny cache that must be cleared in the middle of a call, with a text it already held
     def encode(texts: list[str]) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.canonical import canonical, normalise, normalise_canonical
+from assistant.gloss import gloss
 from assistant.guardrails.prefixes import match_starts, word_starts
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
@@ -397,8 +398,11 @@ class TriageEngine:
 
     # ---- the conversation ----------------------------------------------------------------
     def triage(self, message: str, history: list[Turn] | None = None) -> Triage:
-        """Triage the new message in the light of every earlier user turn."""
-        turns = [*(history or []), Turn(role="user", content=message)]
+        """Triage the new message in the light of every earlier user turn (other languages' words glossed)."""
+        turns = [
+            Turn(role="user", content=gloss(t.content)) if t.role == "user" else t
+            for t in [*(history or []), Turn(role="user", content=message)]
+        ]
         found: dict[str, Finding] = {}
         fired: dict[str, FlagHit] = {}
         cleared: set[str] = set()

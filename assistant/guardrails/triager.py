@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import model_validator
 
 from assistant.content import read_yaml, validate
+from assistant.gloss import gloss
 from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, load_engine
 from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -33,6 +34,9 @@ class FamilyPolicy(Strict):
     denied_by: list[str]
     question: str
     advice: str
+    # a crisis family: asked about any message, health words or not (a person in crisis rarely
+    # mentions their back), and before anything else in the reply
+    crisis: bool = False
 
 
 class Thresholds(Strict):
@@ -103,7 +107,7 @@ class Triager:
         turns = user_turns(message, history)
         out: list[Unit] = []
         for idx, text in turns:
-            for clause in _windows(clauses(text), MAX_UNITS_PER_TURN):
+            for clause in _windows(clauses(gloss(text)), MAX_UNITS_PER_TURN):
                 status = self.engine.clause_status(clause)
                 if status is not None:
                     out.append(Unit(clause, idx, status))
@@ -113,12 +117,12 @@ class Triager:
         if self.net is None:
             return None
         units, current = self.units(message, history)
-        return self.net.score(units, current, message)
+        return self.net.score(units, current, gloss(message))
 
     # ---- the combination ------------------------------------------------------------------------
     def triage(self, message: str, history: list[Turn] | None = None, *, on_topic: bool = True) -> Triage:
         """`on_topic=False` (nothing about health or the body, e.g. a recipe): the net may still escalate
-        a strong signal but does not ask questions, since it was trained on health messages only."""
+        a strong signal, and asks only the questions of crisis families (self-harm)."""
         rules = self.engine.triage(message, history)
         sig = self.signal(message, history) if len(message) <= NET_LIMIT else None
         if sig is None:
@@ -154,7 +158,7 @@ class Triager:
                     FlagHit(id=fam.flag, evidence=why[:200], condition=rule.condition, level=rule.level, source="net")
                 )
                 continue
-            if answer == "no" or not on_topic or self._denied(turns, fam.denied_by):
+            if answer == "no" or (not on_topic and not fam.crisis) or self._denied(turns, fam.denied_by):
                 continue
             # A clause with a negation word is read apart, and asks at the same bar as a live one: a
             # family whose own signs are denied was skipped just above, so what is left denies something
@@ -194,6 +198,10 @@ class Triager:
                 return "yes"  # a yes anywhere in the conversation wins
             verdict = answer or verdict
         return verdict
+
+    def crisis_checks(self) -> set[str]:
+        """The ids of the net's questions that come before anything else in a reply."""
+        return {f"{name}_check" for name, fam in self.policy.families.items() if fam.crisis}
 
     def _denied(self, turns: list[Turn], concepts: list[str]) -> bool:
         return bool(concepts) and any(t.role == "user" and self.engine.denied(t.content, concepts) for t in turns)
