@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import numpy as np
 
 from assistant.guardrails.triage_net import DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
 from assistant.guardrails.triager import Triager, policy_path, weights_path
-from assistant.models import Triage, Turn
+from assistant.models import Level, Triage, Turn
 from evals.manifest import DATASETS, load_manifest
 
 SEED = 20261203
@@ -32,6 +32,10 @@ ESCALATE_BUDGET = 0.0025
 # The share of plain self-care messages the net may ask, all families together (the rules' own
 # questions come on top; the issue's limit for both is 10%).
 ASK_BUDGET = 0.10
+# An emergency family's positive counts this many times in the ask budget's allocation: a missed
+# cauda equina, heart attack, overdose or crisis costs more than a missed urgent flag. Leave-one-set-out
+# over eighteen sets (2026-12-04): 1 -> 58 missed, 2 -> 56 (plain asked 14.7% -> 14.2%), 3 -> 54 (14.9%).
+EMERGENCY_WEIGHT = 2.0
 _GRID = np.round(np.arange(0.30, 0.995, 0.01), 2)  # the bars a threshold may take
 RANK = {"self_care": 0, "routine": 1, "urgent": 2, "emergency": 3}
 TEAM_SETS = ("triage",)  # the team's own set; the manifest names the training-only sets
@@ -289,11 +293,14 @@ def out_of_fold(
 
 
 def choose_thresholds(
-    examples: Sequence[Example], probs: np.ndarray, families: Sequence[str]
+    examples: Sequence[Example],
+    probs: np.ndarray,
+    families: Sequence[str],
+    weights: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per family, from out-of-fold probabilities: `escalate` where at most ESCALATE_BUDGET of the family's
     negatives, and of denied, hypothetical or someone else's mentions, would be escalated; `ask` by
-    `ask_thresholds`."""
+    `ask_thresholds` (`weights`: what one caught positive of a family is worth there)."""
     escalate: dict[str, float] = {}
     for j, fam in enumerate(families):
         neg = np.array([fam not in ex.families for ex in examples])
@@ -308,16 +315,29 @@ def choose_thresholds(
             ),
             0.99,
         )
-    asks = ask_thresholds(examples, probs, families, escalate)
+    asks = ask_thresholds(examples, probs, families, escalate, weights)
     return {f: {"escalate": escalate[f], "ask": asks[f]} for f in families}
 
 
+def family_weights(triager: Triager) -> dict[str, float]:
+    """EMERGENCY_WEIGHT for a family whose flag is an emergency (by the rules' own levels), else 1."""
+    return {
+        name: EMERGENCY_WEIGHT if triager.engine.flag(fam.flag).level == Level.emergency else 1.0
+        for name, fam in triager.policy.families.items()
+    }
+
+
 def ask_thresholds(
-    examples: Sequence[Example], probs: np.ndarray, families: Sequence[str], escalate: dict[str, float]
+    examples: Sequence[Example],
+    probs: np.ndarray,
+    families: Sequence[str],
+    escalate: dict[str, float],
+    weights: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The `ask` bars, one budget shared by every family: at most ASK_BUDGET of plain self-care messages
     asked by any family. Starting from no question (ask = escalate), the bar moves down, one step at a
-    time, for the family whose step catches the most of its positives per plain message newly asked.
+    time, for the family whose step catches the most of its positives (times the family's weight, 1
+    unless given) per plain message newly asked.
 
     A uniform share per family spent the budget on families the net reads poorly (many plain messages
     for one positive) and starved the ones it reads well. Leave-one-set-out on rounds 11, 12 and 13,
@@ -344,7 +364,8 @@ def ask_thresholds(
             now = asked | (on_plain[:, j] >= step)
             if now.sum() > limit:
                 continue
-            score = int((below >= step).sum()) / (now.sum() - asked.sum() + 0.5)
+            worth = (weights or {}).get(fam, 1.0)
+            score = worth * int((below >= step).sum()) / (now.sum() - asked.sum() + 0.5)
             if best is None or score > best[0]:
                 best = (score, fam, step, now)
         if best is None:
@@ -378,7 +399,7 @@ def train(
         "cross-validating..."
     )
     probs = out_of_fold(examples, enc, families, groups)
-    thresholds = choose_thresholds(examples, probs, families)
+    thresholds = choose_thresholds(examples, probs, families, family_weights(triager))
     X, Y, _ = design(examples, enc, families, range(len(examples)))
     W, b = fit(X, Y, families)
     counts = {f: int(Y[:, j].sum()) for j, f in enumerate(families)}

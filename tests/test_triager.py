@@ -214,3 +214,21 @@ def test_the_ask_budget_goes_to_the_family_the_net_reads_well() -> None:
     assert bars["b"] > 0.8
     asked = (probs[:200, 0] >= bars["a"]) | (probs[:200, 1] >= bars["b"])
     assert asked.mean() <= T.ASK_BUDGET
+
+
+def test_an_emergency_familys_positive_weighs_more_in_the_ask_budget() -> None:
+    """Two families the net reads equally well, a budget too small for both: the emergency one (weight
+    2) gets the lower bar."""
+    plain = [T.Example(f"p{i}", "s", "m", [], frozenset(), "self_care", False) for i in range(100)]
+    pos = {f: [T.Example(f"{f}{i}", "s", "m", [], frozenset({f}), "urgent", False) for i in range(10)] for f in "ab"}
+    examples = plain + pos["a"] + pos["b"]
+    probs = np.zeros((len(examples), 2), np.float32)
+    ladder = np.linspace(0.31, 0.9, 50)
+    probs[:50, 0] = probs[50:100, 1] = ladder  # each family's bar asks its own plain messages, alike
+    probs[100:110, 0] = probs[110:, 1] = np.linspace(0.5, 0.95, 10)  # and catches the same positives
+    even = T.ask_thresholds(examples, probs, ["a", "b"], {"a": 0.99, "b": 0.99})
+    weighted = T.ask_thresholds(examples, probs, ["a", "b"], {"a": 0.99, "b": 0.99}, {"a": 1.0, "b": 2.0})
+    assert even["a"] <= even["b"]  # unweighted, a tie goes to the family listed first
+    assert weighted["b"] < weighted["a"]
+    assert T.family_weights(TRIAGER)["cauda_equina"] == T.EMERGENCY_WEIGHT
+    assert T.family_weights(TRIAGER)["infection"] == 1.0
