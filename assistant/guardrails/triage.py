@@ -47,11 +47,16 @@ class _Check:
 
 @dataclass
 class _Scope:
-    """One sentence being matched: its text, context masks, and whether a hedge undoes denials."""
+    """One sentence being matched: its text, and what its context masks and hedge are read from.
+
+    The masks and the hedge are worked out on first use: most sentences have no mention to judge."""
 
     sent: str
-    masks: list[bool]
-    hedged: bool = False
+    masks: list[bool] | None = None  # per character: covered by a context (`_context_masks`)
+    hedged: bool | None = None  # a hedge undoes denials ("... maybe a little")
+    nxt: str = ""  # the next part, prepared: it may clear this one or make it the writer's own
+    comparing: bool = False  # the message compares someone else's story with the writer's
+    covered: int = 0  # characters told before a clinician's all-clear, read as covered
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
     stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
@@ -70,6 +75,8 @@ class TriageEngine:
         self._checked_cache: dict[str, frozenset[str]] = {}
         self._starts = {k: match_starts(rx) for k, rx in self.rules.concepts.items()}
         self._checks = [self._check(r) for r in self.rules.source.findings]
+        self._by_start, self._always = self._check_index()
+        self._start_keys = frozenset(self._by_start)
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id)
@@ -86,6 +93,46 @@ class TriageEngine:
         phrase = self.rules.phrases.get(rule.id)
         starts = match_starts(phrase) if phrase is not None else None
         return _Check(rule.id, phrase, starts, tuple(rule.all), rule.ignore_context, tuple(rule.unless))
+
+    def _check_index(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """Which checks a sentence's word starts can wake (start -> check positions), and those always tried.
+
+        A check fires only if its phrase matches or all its concepts occur: a sentence none of whose
+        word starts begins its phrase or one of its concepts (the one with the fewest beginnings) is
+        skipped without a call, with the same answer `_fires` would give."""
+        by_start: dict[str, list[int]] = {}
+        always: list[int] = []
+        for i, check in enumerate(self._checks):
+            keys = self._check_starts(check)
+            if keys is None:
+                always.append(i)
+            for key in keys or ():
+                by_start.setdefault(key, []).append(i)
+        return {k: tuple(v) for k, v in by_start.items()}, tuple(always)
+
+    def _check_starts(self, check: _Check) -> frozenset[str] | None:
+        """What a sentence must have a word begin with for the check to fire; None: cannot be told."""
+        keys: frozenset[str] = frozenset()
+        if check.phrase is not None:
+            if check.phrase_starts is None:
+                return None
+            keys = check.phrase_starts
+        if check.concepts:
+            known = [starts for c in check.concepts if (starts := self._starts[c]) is not None]
+            if not known:
+                return None
+            keys |= min(known, key=len)
+        return keys
+
+    def _candidates(self, scope: _Scope, only: frozenset[str] | None) -> list[_Check]:
+        """The checks that can fire in the sentence (`_check_index`), in rule order."""
+        if scope.words is None:
+            scope.words = word_starts(scope.sent)
+        picked = set(self._always)
+        for key in scope.words & self._start_keys:
+            picked.update(self._by_start[key])
+        checks = [self._checks[i] for i in sorted(picked)]
+        return checks if only is None else [c for c in checks if c.id in only]
 
     # ---- findings in one message -------------------------------------------------------
     def findings(self, text: str, turn: int = 0) -> list[Finding]:
@@ -152,7 +199,6 @@ class TriageEngine:
     def _findings_of(self, text: str, checked: bool = False, only: frozenset[str] | None = None) -> dict[str, str]:
         """Findings of one canonical text; `only` limits the rules tried (age findings are always read)."""
         out: dict[str, str] = {}
-        checks = [c for c in self._checks if only is None or c.id in only]
         parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
         fixed = [self._prepared(p) for p in parts]
         upto = self._checked_upto(fixed) if checked else None
@@ -165,32 +211,38 @@ class TriageEngine:
                 if i + 1 < len(parts) and self._answers_no(parts[i + 1]):
                     continue  # "numb bum? no." : a checklist question answered no
                 sent += " qmark"  # "..., normal?" asks; it does not deny
-            nxt = fixed[i + 1] if i + 1 < len(fixed) else ""
-            cleared_next = bool(
-                self.rules.resolved_next.match(nxt)
-                and self.rules.resolved.search(nxt)
-                and not self.rules.relapse.search(nxt)
-            )
-            scope = _Scope(
-                sent=sent,
-                masks=[True] * (len(sent) + 1)
-                if cleared_next
-                else self._context_masks(
-                    sent, comparing, own=bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
-                ),
-                # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
-                hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
-            )
+            scope = _Scope(sent=sent, nxt=fixed[i + 1] if i + 1 < len(fixed) else "", comparing=comparing)
             if upto is not None and i <= upto[0]:
                 # told before a clinician's all-clear: read as checked (only when asked for)
-                cut = len(sent) + 1 if i < upto[0] else upto[1]
-                scope.masks = [True] * cut + scope.masks[cut:]
-            for check in checks:
+                scope.covered = len(sent) + 1 if i < upto[0] else upto[1]
+            for check in self._candidates(scope, only):
                 if check.id not in out and self._fires(check, scope):
                     out[check.id] = original[:200]
         for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
             out.setdefault(fid, evidence)
         return out
+
+    def _masks(self, scope: _Scope) -> list[bool]:
+        """The sentence's context masks, worked out on first use."""
+        if scope.masks is None:
+            sent, nxt = scope.sent, scope.nxt
+            cleared_next = bool(
+                self.rules.resolved_next.match(nxt)
+                and self.rules.resolved.search(nxt)
+                and not self.rules.relapse.search(nxt)
+            )
+            own = bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
+            masks = [True] * (len(sent) + 1) if cleared_next else self._context_masks(sent, scope.comparing, own=own)
+            if scope.covered:
+                masks = [True] * scope.covered + masks[scope.covered :]
+            scope.masks = masks
+        return scope.masks
+
+    def _hedged(self, scope: _Scope) -> bool:
+        """Whether a hedge takes the sentence's denials back ("I don't think I've wet myself... maybe a little")."""
+        if scope.hedged is None:
+            scope.hedged = bool(self.rules.retraction.search(scope.sent) or self.rules.retraction.match(scope.nxt))
+        return scope.hedged
 
     def _answers_no(self, sentence: str) -> bool:
         return bool(self.rules.answer_no.match(normalise(sentence)))
@@ -198,7 +250,10 @@ class TriageEngine:
     def _fires(self, check: _Check, scope: _Scope) -> bool:
         """Whether one finding rule fires in the sentence and nothing in it explains the finding away."""
         if check.phrase is None:
-            # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
+            # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence,
+            # and a concept no word begins like rules it out before any search
+            if any(_ruled_out(self._starts[concept], scope) for concept in check.concepts):
+                return False
             for concept in check.concepts:
                 if not self._present(concept, scope):
                     return False
@@ -328,9 +383,9 @@ class TriageEngine:
         return None
 
     def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
-        if scope.masks[start]:
+        if self._masks(scope)[start]:
             return True
-        if scope.hedged:
+        if self._hedged(scope):
             return False
         if scope.stops is None:
             scope.stops = self._soft_stops(scope.sent)
@@ -534,7 +589,7 @@ class TriageEngine:
             sent = self._prepared(original)
             scope: _Scope | None = None
             for m in rx.finditer(sent):
-                scope = scope or _Scope(sent=sent, masks=self._context_masks(sent))
+                scope = scope or _Scope(sent=sent, masks=self._context_masks(sent), hedged=False)
                 if not self._suppressed(m.start(), m.end(), scope):
                     return True
         return False
