@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.canonical import canonical, normalise, normalise_canonical
-from assistant.guardrails.prefixes import match_starts, word_starts
+from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, word_starts
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -34,12 +35,21 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class _Pattern:
+    """A rule's compiled pattern, with what a match must begin with (`prefixes.match_starts`) and what
+    a sentence's word starts must include for one to be in it (`prefixes.match_needs`); None: cannot be told."""
+
+    rx: re.Pattern[str]
+    starts: frozenset[str] | None
+    needs: frozenset[str] | None
+
+
+@dataclass(frozen=True)
 class _Check:
     """One finding rule as the hot loop reads it (looked up once, not per sentence)."""
 
     id: str
-    phrase: re.Pattern[str] | None
-    phrase_starts: frozenset[str] | None  # what a phrase match can begin with (`prefixes.match_starts`)
+    phrase: _Pattern | None
     concepts: tuple[str, ...]
     ignore: bool
     unless: tuple[str, ...]
@@ -60,7 +70,7 @@ class _Scope:
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
     stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
-    words: frozenset[str] | None = None  # how its words begin (`prefixes.word_starts`)
+    words: Beginnings | None = None  # how and where its words begin (`prefixes.Beginnings`)
 
 
 @dataclass
@@ -73,8 +83,10 @@ class TriageEngine:
         self._cache: dict[str, list[tuple[str, str]]] = {}
         self._prep_cache: dict[str, str] = {}
         self._checked_cache: dict[str, frozenset[str]] = {}
-        self._starts = {k: match_starts(rx) for k, rx in self.rules.concepts.items()}
-        self._checks = [self._check(r) for r in self.rules.source.findings]
+        self._scopes: dict[tuple[str, str, bool], _Scope] = {}
+        seen = self._seen_beginnings()
+        self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
+        self._checks = [self._check(r, seen) for r in self.rules.source.findings]
         self._by_start, self._always = self._check_index()
         self._start_keys = frozenset(self._by_start)
         self._flags = {f.id: f for f in self.rules.source.flags}
@@ -89,17 +101,27 @@ class TriageEngine:
             if f.asks_about and f.screening_question
         ]
 
-    def _check(self, rule: FindingRule) -> _Check:
+    def _seen_beginnings(self) -> Counter[str]:
+        """How many of the rules' example sentences have each word beginning: which are common, so that
+        `match_needs` picks rare ones (a guide to speed only: any choice gives the same answers)."""
+        seen: Counter[str] = Counter()
+        for flag in self.rules.source.flags:
+            for text in [*flag.examples.fire, *flag.examples.quiet]:
+                for sent in sentences(canonical(text)):
+                    seen.update(word_starts(self.fixer.fix(normalise_canonical(sent))))
+        return seen
+
+    def _check(self, rule: FindingRule, seen: Counter[str]) -> _Check:
         phrase = self.rules.phrases.get(rule.id)
-        starts = match_starts(phrase) if phrase is not None else None
-        return _Check(rule.id, phrase, starts, tuple(rule.all), rule.ignore_context, tuple(rule.unless))
+        pattern = _pattern(phrase, seen) if phrase is not None else None
+        return _Check(rule.id, pattern, tuple(rule.all), rule.ignore_context, tuple(rule.unless))
 
     def _check_index(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
         """Which checks a sentence's word starts can wake (start -> check positions), and those always tried.
 
         A check fires only if its phrase matches or all its concepts occur: a sentence none of whose
         word starts begins its phrase or one of its concepts (the one with the fewest beginnings) is
-        skipped without a call, with the same answer `_fires` would give."""
+        skipped without a call, with the same answer `_fires` would give (`match_needs`)."""
         by_start: dict[str, list[int]] = {}
         always: list[int] = []
         for i, check in enumerate(self._checks):
@@ -114,11 +136,11 @@ class TriageEngine:
         """What a sentence must have a word begin with for the check to fire; None: cannot be told."""
         keys: frozenset[str] = frozenset()
         if check.phrase is not None:
-            if check.phrase_starts is None:
+            if check.phrase.needs is None:
                 return None
-            keys = check.phrase_starts
+            keys = check.phrase.needs
         if check.concepts:
-            known = [starts for c in check.concepts if (starts := self._starts[c]) is not None]
+            known = [needs for c in check.concepts if (needs := self._concepts[c].needs) is not None]
             if not known:
                 return None
             keys |= min(known, key=len)
@@ -126,10 +148,8 @@ class TriageEngine:
 
     def _candidates(self, scope: _Scope, only: frozenset[str] | None) -> list[_Check]:
         """The checks that can fire in the sentence (`_check_index`), in rule order."""
-        if scope.words is None:
-            scope.words = word_starts(scope.sent)
         picked = set(self._always)
-        for key in scope.words & self._start_keys:
+        for key in _words(scope).words & self._start_keys:
             picked.update(self._by_start[key])
         checks = [self._checks[i] for i in sorted(picked)]
         return checks if only is None else [c for c in checks if c.id in only]
@@ -211,16 +231,27 @@ class TriageEngine:
                 if i + 1 < len(parts) and self._answers_no(parts[i + 1]):
                     continue  # "numb bum? no." : a checklist question answered no
                 sent += " qmark"  # "..., normal?" asks; it does not deny
-            scope = _Scope(sent=sent, nxt=fixed[i + 1] if i + 1 < len(fixed) else "", comparing=comparing)
+            scope = self._scope(sent, fixed[i + 1] if i + 1 < len(fixed) else "", comparing)
             if upto is not None and i <= upto[0]:
                 # told before a clinician's all-clear: read as checked (only when asked for)
-                scope.covered = len(sent) + 1 if i < upto[0] else upto[1]
+                scope = _covered(scope, len(sent) + 1 if i < upto[0] else upto[1])
             for check in self._candidates(scope, only):
                 if check.id not in out and self._fires(check, scope):
                     out[check.id] = original[:200]
         for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
             out.setdefault(fid, evidence)
         return out
+
+    def _scope(self, sent: str, nxt: str, comparing: bool) -> _Scope:
+        """A sentence read in its context, shared by every reading of the message that sees it so (line
+        breaks joined or not, the all-clear's second reading): what is read off it is read once."""
+        key = (sent, nxt, comparing)
+        scope = self._scopes.get(key)
+        if scope is None:
+            if len(self._scopes) > 8192:
+                self._scopes.clear()
+            scope = self._scopes[key] = _Scope(sent=sent, nxt=nxt, comparing=comparing)
+        return scope
 
     def _masks(self, scope: _Scope) -> list[bool]:
         """The sentence's context masks, worked out on first use."""
@@ -252,7 +283,7 @@ class TriageEngine:
         if check.phrase is None:
             # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence,
             # and a concept no word begins like rules it out before any search
-            if any(_ruled_out(self._starts[concept], scope) for concept in check.concepts):
+            if any(_ruled_out(self._concepts[concept], scope) for concept in check.concepts):
                 return False
             for concept in check.concepts:
                 if not self._present(concept, scope):
@@ -262,8 +293,8 @@ class TriageEngine:
         return not any(self._concept_live(concept, scope) for concept in check.unless)
 
     def _finding_fires(self, check: _Check, scope: _Scope) -> bool:
-        if check.phrase is not None and not _ruled_out(check.phrase_starts, scope):
-            for m in check.phrase.finditer(scope.sent):
+        if check.phrase is not None:
+            for m in _finditer(check.phrase, scope):
                 if check.ignore or not self._suppressed(m.start(), m.end(), scope):
                     return True
         if not check.concepts:
@@ -277,9 +308,7 @@ class TriageEngine:
         """Whether the concept occurs in the sentence at all, whatever its context (cached)."""
         present = scope.present.get(concept)
         if present is None:
-            present = not _ruled_out(self._starts[concept], scope) and (
-                self.rules.concepts[concept].search(scope.sent) is not None
-            )
+            present = next(_finditer(self._concepts[concept], scope), None) is not None
             scope.present[concept] = present
         return present
 
@@ -288,9 +317,7 @@ class TriageEngine:
         live = scope.live.get(concept)
         if live is None:
             live = False
-            for m in (
-                [] if _ruled_out(self._starts[concept], scope) else self.rules.concepts[concept].finditer(scope.sent)
-            ):
+            for m in _finditer(self._concepts[concept], scope):
                 if not self._suppressed(m.start(), m.end(), scope):
                     live = True
                     break
@@ -302,6 +329,7 @@ class TriageEngine:
         self._cache.clear()
         self._prep_cache.clear()
         self._checked_cache.clear()
+        self._scopes.clear()
 
     def _prepared(self, sentence: str) -> str:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
@@ -317,12 +345,12 @@ class TriageEngine:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
         for original in sentences(canonical(text)):
             sent = self._prepared(original)
-            stops: tuple[list[int], list[int]] | None = None
+            scope = _Scope(sent=sent)  # only its word starts and soft terminators are read here
             for concept in concepts:
-                for m in self.rules.concepts[concept].finditer(sent):
-                    if stops is None:
-                        stops = self._soft_stops(sent)
-                    if self._negated(m.start(), m.end(), sent, stops):
+                for m in _finditer(self._concepts[concept], scope):
+                    if scope.stops is None:
+                        scope.stops = self._soft_stops(sent)
+                    if self._negated(m.start(), m.end(), sent, scope.stops):
                         return True
         return False
 
@@ -611,13 +639,40 @@ def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str]
     return "no" if denied else None
 
 
-def _ruled_out(starts: frozenset[str] | None, scope: _Scope) -> bool:
-    """Whether no word of the sentence begins the way a match must (so the search would find nothing)."""
-    if starts is None:
-        return False
+def _pattern(rx: re.Pattern[str], seen: Counter[str]) -> _Pattern:
+    return _Pattern(rx, match_starts(rx), match_needs(rx, seen))
+
+
+def _ruled_out(pattern: _Pattern, scope: _Scope) -> bool:
+    """Whether no word of the sentence begins the way a match needs (so the search would find nothing)."""
+    return pattern.needs is not None and pattern.needs.isdisjoint(_words(scope).words)
+
+
+def _finditer(pattern: _Pattern, scope: _Scope) -> Iterator[re.Match[str]]:
+    """The pattern's matches in the sentence, searched only if its word starts allow one."""
+    return iter(()) if _ruled_out(pattern, scope) else _words(scope).finditer(pattern.rx, pattern.starts)
+
+
+def _covered(scope: _Scope, covered: int) -> _Scope:
+    """The sentence with its first `covered` characters told before a clinician's all-clear: what does
+    not depend on context is shared with `scope`; the masks and the mentions that count are its own."""
+    return _Scope(
+        sent=scope.sent,
+        hedged=scope.hedged,
+        nxt=scope.nxt,
+        comparing=scope.comparing,
+        covered=covered,
+        present=scope.present,
+        stops=scope.stops,
+        words=_words(scope),
+    )
+
+
+def _words(scope: _Scope) -> Beginnings:
+    """How and where the sentence's words begin (worked out once per sentence)."""
     if scope.words is None:
-        scope.words = word_starts(scope.sent)
-    return starts.isdisjoint(scope.words)
+        scope.words = Beginnings(scope.sent)
+    return scope.words
 
 
 def _cover(mask: list[bool], start: int, stop: int) -> None:
