@@ -32,6 +32,7 @@ WORD_START = "(?<![a-z0-9])"
 SPAN = 5
 _MAX_STRINGS = 4096  # a pattern with more possible beginnings is searched as it is
 _NON_WORD = re.compile(r"[^a-z0-9]")
+_LENGTHS = range(1, SPAN + 1)
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 # A beginning: its characters, and whether it was cut short by a wildcard or class (what follows is
@@ -152,7 +153,7 @@ def _sequence_ends_word(items: list[Any], boundary: bool) -> bool:
 
 def word_starts(sent: str) -> frozenset[str]:
     """The first 1 to SPAN characters at every word start of a sentence (where `WORD_START` holds)."""
-    return frozenset(sent[p : p + n] for p in _word_positions(sent) for n in range(1, SPAN + 1))
+    return frozenset({sent[p : p + n] for p in _word_positions(sent) for n in _LENGTHS})
 
 
 class Beginnings:

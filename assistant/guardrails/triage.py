@@ -84,6 +84,7 @@ class TriageEngine:
         self._prep_cache: dict[str, str] = {}
         self._checked_cache: dict[str, frozenset[str]] = {}
         self._scopes: dict[tuple[str, str, bool], _Scope] = {}
+        self._words: dict[str, Beginnings] = {}
         seen = self._seen_beginnings()
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
         self._checks = [self._check(r, seen) for r in self.rules.source.findings]
@@ -250,8 +251,17 @@ class TriageEngine:
         if scope is None:
             if len(self._scopes) > 8192:
                 self._scopes.clear()
-            scope = self._scopes[key] = _Scope(sent=sent, nxt=nxt, comparing=comparing)
+            scope = self._scopes[key] = _Scope(sent=sent, nxt=nxt, comparing=comparing, words=self._beginnings(sent))
         return scope
+
+    def _beginnings(self, sent: str) -> Beginnings:
+        """How the sentence's words begin, read once for every context and question it is read in."""
+        words = self._words.get(sent)
+        if words is None:
+            if len(self._words) > 8192:
+                self._words.clear()
+            words = self._words[sent] = Beginnings(sent)
+        return words
 
     def _masks(self, scope: _Scope) -> list[bool]:
         """The sentence's context masks, worked out on first use."""
@@ -330,6 +340,7 @@ class TriageEngine:
         self._prep_cache.clear()
         self._checked_cache.clear()
         self._scopes.clear()
+        self._words.clear()
 
     def _prepared(self, sentence: str) -> str:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
@@ -345,7 +356,7 @@ class TriageEngine:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
         for original in sentences(canonical(text)):
             sent = self._prepared(original)
-            scope = _Scope(sent=sent)  # only its word starts and soft terminators are read here
+            scope = _Scope(sent=sent, words=self._beginnings(sent))  # only its words and terminators are read
             for concept in concepts:
                 for m in _finditer(self._concepts[concept], scope):
                     if scope.stops is None:
