@@ -71,6 +71,18 @@ class _Scope:
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
     stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
     words: Beginnings | None = None  # how and where its words begin (`prefixes.Beginnings`)
+    checks: list[_Check] | None = None  # the checks its word starts can wake (`_candidates`)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One canonical text as the rules read it: its parts as written and prepared, whether it compares
+    someone else's story with the writer's, and the ages it states."""
+
+    parts: list[str]
+    fixed: list[str]
+    comparing: bool
+    ages: dict[str, str]
 
 
 @dataclass
@@ -85,6 +97,7 @@ class TriageEngine:
         self._checked_cache: dict[str, frozenset[str]] = {}
         self._scopes: dict[tuple[str, str, bool], _Scope] = {}
         self._words: dict[str, Beginnings] = {}
+        self._readings: dict[str, _Reading] = {}
         seen = self._seen_beginnings()
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
         self._checks = [self._check(r, seen) for r in self.rules.source.findings]
@@ -149,11 +162,12 @@ class TriageEngine:
 
     def _candidates(self, scope: _Scope, only: frozenset[str] | None) -> list[_Check]:
         """The checks that can fire in the sentence (`_check_index`), in rule order."""
-        picked = set(self._always)
-        for key in _words(scope).words & self._start_keys:
-            picked.update(self._by_start[key])
-        checks = [self._checks[i] for i in sorted(picked)]
-        return checks if only is None else [c for c in checks if c.id in only]
+        if scope.checks is None:
+            picked = set(self._always)
+            for key in _words(scope).words & self._start_keys:
+                picked.update(self._by_start[key])
+            scope.checks = [self._checks[i] for i in sorted(picked)]
+        return scope.checks if only is None else [c for c in scope.checks if c.id in only]
 
     # ---- findings in one message -------------------------------------------------------
     def findings(self, text: str, turn: int = 0) -> list[Finding]:
@@ -220,10 +234,9 @@ class TriageEngine:
     def _findings_of(self, text: str, checked: bool = False, only: frozenset[str] | None = None) -> dict[str, str]:
         """Findings of one canonical text; `only` limits the rules tried (age findings are always read)."""
         out: dict[str, str] = {}
-        parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
-        fixed = [self._prepared(p) for p in parts]
+        reading = self._reading(text)
+        parts, fixed, comparing = reading.parts, reading.fixed, reading.comparing
         upto = self._checked_upto(fixed) if checked else None
-        comparing = bool(self.rules.comparison.search(" ".join(fixed)))
         for i, original in enumerate(parts):
             sent = fixed[i]
             if not sent:
@@ -239,9 +252,23 @@ class TriageEngine:
             for check in self._candidates(scope, only):
                 if check.id not in out and self._fires(check, scope):
                     out[check.id] = original[:200]
-        for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
+        for fid, evidence in reading.ages.items():
             out.setdefault(fid, evidence)
         return out
+
+    def _reading(self, text: str) -> _Reading:
+        """The canonical text cut into parts and prepared, once for every pass over it (the all-clear's too)."""
+        reading = self._readings.get(text)
+        if reading is None:
+            parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
+            fixed = [self._prepared(p) for p in parts]
+            whole = " ".join(fixed)
+            comparing = bool(self.rules.comparison.search(whole))
+            reading = _Reading(parts, fixed, comparing, self._age_findings(whole, others=not comparing))
+            if len(self._readings) > 2048:
+                self._readings.clear()
+            self._readings[text] = reading
+        return reading
 
     def _scope(self, sent: str, nxt: str, comparing: bool) -> _Scope:
         """A sentence read in its context, shared by every reading of the message that sees it so (line
@@ -341,6 +368,7 @@ class TriageEngine:
         self._checked_cache.clear()
         self._scopes.clear()
         self._words.clear()
+        self._readings.clear()
 
     def _prepared(self, sentence: str) -> str:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
@@ -676,6 +704,7 @@ def _covered(scope: _Scope, covered: int) -> _Scope:
         present=scope.present,
         stops=scope.stops,
         words=_words(scope),
+        checks=scope.checks,
     )
 
 
