@@ -157,39 +157,59 @@ def word_starts(sent: str) -> frozenset[str]:
 
 
 class Beginnings:
-    """A sentence's word starts (`word_starts`), and a search that tries only those where a match can
+    """A sentence's word starts (`word_starts`), and searches that try only those where a match can
     begin, so a rule need not be tried at every character."""
 
-    __slots__ = ("sent", "words")
+    __slots__ = ("sent", "words", "_at")
 
     def __init__(self, sent: str) -> None:
         self.sent = sent
         self.words = word_starts(sent)
+        self._at: dict[str, list[int]] = {}
+
+    def search(self, rx: re.Pattern[str], starts: frozenset[str] | None) -> re.Match[str] | None:
+        """The match `rx.search(sent)` finds, tried only where a word begins as one must (`starts`, from
+        `match_starts(rx)`; None tries everywhere): a match never starts elsewhere."""
+        if starts is None:
+            return rx.search(self.sent)
+        for pos in self._places(starts):
+            m = rx.match(self.sent, pos)
+            if m is not None:
+                return m
+        return None
 
     def finditer(self, rx: re.Pattern[str], starts: frozenset[str] | None) -> Iterator[re.Match[str]]:
-        """The matches `rx.finditer(sent)` finds, tried only where a word begins as one must (`starts`,
-        from `match_starts(rx)`; None tries everywhere). A match never starts elsewhere, and is never
-        empty, so trying each such place in order after the last match's end finds the same ones."""
+        """The matches `rx.finditer(sent)` finds, tried as `search` does: a match is never empty, so
+        trying each place in order after the last match's end finds the same ones."""
         if starts is None:
             yield from rx.finditer(self.sent)
             return
-        keys = starts & self.words
-        if not keys:
-            return
         end = 0
-        for pos in sorted({p for key in keys for p in self._where(key)}):
+        for pos in self._places(starts):
             if pos >= end and (m := rx.match(self.sent, pos)) is not None:
                 end = m.end()
                 yield m
 
-    def _where(self, key: str) -> Iterator[int]:
-        """Where a word of the sentence begins with `key`."""
-        sent = self.sent
-        pos = sent.find(key)
-        while pos >= 0:
-            if pos == 0 or sent[pos - 1] not in _WORD_CHARS:
-                yield pos
-            pos = sent.find(key, pos + 1)
+    def _places(self, starts: frozenset[str]) -> list[int]:
+        """Where a word of the sentence begins with one of `starts`, in order."""
+        keys = starts & self.words
+        if len(keys) <= 1:
+            return self._where(next(iter(keys))) if keys else []
+        return sorted({p for key in keys for p in self._where(key)})
+
+    def _where(self, key: str) -> list[int]:
+        """Where a word of the sentence begins with `key` (read once per sentence)."""
+        found = self._at.get(key)
+        if found is None:
+            sent = self.sent
+            found = []
+            pos = sent.find(key)
+            while pos >= 0:
+                if pos == 0 or sent[pos - 1] not in _WORD_CHARS:
+                    found.append(pos)
+                pos = sent.find(key, pos + 1)
+            self._at[key] = found
+        return found
 
 
 def _word_positions(sent: str) -> list[int]:

@@ -345,7 +345,8 @@ class TriageEngine:
         """Whether the concept occurs in the sentence at all, whatever its context (cached)."""
         present = scope.present.get(concept)
         if present is None:
-            present = next(_finditer(self._concepts[concept], scope), None) is not None
+            pattern = self._concepts[concept]
+            present = not _ruled_out(pattern, scope) and _words(scope).search(pattern.rx, pattern.starts) is not None
             scope.present[concept] = present
         return present
 
