@@ -175,6 +175,9 @@ _CONTRACTION_GROUPS = [
     (re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS[i : i + _GROUP])), _CONTRACTIONS_RX[i : i + _GROUP])
     for i in range(0, len(_CONTRACTIONS), _GROUP)
 ]
+# any contraction at all: most sentences have none, and one search of them all costs less than the
+# groups' searches; with none, no group applies and no substitution makes one apply
+_ANY_CONTRACTION = re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS))
 _NON_WORD_RX = re.compile(r"[^a-z0-9/&\s,]+")
 _DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 _SPACED_DASH = re.compile(r"\s[-\u2013\u2014]+\s")
@@ -191,7 +194,7 @@ def normalise_canonical(text: str) -> str:
     """`normalise` of a text that is already canonical (a sentence of `canonical(message)`): the
     rules read every sentence of a message, and making each canonical again is a third of their time."""
     text = text.lower()
-    for any_of, group in _CONTRACTION_GROUPS:
+    for any_of, group in _CONTRACTION_GROUPS if _ANY_CONTRACTION.search(text) else ():
         # none of the group matches: each of its substitutions would leave the text as it is
         if any_of.search(text):
             for rx, repl in group:
