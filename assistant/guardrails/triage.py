@@ -53,6 +53,15 @@ class _Check:
     concepts: tuple[str, ...]
     ignore: bool
     unless: tuple[str, ...]
+    needs: tuple[frozenset[str], ...]  # what each concept needs of a sentence (`match_needs`), where told
+
+    def may_fire(self, words: frozenset[str]) -> bool:
+        """Whether a sentence with these word starts leaves its phrase or all its concepts possible:
+        if not, every search `_fires` would make finds nothing, so it would return False."""
+        phrase = self.phrase
+        if phrase is not None and (phrase.needs is None or not phrase.needs.isdisjoint(words)):
+            return True
+        return bool(self.concepts) and not any(needs.isdisjoint(words) for needs in self.needs)
 
 
 @dataclass
@@ -128,7 +137,8 @@ class TriageEngine:
     def _check(self, rule: FindingRule, seen: Counter[str]) -> _Check:
         phrase = self.rules.phrases.get(rule.id)
         pattern = _pattern(phrase, seen) if phrase is not None else None
-        return _Check(rule.id, pattern, tuple(rule.all), rule.ignore_context, tuple(rule.unless))
+        needs = tuple(n for c in rule.all if (n := self._concepts[c].needs) is not None)
+        return _Check(rule.id, pattern, tuple(rule.all), rule.ignore_context, tuple(rule.unless), needs)
 
     def _check_index(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
         """Which checks a sentence's word starts can wake (start -> check positions), and those always tried.
@@ -161,12 +171,13 @@ class TriageEngine:
         return keys
 
     def _candidates(self, scope: _Scope, only: frozenset[str] | None) -> list[_Check]:
-        """The checks that can fire in the sentence (`_check_index`), in rule order."""
+        """The checks that can fire in the sentence (`_check_index`, `_Check.may_fire`), in rule order."""
         if scope.checks is None:
+            words = _words(scope).words
             picked = set(self._always)
-            for key in _words(scope).words & self._start_keys:
+            for key in words & self._start_keys:
                 picked.update(self._by_start[key])
-            scope.checks = [self._checks[i] for i in sorted(picked)]
+            scope.checks = [check for i in sorted(picked) if (check := self._checks[i]).may_fire(words)]
         return scope.checks if only is None else [c for c in scope.checks if c.id in only]
 
     # ---- findings in one message -------------------------------------------------------
@@ -318,10 +329,7 @@ class TriageEngine:
     def _fires(self, check: _Check, scope: _Scope) -> bool:
         """Whether one finding rule fires in the sentence and nothing in it explains the finding away."""
         if check.phrase is None:
-            # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence,
-            # and a concept no word begins like rules it out before any search
-            if any(_ruled_out(self._concepts[concept], scope) for concept in check.concepts):
-                return False
+            # cheap first: a rule with no phrase can only fire if all its concepts are in the sentence
             for concept in check.concepts:
                 if not self._present(concept, scope):
                     return False
