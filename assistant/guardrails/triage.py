@@ -107,6 +107,7 @@ class TriageEngine:
         self._scopes: dict[tuple[str, str, bool], _Scope] = {}
         self._words: dict[str, Beginnings] = {}
         self._readings: dict[str, _Reading] = {}
+        self._said: dict[str, list[str]] = {}
         seen = self._seen_beginnings()
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
         self._checks = [self._check(r, seen) for r in self.rules.source.findings]
@@ -378,6 +379,7 @@ class TriageEngine:
         self._scopes.clear()
         self._words.clear()
         self._readings.clear()
+        self._said.clear()
 
     def _prepared(self, sentence: str) -> str:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
@@ -391,8 +393,7 @@ class TriageEngine:
 
     def denied(self, text: str, concepts: list[str]) -> bool:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
-        for original in sentences(canonical(text)):
-            sent = self._prepared(original)
+        for sent in self._statements(text):
             scope = _Scope(sent=sent, words=self._beginnings(sent))  # only its words and terminators are read
             for concept in concepts:
                 for m in _finditer(self._concepts[concept], scope):
@@ -401,6 +402,16 @@ class TriageEngine:
                     if self._negated(m.start(), m.end(), sent, scope.stops):
                         return True
         return False
+
+    def _statements(self, text: str) -> list[str]:
+        """The message's sentences, prepared, read once for every flag whose denial is looked for."""
+        said = self._said.get(text)
+        if said is None:
+            said = [self._prepared(original) for original in sentences(canonical(text))]
+            if len(self._said) > 2048:
+                self._said.clear()
+            self._said[text] = said
+        return said
 
     def _context_masks(self, sent: str, comparing: bool = False, own: bool = False) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
