@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 
@@ -126,7 +126,7 @@ def _canonical(text: str, join_lines: bool) -> str:
         text = _MID_SENTENCE_BREAK.sub(" ", text)
     if _REPEAT.search(text):
         text = _STRETCHED.sub(lambda m: _unstretch(m.group(0)), text)
-    text = _TOKEN.sub(lambda m: _speak(m, c.speak), text)
+    text = _TOKEN.sub(partial(_speak, table=c.speak), text)  # one call a word, not two
     text = _LINE_END_SPACES.sub("\n", _SPACES.sub(" ", text))
     return re.sub(r"\n{2,}", "\n", text).strip()
 
@@ -175,7 +175,12 @@ _CONTRACTION_GROUPS = [
     (re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS[i : i + _GROUP])), _CONTRACTIONS_RX[i : i + _GROUP])
     for i in range(0, len(_CONTRACTIONS), _GROUP)
 ]
+# any contraction at all: most sentences have none, and one search of them all costs less than the
+# groups' searches; with none, no group applies and no substitution makes one apply
+_ANY_CONTRACTION = re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS))
 _NON_WORD_RX = re.compile(r"[^a-z0-9/&\s,]+")
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+_SPACED_DASH = re.compile(r"\s[-\u2013\u2014]+\s")
 _SPACE_RX = re.compile(r"\s+")
 
 
@@ -189,13 +194,15 @@ def normalise_canonical(text: str) -> str:
     """`normalise` of a text that is already canonical (a sentence of `canonical(message)`): the
     rules read every sentence of a message, and making each canonical again is a third of their time."""
     text = text.lower()
-    for any_of, group in _CONTRACTION_GROUPS:
+    for any_of, group in _CONTRACTION_GROUPS if _ANY_CONTRACTION.search(text) else ():
         # none of the group matches: each of its substitutions would leave the text as it is
         if any_of.search(text):
             for rx, repl in group:
                 text = rx.sub(repl, text)
-    text = re.sub(r"(?<=\d)\.(?=\d)", "p", text)  # 38.6 -> 38p6, kept as one token
-    text = re.sub(r"\s[-\u2013\u2014]+\s", " , ", text)  # a spaced dash joins two clauses
+    if "." in text:
+        text = _DECIMAL_POINT.sub("p", text)  # 38.6 -> 38p6, kept as one token
+    if "-" in text or "\u2013" in text or "\u2014" in text:
+        text = _SPACED_DASH.sub(" , ", text)  # a spaced dash joins two clauses
     text = text.replace("'s ", " ").replace("'", "")
     text = _NON_WORD_RX.sub(" ", text)
     text = text.replace(",", " , ")

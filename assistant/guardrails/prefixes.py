@@ -8,7 +8,7 @@ with one of them cannot match, so the answer is the same without the search.
 
 >>> starts = match_starts(re.compile(r"(?<![a-z0-9])(?:numb(?:ness)?|pins and needles)(?![a-z0-9])"))
 >>> sorted(starts or [])
-['num', 'pin']
+['numb', 'numbn', 'pins ']
 >>> starts.isdisjoint(word_starts("my back hurts"))
 True
 """
@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the typed names of the stdlib's regex parser (re._parser at run time, since 3.11)
@@ -26,9 +27,13 @@ else:
     from re import _parser
 
 WORD_START = "(?<![a-z0-9])"
-SPAN = 3  # characters read at each word start: enough to tell most concepts apart, few enough to list
+# characters read at each word start: enough to tell most concepts apart (at 3, "the" or "had" begin
+# too many of them), few enough to list
+SPAN = 5
 _MAX_STRINGS = 4096  # a pattern with more possible beginnings is searched as it is
 _NON_WORD = re.compile(r"[^a-z0-9]")
+_LENGTHS = range(1, SPAN + 1)
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 # A beginning: its characters, and whether it was cut short by a wildcard or class (what follows is
 # unknown). Uncut and shorter than SPAN, it is a whole match so far, and what comes next is appended.
@@ -57,10 +62,158 @@ def match_starts(rx: re.Pattern[str]) -> frozenset[str] | None:
     return frozenset(text for text, _cut in starts)
 
 
+def match_needs(rx: re.Pattern[str], seen: Mapping[str, int]) -> frozenset[str] | None:
+    """Beginnings of which every match of `rx` has one at some word start, not only at its own start.
+
+    "(he|she|my \\w+) is (\\w+ )?suicidal" begins with common words, but a word beginning "sui"
+    is in every match: of the places in a match where a word must start, the one whose beginnings
+    are rarest in `seen` (beginning -> how many sample sentences have it) is kept, alternative by
+    alternative. A sentence with none of them cannot match. None when no such place can be told."""
+    if not rx.pattern.startswith(WORD_START) or rx.flags & re.IGNORECASE:
+        return None
+    try:
+        parsed = _parser.parse(rx.pattern, rx.flags)
+    except re.error:
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    best = _Needs(seen).best(list(parsed.data), True)
+    return None if best is None else frozenset(best)
+
+
+class _Needs:
+    """The search behind `match_needs`, with a budget: nested alternatives multiply the ways to read a pattern."""
+
+    BUDGET = 20_000
+
+    def __init__(self, seen: Mapping[str, int]) -> None:
+        self.seen = seen
+        self.left = self.BUDGET
+
+    def cost(self, needs: set[str]) -> int:
+        return sum(self.seen.get(text, 0) + 1 for text in needs)
+
+    def best(self, items: list[Any], boundary: bool) -> set[str] | None:
+        """The cheapest beginnings one of which every match of `items` has at a word start;
+        `boundary`: the sequence itself begins at a word start."""
+        self.left -= 1
+        if self.left < 0:
+            return None
+        options: list[set[str]] = []
+        for i, (op, av) in enumerate(items):
+            if boundary and (starts := _sequence(items[i:], SPAN)) and all(text for text, _cut in starts):
+                options.append({text for text, _cut in starts})
+            rest = items[i + 1 :]
+            if op is _c.SUBPATTERN and not av[1] & re.IGNORECASE:
+                inner = self.best([*av[3], *rest], boundary)
+                options += [inner] if inner else []
+                break
+            if op is _c.BRANCH:
+                each = [self.best([*alt, *rest], boundary) for alt in av[1]]
+                if all(each):
+                    options.append(set().union(*each))  # type: ignore[arg-type]
+                break
+            boundary = _ends_word(op, av, boundary)
+        return min(options, key=self.cost) if options else None
+
+
+def _ends_word(op: object, av: Any, boundary: bool) -> bool:
+    """Whether a word start follows a parsed item (`boundary`: one came before it): its every match
+    ends with a character that is not a letter or digit (or it is zero width after one)."""
+    if op is _c.LITERAL:
+        return _NON_WORD.match(chr(av)) is not None
+    if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+        return boundary
+    if op is _c.CATEGORY:
+        return av in (_c.CATEGORY_SPACE, _c.CATEGORY_NOT_WORD)
+    if op is _c.IN:
+        return all(
+            (kind is _c.LITERAL and _NON_WORD.match(chr(value)) is not None)
+            or (kind is _c.CATEGORY and value in (_c.CATEGORY_SPACE, _c.CATEGORY_NOT_WORD))
+            for kind, value in av
+        )
+    if op is _c.SUBPATTERN:
+        return not av[1] & re.IGNORECASE and _sequence_ends_word(list(av[3]), boundary)
+    if op is _c.ATOMIC_GROUP:
+        return _sequence_ends_word(list(av), boundary)
+    if op is _c.BRANCH:
+        return all(_sequence_ends_word(list(alt), boundary) for alt in av[1])
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        low, _high, sub = av
+        ends = _sequence_ends_word(list(sub), False)  # whatever came before the last repeat
+        return ends and (boundary or low >= 1)
+    return False
+
+
+def _sequence_ends_word(items: list[Any], boundary: bool) -> bool:
+    for op, av in items:
+        boundary = _ends_word(op, av, boundary)
+    return boundary
+
+
 def word_starts(sent: str) -> frozenset[str]:
     """The first 1 to SPAN characters at every word start of a sentence (where `WORD_START` holds)."""
-    positions = [0, *(m.end() for m in _NON_WORD.finditer(sent))]
-    return frozenset(sent[p : p + n] for p in positions for n in range(1, SPAN + 1))
+    return frozenset({sent[p : p + n] for p in _word_positions(sent) for n in _LENGTHS})
+
+
+class Beginnings:
+    """A sentence's word starts (`word_starts`), and searches that try only those where a match can
+    begin, so a rule need not be tried at every character."""
+
+    __slots__ = ("sent", "words", "_at")
+
+    def __init__(self, sent: str) -> None:
+        self.sent = sent
+        self.words = word_starts(sent)
+        self._at: dict[str, list[int]] = {}
+
+    def search(self, rx: re.Pattern[str], starts: frozenset[str] | None) -> re.Match[str] | None:
+        """The match `rx.search(sent)` finds, tried only where a word begins as one must (`starts`, from
+        `match_starts(rx)`; None tries everywhere): a match never starts elsewhere."""
+        if starts is None:
+            return rx.search(self.sent)
+        for pos in self._places(starts):
+            m = rx.match(self.sent, pos)
+            if m is not None:
+                return m
+        return None
+
+    def finditer(self, rx: re.Pattern[str], starts: frozenset[str] | None) -> Iterator[re.Match[str]]:
+        """The matches `rx.finditer(sent)` finds, tried as `search` does: a match is never empty, so
+        trying each place in order after the last match's end finds the same ones."""
+        if starts is None:
+            yield from rx.finditer(self.sent)
+            return
+        end = 0
+        for pos in self._places(starts):
+            if pos >= end and (m := rx.match(self.sent, pos)) is not None:
+                end = m.end()
+                yield m
+
+    def _places(self, starts: frozenset[str]) -> list[int]:
+        """Where a word of the sentence begins with one of `starts`, in order."""
+        keys = starts & self.words
+        if len(keys) <= 1:
+            return self._where(next(iter(keys))) if keys else []
+        return sorted({p for key in keys for p in self._where(key)})
+
+    def _where(self, key: str) -> list[int]:
+        """Where a word of the sentence begins with `key` (read once per sentence)."""
+        found = self._at.get(key)
+        if found is None:
+            sent = self.sent
+            found = []
+            pos = sent.find(key)
+            while pos >= 0:
+                if pos == 0 or sent[pos - 1] not in _WORD_CHARS:
+                    found.append(pos)
+                pos = sent.find(key, pos + 1)
+            self._at[key] = found
+        return found
+
+
+def _word_positions(sent: str) -> list[int]:
+    return [0, *(m.end() for m in _NON_WORD.finditer(sent))]
 
 
 def _decided(start: Start, span: int) -> bool:

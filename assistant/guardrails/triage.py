@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.canonical import canonical, normalise, normalise_canonical
 from assistant.gloss import gloss
-from assistant.guardrails.prefixes import match_starts, word_starts
+from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, word_starts
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -35,28 +36,63 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class _Pattern:
+    """A rule's compiled pattern, with what a match must begin with (`prefixes.match_starts`) and what
+    a sentence's word starts must include for one to be in it (`prefixes.match_needs`); None: cannot be told."""
+
+    rx: re.Pattern[str]
+    starts: frozenset[str] | None
+    needs: frozenset[str] | None
+
+
+@dataclass(frozen=True)
 class _Check:
     """One finding rule as the hot loop reads it (looked up once, not per sentence)."""
 
     id: str
-    phrase: re.Pattern[str] | None
-    phrase_starts: frozenset[str] | None  # what a phrase match can begin with (`prefixes.match_starts`)
+    phrase: _Pattern | None
     concepts: tuple[str, ...]
     ignore: bool
     unless: tuple[str, ...]
+    needs: tuple[frozenset[str], ...]  # what each concept needs of a sentence (`match_needs`), where told
+
+    def may_fire(self, words: frozenset[str]) -> bool:
+        """Whether a sentence with these word starts leaves its phrase or all its concepts possible:
+        if not, every search `_fires` would make finds nothing, so it would return False."""
+        phrase = self.phrase
+        if phrase is not None and (phrase.needs is None or not phrase.needs.isdisjoint(words)):
+            return True
+        return bool(self.concepts) and not any(needs.isdisjoint(words) for needs in self.needs)
 
 
 @dataclass
 class _Scope:
-    """One sentence being matched: its text, context masks, and whether a hedge undoes denials."""
+    """One sentence being matched: its text, and what its context masks and hedge are read from.
+
+    The masks and the hedge are worked out on first use: most sentences have no mention to judge."""
 
     sent: str
-    masks: list[bool]
-    hedged: bool = False
+    masks: list[bool] | None = None  # per character: covered by a context (`_context_masks`)
+    hedged: bool | None = None  # a hedge undoes denials ("... maybe a little")
+    nxt: str = ""  # the next part, prepared: it may clear this one or make it the writer's own
+    comparing: bool = False  # the message compares someone else's story with the writer's
+    covered: int = 0  # characters told before a clinician's all-clear, read as covered
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
     stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
-    words: frozenset[str] | None = None  # how its words begin (`prefixes.word_starts`)
+    words: Beginnings | None = None  # how and where its words begin (`prefixes.Beginnings`)
+    checks: list[_Check] | None = None  # the checks its word starts can wake (`_candidates`)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One canonical text as the rules read it: its parts as written and prepared, whether it compares
+    someone else's story with the writer's, and the ages it states."""
+
+    parts: list[str]
+    fixed: list[str]
+    comparing: bool
+    ages: dict[str, str]
 
 
 @dataclass
@@ -69,8 +105,15 @@ class TriageEngine:
         self._cache: dict[str, list[tuple[str, str]]] = {}
         self._prep_cache: dict[str, str] = {}
         self._checked_cache: dict[str, frozenset[str]] = {}
-        self._starts = {k: match_starts(rx) for k, rx in self.rules.concepts.items()}
-        self._checks = [self._check(r) for r in self.rules.source.findings]
+        self._scopes: dict[tuple[str, str, bool], _Scope] = {}
+        self._words: dict[str, Beginnings] = {}
+        self._readings: dict[str, _Reading] = {}
+        self._said: dict[str, list[str]] = {}
+        seen = self._seen_beginnings()
+        self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
+        self._checks = [self._check(r, seen) for r in self.rules.source.findings]
+        self._by_start, self._always = self._check_index()
+        self._start_keys = frozenset(self._by_start)
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._questions = {
             f.screening_question: (f.escalate_to or f.id)
@@ -83,10 +126,61 @@ class TriageEngine:
             if f.asks_about and f.screening_question
         ]
 
-    def _check(self, rule: FindingRule) -> _Check:
+    def _seen_beginnings(self) -> Counter[str]:
+        """How many of the rules' example sentences have each word beginning: which are common, so that
+        `match_needs` picks rare ones (a guide to speed only: any choice gives the same answers)."""
+        seen: Counter[str] = Counter()
+        for flag in self.rules.source.flags:
+            for text in [*flag.examples.fire, *flag.examples.quiet]:
+                for sent in sentences(canonical(text)):
+                    seen.update(word_starts(self.fixer.fix(normalise_canonical(sent))))
+        return seen
+
+    def _check(self, rule: FindingRule, seen: Counter[str]) -> _Check:
         phrase = self.rules.phrases.get(rule.id)
-        starts = match_starts(phrase) if phrase is not None else None
-        return _Check(rule.id, phrase, starts, tuple(rule.all), rule.ignore_context, tuple(rule.unless))
+        pattern = _pattern(phrase, seen) if phrase is not None else None
+        needs = tuple(n for c in rule.all if (n := self._concepts[c].needs) is not None)
+        return _Check(rule.id, pattern, tuple(rule.all), rule.ignore_context, tuple(rule.unless), needs)
+
+    def _check_index(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """Which checks a sentence's word starts can wake (start -> check positions), and those always tried.
+
+        A check fires only if its phrase matches or all its concepts occur: a sentence none of whose
+        word starts begins its phrase or one of its concepts (the one with the fewest beginnings) is
+        skipped without a call, with the same answer `_fires` would give (`match_needs`)."""
+        by_start: dict[str, list[int]] = {}
+        always: list[int] = []
+        for i, check in enumerate(self._checks):
+            keys = self._check_starts(check)
+            if keys is None:
+                always.append(i)
+            for key in keys or ():
+                by_start.setdefault(key, []).append(i)
+        return {k: tuple(v) for k, v in by_start.items()}, tuple(always)
+
+    def _check_starts(self, check: _Check) -> frozenset[str] | None:
+        """What a sentence must have a word begin with for the check to fire; None: cannot be told."""
+        keys: frozenset[str] = frozenset()
+        if check.phrase is not None:
+            if check.phrase.needs is None:
+                return None
+            keys = check.phrase.needs
+        if check.concepts:
+            known = [needs for c in check.concepts if (needs := self._concepts[c].needs) is not None]
+            if not known:
+                return None
+            keys |= min(known, key=len)
+        return keys
+
+    def _candidates(self, scope: _Scope, only: frozenset[str] | None) -> list[_Check]:
+        """The checks that can fire in the sentence (`_check_index`, `_Check.may_fire`), in rule order."""
+        if scope.checks is None:
+            words = _words(scope).words
+            picked = set(self._always)
+            for key in words & self._start_keys:
+                picked.update(self._by_start[key])
+            scope.checks = [check for i in sorted(picked) if (check := self._checks[i]).may_fire(words)]
+        return scope.checks if only is None else [c for c in scope.checks if c.id in only]
 
     # ---- findings in one message -------------------------------------------------------
     def findings(self, text: str, turn: int = 0) -> list[Finding]:
@@ -153,11 +247,9 @@ class TriageEngine:
     def _findings_of(self, text: str, checked: bool = False, only: frozenset[str] | None = None) -> dict[str, str]:
         """Findings of one canonical text; `only` limits the rules tried (age findings are always read)."""
         out: dict[str, str] = {}
-        checks = [c for c in self._checks if only is None or c.id in only]
-        parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
-        fixed = [self._prepared(p) for p in parts]
+        reading = self._reading(text)
+        parts, fixed, comparing = reading.parts, reading.fixed, reading.comparing
         upto = self._checked_upto(fixed) if checked else None
-        comparing = bool(self.rules.comparison.search(" ".join(fixed)))
         for i, original in enumerate(parts):
             sent = fixed[i]
             if not sent:
@@ -166,32 +258,72 @@ class TriageEngine:
                 if i + 1 < len(parts) and self._answers_no(parts[i + 1]):
                     continue  # "numb bum? no." : a checklist question answered no
                 sent += " qmark"  # "..., normal?" asks; it does not deny
-            nxt = fixed[i + 1] if i + 1 < len(fixed) else ""
+            scope = self._scope(sent, fixed[i + 1] if i + 1 < len(fixed) else "", comparing)
+            if upto is not None and i <= upto[0]:
+                # told before a clinician's all-clear: read as checked (only when asked for)
+                scope = _covered(scope, len(sent) + 1 if i < upto[0] else upto[1])
+            for check in self._candidates(scope, only):
+                if check.id not in out and self._fires(check, scope):
+                    out[check.id] = original[:200]
+        for fid, evidence in reading.ages.items():
+            out.setdefault(fid, evidence)
+        return out
+
+    def _reading(self, text: str) -> _Reading:
+        """The canonical text cut into parts and prepared, once for every pass over it (the all-clear's too)."""
+        reading = self._readings.get(text)
+        if reading is None:
+            parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
+            fixed = [self._prepared(p) for p in parts]
+            whole = " ".join(fixed)
+            comparing = bool(self.rules.comparison.search(whole))
+            reading = _Reading(parts, fixed, comparing, self._age_findings(whole, others=not comparing))
+            if len(self._readings) > 2048:
+                self._readings.clear()
+            self._readings[text] = reading
+        return reading
+
+    def _scope(self, sent: str, nxt: str, comparing: bool) -> _Scope:
+        """A sentence read in its context, shared by every reading of the message that sees it so (line
+        breaks joined or not, the all-clear's second reading): what is read off it is read once."""
+        key = (sent, nxt, comparing)
+        scope = self._scopes.get(key)
+        if scope is None:
+            if len(self._scopes) > 8192:
+                self._scopes.clear()
+            scope = self._scopes[key] = _Scope(sent=sent, nxt=nxt, comparing=comparing, words=self._beginnings(sent))
+        return scope
+
+    def _beginnings(self, sent: str) -> Beginnings:
+        """How the sentence's words begin, read once for every context and question it is read in."""
+        words = self._words.get(sent)
+        if words is None:
+            if len(self._words) > 8192:
+                self._words.clear()
+            words = self._words[sent] = Beginnings(sent)
+        return words
+
+    def _masks(self, scope: _Scope) -> list[bool]:
+        """The sentence's context masks, worked out on first use."""
+        if scope.masks is None:
+            sent, nxt = scope.sent, scope.nxt
             cleared_next = bool(
                 self.rules.resolved_next.match(nxt)
                 and self.rules.resolved.search(nxt)
                 and not self.rules.relapse.search(nxt)
             )
-            scope = _Scope(
-                sent=sent,
-                masks=[True] * (len(sent) + 1)
-                if cleared_next
-                else self._context_masks(
-                    sent, comparing, own=bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
-                ),
-                # "I don't think I've wet myself... maybe a little": the hedge takes the denial back
-                hedged=bool(self.rules.retraction.search(sent) or self.rules.retraction.match(nxt)),
-            )
-            if upto is not None and i <= upto[0]:
-                # told before a clinician's all-clear: read as checked (only when asked for)
-                cut = len(sent) + 1 if i < upto[0] else upto[1]
-                scope.masks = [True] * cut + scope.masks[cut:]
-            for check in checks:
-                if check.id not in out and self._fires(check, scope):
-                    out[check.id] = original[:200]
-        for fid, evidence in self._age_findings(" ".join(fixed), others=not comparing).items():
-            out.setdefault(fid, evidence)
-        return out
+            own = bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
+            masks = [True] * (len(sent) + 1) if cleared_next else self._context_masks(sent, scope.comparing, own=own)
+            if scope.covered:
+                masks = [True] * scope.covered + masks[scope.covered :]
+            scope.masks = masks
+        return scope.masks
+
+    def _hedged(self, scope: _Scope) -> bool:
+        """Whether a hedge takes the sentence's denials back ("I don't think I've wet myself... maybe a little")."""
+        if scope.hedged is None:
+            scope.hedged = bool(self.rules.retraction.search(scope.sent) or self.rules.retraction.match(scope.nxt))
+        return scope.hedged
 
     def _answers_no(self, sentence: str) -> bool:
         return bool(self.rules.answer_no.match(normalise(sentence)))
@@ -208,8 +340,8 @@ class TriageEngine:
         return not any(self._concept_live(concept, scope) for concept in check.unless)
 
     def _finding_fires(self, check: _Check, scope: _Scope) -> bool:
-        if check.phrase is not None and not _ruled_out(check.phrase_starts, scope):
-            for m in check.phrase.finditer(scope.sent):
+        if check.phrase is not None:
+            for m in _finditer(check.phrase, scope):
                 if check.ignore or not self._suppressed(m.start(), m.end(), scope):
                     return True
         if not check.concepts:
@@ -223,9 +355,8 @@ class TriageEngine:
         """Whether the concept occurs in the sentence at all, whatever its context (cached)."""
         present = scope.present.get(concept)
         if present is None:
-            present = not _ruled_out(self._starts[concept], scope) and (
-                self.rules.concepts[concept].search(scope.sent) is not None
-            )
+            pattern = self._concepts[concept]
+            present = not _ruled_out(pattern, scope) and _words(scope).search(pattern.rx, pattern.starts) is not None
             scope.present[concept] = present
         return present
 
@@ -234,9 +365,7 @@ class TriageEngine:
         live = scope.live.get(concept)
         if live is None:
             live = False
-            for m in (
-                [] if _ruled_out(self._starts[concept], scope) else self.rules.concepts[concept].finditer(scope.sent)
-            ):
+            for m in _finditer(self._concepts[concept], scope):
                 if not self._suppressed(m.start(), m.end(), scope):
                     live = True
                     break
@@ -248,6 +377,10 @@ class TriageEngine:
         self._cache.clear()
         self._prep_cache.clear()
         self._checked_cache.clear()
+        self._scopes.clear()
+        self._words.clear()
+        self._readings.clear()
+        self._said.clear()
 
     def _prepared(self, sentence: str) -> str:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
@@ -261,16 +394,25 @@ class TriageEngine:
 
     def denied(self, text: str, concepts: list[str]) -> bool:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
-        for original in sentences(canonical(text)):
-            sent = self._prepared(original)
-            stops: tuple[list[int], list[int]] | None = None
+        for sent in self._statements(text):
+            scope = _Scope(sent=sent, words=self._beginnings(sent))  # only its words and terminators are read
             for concept in concepts:
-                for m in self.rules.concepts[concept].finditer(sent):
-                    if stops is None:
-                        stops = self._soft_stops(sent)
-                    if self._negated(m.start(), m.end(), sent, stops):
+                for m in _finditer(self._concepts[concept], scope):
+                    if scope.stops is None:
+                        scope.stops = self._soft_stops(sent)
+                    if self._negated(m.start(), m.end(), sent, scope.stops):
                         return True
         return False
+
+    def _statements(self, text: str) -> list[str]:
+        """The message's sentences, prepared, read once for every flag whose denial is looked for."""
+        said = self._said.get(text)
+        if said is None:
+            said = [self._prepared(original) for original in sentences(canonical(text))]
+            if len(self._said) > 2048:
+                self._said.clear()
+            self._said[text] = said
+        return said
 
     def _context_masks(self, sent: str, comparing: bool = False, own: bool = False) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
@@ -329,9 +471,9 @@ class TriageEngine:
         return None
 
     def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
-        if scope.masks[start]:
+        if self._masks(scope)[start]:
             return True
-        if scope.hedged:
+        if self._hedged(scope):
             return False
         if scope.stops is None:
             scope.stops = self._soft_stops(scope.sent)
@@ -538,7 +680,7 @@ class TriageEngine:
             sent = self._prepared(original)
             scope: _Scope | None = None
             for m in rx.finditer(sent):
-                scope = scope or _Scope(sent=sent, masks=self._context_masks(sent))
+                scope = scope or _Scope(sent=sent, masks=self._context_masks(sent), hedged=False)
                 if not self._suppressed(m.start(), m.end(), scope):
                     return True
         return False
@@ -560,13 +702,41 @@ def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str]
     return "no" if denied else None
 
 
-def _ruled_out(starts: frozenset[str] | None, scope: _Scope) -> bool:
-    """Whether no word of the sentence begins the way a match must (so the search would find nothing)."""
-    if starts is None:
-        return False
+def _pattern(rx: re.Pattern[str], seen: Counter[str]) -> _Pattern:
+    return _Pattern(rx, match_starts(rx), match_needs(rx, seen))
+
+
+def _ruled_out(pattern: _Pattern, scope: _Scope) -> bool:
+    """Whether no word of the sentence begins the way a match needs (so the search would find nothing)."""
+    return pattern.needs is not None and pattern.needs.isdisjoint(_words(scope).words)
+
+
+def _finditer(pattern: _Pattern, scope: _Scope) -> Iterator[re.Match[str]]:
+    """The pattern's matches in the sentence, searched only if its word starts allow one."""
+    return iter(()) if _ruled_out(pattern, scope) else _words(scope).finditer(pattern.rx, pattern.starts)
+
+
+def _covered(scope: _Scope, covered: int) -> _Scope:
+    """The sentence with its first `covered` characters told before a clinician's all-clear: what does
+    not depend on context is shared with `scope`; the masks and the mentions that count are its own."""
+    return _Scope(
+        sent=scope.sent,
+        hedged=scope.hedged,
+        nxt=scope.nxt,
+        comparing=scope.comparing,
+        covered=covered,
+        present=scope.present,
+        stops=scope.stops,
+        words=_words(scope),
+        checks=scope.checks,
+    )
+
+
+def _words(scope: _Scope) -> Beginnings:
+    """How and where the sentence's words begin (worked out once per sentence)."""
     if scope.words is None:
-        scope.words = word_starts(scope.sent)
-    return starts.isdisjoint(scope.words)
+        scope.words = Beginnings(scope.sent)
+    return scope.words
 
 
 def _cover(mask: list[bool], start: int, stop: int) -> None:
