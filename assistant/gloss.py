@@ -115,13 +115,14 @@ def gloss(text: str) -> str:
         if lang.phrases is not None:
             text = lang.phrases.sub(partial(_phrase, lang.phrase_gloss), text)
         strong = present[lang.name] >= MIN_MARKERS_FOR_COLLISIONS
-
-        def word(m: re.Match[str], lang: _Compiled = lang, strong: bool = strong) -> str:
-            w = m.group(0)
-            english = lang.words.get(w.lower())
-            if english is None or (w.lower() in lang.collisions and not strong):
-                return w
-            return english
-
-        text = _WORD.sub(word, text)
+        text = _WORD.sub(partial(_word, lang, strong), text)
     return text
+
+
+def _word(lang: _Compiled, strong: bool, m: re.Match[str]) -> str:
+    """A word in English when the table has it (one that is also English only when `strong`)."""
+    w = m.group(0)
+    english = lang.words.get(w.lower())
+    if english is None or (w.lower() in lang.collisions and not strong):
+        return w
+    return english

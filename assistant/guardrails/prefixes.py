@@ -48,18 +48,25 @@ def match_starts(rx: re.Pattern[str]) -> frozenset[str] | None:
 
     None when that cannot be told: a pattern not anchored at a word start, case folding, a group
     reference, a possible empty match or wildcard first, or too many beginnings."""
+    parsed = _parsed(rx)
+    if parsed is None:
+        return None
+    starts = _sequence(parsed.data, SPAN)
+    if starts is None or any(not text for text, _cut in starts):
+        return None
+    return frozenset(text for text, _cut in starts)
+
+
+def _parsed(rx: re.Pattern[str]) -> Any:
+    """`rx` as the stdlib's parser reads it, when it is anchored at a word start and case-sensitive;
+    else None (what it can match cannot be told from its text)."""
     if not rx.pattern.startswith(WORD_START) or rx.flags & re.IGNORECASE:
         return None
     try:
         parsed = _parser.parse(rx.pattern, rx.flags)
     except re.error:
         return None
-    if parsed.state.flags & re.IGNORECASE:
-        return None
-    starts = _sequence(parsed.data, SPAN)
-    if starts is None or any(not text for text, _cut in starts):
-        return None
-    return frozenset(text for text, _cut in starts)
+    return None if parsed.state.flags & re.IGNORECASE else parsed
 
 
 def match_needs(rx: re.Pattern[str], seen: Mapping[str, int]) -> frozenset[str] | None:
@@ -69,13 +76,8 @@ def match_needs(rx: re.Pattern[str], seen: Mapping[str, int]) -> frozenset[str] 
     is in every match: of the places in a match where a word must start, the one whose beginnings
     are rarest in `seen` (beginning -> how many sample sentences have it) is kept, alternative by
     alternative. A sentence with none of them cannot match. None when no such place can be told."""
-    if not rx.pattern.startswith(WORD_START) or rx.flags & re.IGNORECASE:
-        return None
-    try:
-        parsed = _parser.parse(rx.pattern, rx.flags)
-    except re.error:
-        return None
-    if parsed.state.flags & re.IGNORECASE:
+    parsed = _parsed(rx)
+    if parsed is None:
         return None
     best = _Needs(seen).best(list(parsed.data), True)
     return None if best is None else frozenset(best)
