@@ -9,6 +9,7 @@ import pytest
 from assistant.errors import ConfigError
 from assistant.guardrails.rules import load_rule_file, load_rules
 from assistant.guardrails.triage import TriageEngine, load_engine
+from assistant.guardrails.triage_net import clauses
 from assistant.models import Level, Turn
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
@@ -137,6 +138,17 @@ def test_the_writer_comes_back_into_someone_elses_sentence_with_my() -> None:
         ENGINE.triage("My wife is convinced my back pain is cancer because her mum had it in her spine.").level
         == Level.self_care
     )
+
+
+def test_what_someone_saw_of_the_writer_is_read_as_the_writers_own() -> None:
+    """A partner who noticed the wet chair tells the writer's story; "I hadn't felt a thing" is the sign
+    (nothing was felt), not a denial. The net reads both clauses; the present tense stays a denial, and
+    their own pronouns keep a story theirs."""
+    told = "My wife noticed the chair was wet after I got up. I hadn't felt a thing."
+    assert [ENGINE.clause_status(c) for c in clauses(told)] == ["live", "live"]
+    assert ENGINE.clause_status("I haven't noticed any numbness") == "denied"
+    assert ENGINE.clause_status("my wife found she was wetting herself") is None
+    assert ENGINE.triage("My mum noticed her legs were numb years ago. My back is stiff.").level == Level.self_care
 
 
 def test_family_history_does_not_raise_the_level() -> None:

@@ -19,6 +19,10 @@ class OtherPerson(Strict):
     people: str
     history: str
     current: str
+    # what someone saw of the writer ("my wife noticed the chair was wet"), and the pronouns that make
+    # it their own story instead
+    observed: str = r"(?!x)x"
+    their_pronouns: str = r"(?!x)x"
 
 
 class Context(Strict):
@@ -168,6 +172,8 @@ class CompiledRules:
     people: re.Pattern[str]
     history: re.Pattern[str]
     current: re.Pattern[str]
+    observed: re.Pattern[str]
+    their_pronouns: re.Pattern[str]
     general_sentence: re.Pattern[str]
     first_person_report: re.Pattern[str]
     resolved: re.Pattern[str]
@@ -248,6 +254,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         people=_rx(ctx.other_person.people, path, "context.other_person.people"),
         history=_rx(ctx.other_person.history, path, "context.other_person.history"),
         current=_rx(ctx.other_person.current, path, "context.other_person.current"),
+        observed=_plain(ctx.other_person.observed, path, "context.other_person.observed"),
+        their_pronouns=_plain(ctx.other_person.their_pronouns, path, "context.other_person.their_pronouns"),
         general_sentence=_rx(ctx.general_sentence, path, "context.general_sentence"),
         first_person_report=re.compile(ctx.first_person_report),
         resolved=_rx(ctx.resolved, path, "context.resolved"),
