@@ -535,17 +535,20 @@ class Assistant:
         return self.triager.triage(turns[last].content, turns[:last])
 
     def _after_emergency(self, message: str, triage: Triage) -> tuple[Triage, str]:
-        """A later message in an emergency conversation: a reminder, or (checked and cleared) the question again."""
+        """A later message in an emergency conversation: a reminder; or, when a clinician has checked and
+        cleared it, or the writer says the earlier message was not about them now, the question again."""
         p = self.policy
         top = triage.flags[0]
         rule = self.engine.flag(top.id) if top.id in self.engine.rules.source.flag_ids else None
-        if p.seen_and_cleared.search(normalise(message)):
+        said = normalise(message)
+        checked = bool(p.seen_and_cleared.search(said))
+        if checked or p.taken_back.search(said):
             now = self.triager.triage(message)
             question = self.engine.recheck_question(top.id) or now.screening_question
             cleared = now.model_copy(
                 update={"level": max_level(now.level, Level.routine), "screening_question": question}
             )
-            return cleared, p.text(p.file.screening_again)
+            return cleared, p.text(p.file.screening_again if checked else p.file.taken_back_again)
         condition = (rule.condition if rule else top.condition).rstrip(".").lower()
         # answer the new message as if urgent: no exercises, the emergency banner kept by the level
         return triage, p.text(p.file.emergency_reminder, condition=condition)

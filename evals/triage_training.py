@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.guardrails.triage_net import DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
+from assistant.guardrails.triage_net import ASIDE, DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
 from assistant.guardrails.triager import Triager, policy_path, weights_path
 from assistant.models import Level, Triage, Turn
 from evals.manifest import DATASETS, load_manifest
@@ -36,6 +36,12 @@ ASK_BUDGET = 0.10
 # cauda equina, heart attack, overdose or crisis costs more than a missed urgent flag. Leave-one-set-out
 # over eighteen sets (2026-12-04): 1 -> 58 missed, 2 -> 56 (plain asked 14.7% -> 14.2%), 3 -> 54 (14.9%).
 EMERGENCY_WEIGHT = 2.0
+# A crisis family's bar (net.yaml `crisis: true`: self-harm) is set first, on its own: the lowest
+# at which at most this share of plain self-care messages are asked; the greedy allocation then shares
+# what is left of ASK_BUDGET among the others. Greedy alone moved the self-harm bar between 0.72 and
+# 0.86 when 3% of the data changed; crisis-first kept it at 0.67-0.68, and leave-one-set-out over
+# nineteen sets missed 4-5 fewer in each of three perturbations, with no more plain messages asked.
+CRISIS_PLAIN_SHARE = 0.03
 _GRID = np.round(np.arange(0.30, 0.995, 0.01), 2)  # the bars a threshold may take
 RANK = {"self_care": 0, "routine": 1, "urgent": 2, "emergency": 3}
 TEAM_SETS = ("triage",)  # the team's own set; the manifest names the training-only sets
@@ -64,6 +70,8 @@ class Encoded:
     denied: list[list[int]]
     live_texts: list[list[str]]
     denied_texts: list[list[str]]
+    aside: list[list[int]] = field(default_factory=list)
+    aside_texts: list[list[str]] = field(default_factory=list)
 
     def features(self, i: int) -> np.ndarray | None:
         if not self.live[i]:
@@ -76,7 +84,9 @@ class Encoded:
         lv = self.vectors[self.live[i]]
         dv = self.vectors[self.denied[i]]
         whole = self.vectors[self.whole[i]] if self.whole[i] is not None else None
-        return score_vectors(w, lv, whole, dv, self.live_texts[i], self.denied_texts[i])
+        av = self.vectors[self.aside[i]] if self.aside else None
+        aside_texts = self.aside_texts[i] if self.aside_texts else []
+        return score_vectors(w, lv, whole, dv, self.live_texts[i], self.denied_texts[i], av, aside_texts)
 
 
 def memo_encode(
@@ -202,7 +212,7 @@ def encode_examples(
 ) -> Encoded:
     """Split every example into the units the net reads, and encode each distinct text once."""
     index: dict[str, int] = {}
-    live, whole, denied, live_texts, denied_texts = [], [], [], [], []
+    live, whole, denied, live_texts, denied_texts, aside, aside_texts = [], [], [], [], [], [], []
 
     def idx(text: str) -> int:
         return index.setdefault(text, len(index))
@@ -214,11 +224,15 @@ def encode_examples(
         live_texts.append([u.text for u in lv])
         denied.append([idx(u.text) for u in units if u.status == DENIED])
         denied_texts.append([u.text for u in units if u.status == DENIED])
+        aside.append([idx(u.text) for u in units if u.status == ASIDE])
+        aside_texts.append([u.text for u in units if u.status == ASIDE])
         text = whole_of(units, current, ex.message)
         whole.append(idx(text) if text else None)
     texts = sorted(index, key=index.__getitem__)
     vectors = encode(texts) if texts else np.zeros((0, 384), np.float32)
-    return Encoded(np.asarray(vectors, dtype=np.float32), live, whole, denied, live_texts, denied_texts)
+    return Encoded(
+        np.asarray(vectors, dtype=np.float32), live, whole, denied, live_texts, denied_texts, aside, aside_texts
+    )
 
 
 def clusters(examples: Sequence[Example], enc: Encoded, threshold: float = 0.9) -> list[int]:
@@ -297,10 +311,12 @@ def choose_thresholds(
     probs: np.ndarray,
     families: Sequence[str],
     weights: Mapping[str, float] | None = None,
+    crisis: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
     """Per family, from out-of-fold probabilities: `escalate` where at most ESCALATE_BUDGET of the family's
     negatives, and of denied, hypothetical or someone else's mentions, would be escalated; `ask` by
-    `ask_thresholds` (`weights`: what one caught positive of a family is worth there)."""
+    `ask_thresholds` (`weights`: what one caught positive of a family is worth there; `crisis`: the
+    families whose bar is set first)."""
     escalate: dict[str, float] = {}
     for j, fam in enumerate(families):
         neg = np.array([fam not in ex.families for ex in examples])
@@ -315,7 +331,7 @@ def choose_thresholds(
             ),
             0.99,
         )
-    asks = ask_thresholds(examples, probs, families, escalate, weights)
+    asks = ask_thresholds(examples, probs, families, escalate, weights, crisis)
     return {f: {"escalate": escalate[f], "ask": asks[f]} for f in families}
 
 
@@ -333,11 +349,13 @@ def ask_thresholds(
     families: Sequence[str],
     escalate: dict[str, float],
     weights: Mapping[str, float] | None = None,
+    crisis: Sequence[str] = (),
 ) -> dict[str, float]:
     """The `ask` bars, one budget shared by every family: at most ASK_BUDGET of plain self-care messages
-    asked by any family. Starting from no question (ask = escalate), the bar moves down, one step at a
-    time, for the family whose step catches the most of its positives (times the family's weight, 1
-    unless given) per plain message newly asked.
+    asked by any family. A crisis family's bar comes first, on its own (CRISIS_PLAIN_SHARE). Then,
+    starting from no question (ask = escalate), the bar moves down, one step at a time, for the family
+    whose step catches the most of its positives (times the family's weight, 1 unless given) per plain
+    message newly asked.
 
     A uniform share per family spent the budget on families the net reads poorly (many plain messages
     for one positive) and starved the ones it reads well. Leave-one-set-out on rounds 11, 12 and 13,
@@ -348,10 +366,17 @@ def ask_thresholds(
     limit = int(np.floor(ASK_BUDGET * on_plain.shape[0]))
     bars = dict(escalate)
     asked = np.zeros(on_plain.shape[0], dtype=bool)
+    for j, fam in enumerate(families):
+        if fam in crisis:
+            low = next((float(t) for t in _GRID if (on_plain[:, j] >= t).mean() <= CRISIS_PLAIN_SHARE), 0.99)
+            bars[fam] = min(low, escalate[fam])
+            asked |= on_plain[:, j] >= bars[fam]
     positives = {f: np.array([f in ex.families for ex in examples]) for f in families}
     while True:
         best: tuple[float, str, float, np.ndarray] | None = None
         for j, fam in enumerate(families):
+            if fam in crisis:
+                continue
             below = probs[positives[fam], j]
             below = below[below < bars[fam]]
             if not below.size:
@@ -399,7 +424,8 @@ def train(
         "cross-validating..."
     )
     probs = out_of_fold(examples, enc, families, groups)
-    thresholds = choose_thresholds(examples, probs, families, family_weights(triager))
+    crisis = [name for name, fam in triager.policy.families.items() if fam.crisis]
+    thresholds = choose_thresholds(examples, probs, families, family_weights(triager), crisis)
     X, Y, _ = design(examples, enc, families, range(len(examples)))
     W, b = fit(X, Y, families)
     counts = {f: int(Y[:, j].sum()) for j, f in enumerate(families)}

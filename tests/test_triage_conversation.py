@@ -29,6 +29,19 @@ def test_seen_at_a_and_e_and_ruled_out_lets_the_conversation_go_on_with_the_ques
     assert reply.triage.screening_question and "numbness" in reply.triage.screening_question
 
 
+def test_a_later_message_that_takes_the_earlier_one_back_goes_on_with_the_question_again(assistant) -> None:
+    """ "That wasn't about me, I was copying the leaflet": no longer the emergency reminder, but never
+    silently dropped: the screening question is asked again. A sign told in the same message still counts."""
+    reply = assistant.reply("sorry, that wasn't about me! I was copying bits from the leaflet", EMERGENCY)
+    assert reply.triage.level != Level.emergency
+    assert reply.triage.screening_question and "numbness" in reply.triage.screening_question
+    assert "Thank you for explaining" in reply.answer
+    again = assistant.reply("I meant I can't feel my bum at all when I wipe, since yesterday", EMERGENCY)
+    assert again.triage.level == Level.emergency
+    unrelated = assistant.reply("I mean, is walking ok though?", EMERGENCY)
+    assert unrelated.triage.level == Level.emergency  # "I mean" is not "I meant"
+
+
 def test_a_new_emergency_in_a_later_message_still_gets_the_full_emergency_reply(assistant) -> None:
     history = [
         {"role": "user", "content": "is walking ok with sciatica?"},

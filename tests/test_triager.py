@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from assistant.guardrails.triage import load_engine
-from assistant.guardrails.triage_net import NetSignal, NetWeights, RedFlagNet, clauses
+from assistant.guardrails.triage_net import ASIDE, NetSignal, NetWeights, RedFlagNet, clauses
 from assistant.guardrails.triager import Triager, load_net_policy, weights_path
 from assistant.models import Level, Triage, Turn
 from evals import triage_training as T
@@ -100,8 +100,25 @@ def test_a_clause_that_denies_the_familys_own_signs_is_still_not_asked_about() -
 
 
 def test_the_net_never_reads_hypothetical_or_other_peoples_clauses() -> None:
+    """They are set aside: only a crisis family reads them, each on its own."""
     units, _ = TRIAGER.units("what are the signs of cauda equina? my friend had it years ago. my back is stiff")
-    assert [u.text for u in units] == ["my back is stiff"]
+    assert [u.text for u in units if u.status != ASIDE] == ["my back is stiff"]
+    assert len([u for u in units if u.status == ASIDE]) == 2
+
+
+def test_a_crisis_family_asks_about_a_death_wish_told_as_a_hypothetical() -> None:
+    """ "If a bus hit me I'd be relieved": the rules set the clause aside as hypothetical; self-harm (a
+    crisis family) still reads it, and no other family does."""
+    fams = list(POLICY.families)
+    sig = NetSignal(
+        live={f: 0.0 for f in fams},
+        denied={f: 0.0 for f in fams},
+        evidence={},
+        aside={f: 0.9 if f in ("self_harm", "cauda_equina") else 0.0 for f in fams},
+    )
+    rules = TRIAGER.engine.triage("if a bus hit me tomorrow i would be relieved")
+    out = TRIAGER.combine(rules, sig, "if a bus hit me tomorrow i would be relieved")
+    assert {f.id for f in out.flags} == {"self_harm_check"}
 
 
 def test_a_clause_that_carries_a_denial_is_read_apart() -> None:
@@ -232,3 +249,24 @@ def test_an_emergency_familys_positive_weighs_more_in_the_ask_budget() -> None:
     assert weighted["b"] < weighted["a"]
     assert T.family_weights(TRIAGER)["cauda_equina"] == T.EMERGENCY_WEIGHT
     assert T.family_weights(TRIAGER)["infection"] == 1.0
+
+
+def test_a_crisis_familys_bar_is_set_first_by_its_own_share_of_plain_messages() -> None:
+    """Self-harm's bar does not depend on how well the net reads the other families: it is the lowest at
+    which at most CRISIS_PLAIN_SHARE of plain messages are asked, and the others share what is left."""
+    plain = [T.Example(f"p{i}", "s", "m", [], frozenset(), "self_care", False) for i in range(200)]
+    pos = [T.Example(f"c{i}", "s", "m", [], frozenset({"c"}), "emergency", False) for i in range(20)]
+    examples = plain + pos
+    bars = []
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        probs = np.zeros((len(examples), 2), np.float32)
+        probs[:200, 0] = np.linspace(0.0, 0.99, 200)  # the crisis family on plain messages
+        probs[200:, 0] = rng.uniform(0.5, 0.99, 20)
+        probs[:200, 1] = rng.uniform(0.0, 0.9, 200)  # another family, read differently each time
+        got = T.ask_thresholds(examples, probs, ["c", "o"], {"c": 0.99, "o": 0.99}, crisis=["c"])
+        asked = (probs[:200, 0] >= got["c"]) | (probs[:200, 1] >= got["o"])
+        assert (probs[:200, 0] >= got["c"]).mean() <= T.CRISIS_PLAIN_SHARE
+        assert asked.mean() <= T.ASK_BUDGET
+        bars.append(got["c"])
+    assert bars[0] == bars[1]

@@ -60,6 +60,8 @@ class PolicyFile(Strict):
     emergency_reminder: str
     seen_and_cleared: str
     screening_again: str
+    taken_back: str = r"(?!x)x"
+    taken_back_again: str = ""
     stopping_medicine: str
     stopping_medicine_advice: str
     unsure: str
@@ -92,6 +94,7 @@ class Policy:
     dose_in_output: re.Pattern[str]
     diagnosis_in_output: re.Pattern[str]
     seen_and_cleared: re.Pattern[str]
+    taken_back: re.Pattern[str]
     crisis_someone_else: re.Pattern[str]
     crisis_writer: re.Pattern[str]
     stopping_medicine: re.Pattern[str]
@@ -148,6 +151,7 @@ def load_policy(path: Path, clinic: Clinic) -> Policy:
         contraindications={k: _any(v, f"contraindications.{k}") for k, v in f.contraindications.items()},
         dose_in_output=_any(f.dose_in_output, "dose_in_output"),
         seen_and_cleared=_any([f.seen_and_cleared], "seen_and_cleared"),
+        taken_back=_any([f.taken_back], "taken_back"),
         crisis_someone_else=_any([f.crisis_someone_else], "crisis_someone_else", re.IGNORECASE),
         crisis_writer=_any([f.crisis_writer], "crisis_writer", re.IGNORECASE),
         stopping_medicine=_any([f.stopping_medicine], "stopping_medicine"),

@@ -1,9 +1,11 @@
 """The learned red-flag net: a small linear read-out per flag family over the bundled encoder's embeddings.
 
 The rules catch what they spell out; the net carries paraphrase ("my husband noticed a wet chair I
-hadn't felt"). It never reads what the rules' context analysis says is hypothetical, general or
-someone else's, and it reads clauses that carry a denial apart from the rest, so that "no fever,
-wee and poo normal" cannot alarm it. Serving needs numpy only; training lives in
+hadn't felt"). Its read-out never counts what the rules' context analysis says is hypothetical,
+general or someone else's, and it reads clauses that carry a denial apart from the rest, so that
+"no fever, wee and poo normal" cannot alarm it. Those set-aside clauses are scored on their own too,
+for a crisis family only: passive thoughts of death are mostly told as a hypothetical ("if a bus hit
+me tomorrow I'd be relieved"). Serving needs numpy only; training lives in
 `evals/triage_training.py`.
 """
 
@@ -26,7 +28,7 @@ _CLAUSE = re.compile(
     r"\s*(?:;|:(?=\s)|\s-\s|,\s*(?=(?:but|and|so|now|though|although|however|yet|except|apart)\b)|\s(?=(?:but|however|although|though|whereas|except)\b))\s*",
     re.IGNORECASE,
 )
-LIVE, DENIED = "live", "denied"
+LIVE, DENIED, ASIDE = "live", "denied", "aside"
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Unit:
 
     text: str
     turn: int
-    status: str  # live | denied
+    status: str  # live | denied | aside (hypothetical, general or someone else's)
 
 
 def clauses(text: str) -> list[str]:
@@ -100,6 +102,9 @@ class NetSignal:
     denied: dict[str, float]  # the strongest clause that carries a denial, read on its own
     evidence: dict[str, str]  # the live clause that scores highest per family
     denied_evidence: dict[str, str] = field(default_factory=dict)  # the clause behind `denied`, per family
+    # the strongest set-aside clause (hypothetical, general, someone else's), read on its own, and its text
+    aside: dict[str, float] = field(default_factory=dict)
+    aside_evidence: dict[str, str] = field(default_factory=dict)
 
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -139,20 +144,24 @@ class RedFlagNet:
         return self._cache.get(text)
 
     def score(self, units: Sequence[Unit], current_turn: int, message: str = "") -> NetSignal:
-        """Per family: the live probability, the strongest denied clause, and the live clause behind it."""
+        """Per family: the live probability, the strongest denied and set-aside clauses, and the live
+        clause behind it."""
         live = [u for u in units if u.status == LIVE]
         denied = [u for u in units if u.status == DENIED]
+        aside = [u for u in units if u.status == ASIDE]
         whole_text = whole_of(units, current_turn, message)
-        vecs = self.vectors([u.text for u in live] + [u.text for u in denied] + ([whole_text] if whole_text else []))
-        n_live, n_denied = len(live), len(denied)
-        whole = vecs[-1] if whole_text else None
+        texts = [u.text for u in [*live, *denied, *aside]]
+        vecs = self.vectors(texts + ([whole_text] if whole_text else []))
+        a, b, c = len(live), len(live) + len(denied), len(texts)
         return score_vectors(
             self.w,
-            vecs[:n_live],
-            whole,
-            vecs[n_live : n_live + n_denied],
+            vecs[:a],
+            vecs[-1] if whole_text else None,
+            vecs[a:b],
             [u.text for u in live],
             [u.text for u in denied],
+            vecs[b:c],
+            [u.text for u in aside],
         )
 
 
@@ -172,6 +181,8 @@ def score_vectors(
     denied: np.ndarray,
     live_texts: Sequence[str],
     denied_texts: Sequence[str] = (),
+    aside: np.ndarray | None = None,
+    aside_texts: Sequence[str] = (),
 ) -> NetSignal:
     """The net's signal from embeddings already computed (the evals reuse one encoding for many trainings)."""
     out = NetSignal(live={f: 0.0 for f in w.families}, denied={f: 0.0 for f in w.families}, evidence={})
@@ -181,14 +192,26 @@ def score_vectors(
         for j, fam in enumerate(w.families):
             out.live[fam] = float(p[j])
             out.evidence[fam] = live_texts[int(per_clause[:, j].argmax())]
-    if len(denied):
-        per_denied = sigmoid(np.concatenate([denied, denied], axis=1) @ w.weights.T + w.bias)
-        for j, fam in enumerate(w.families):
-            k = int(per_denied[:, j].argmax())
-            out.denied[fam] = float(per_denied[k, j])
-            if k < len(denied_texts):
-                out.denied_evidence[fam] = denied_texts[k]
+    out.denied, out.denied_evidence = _strongest(w, denied, denied_texts)
+    out.aside, out.aside_evidence = _strongest(w, aside, aside_texts)
     return out
+
+
+def _strongest(
+    w: NetWeights, vectors: np.ndarray | None, texts: Sequence[str]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Per family: the highest score of any one clause read on its own, and that clause."""
+    scores = {f: 0.0 for f in w.families}
+    evidence: dict[str, str] = {}
+    if vectors is None or not len(vectors):
+        return scores, evidence
+    per = sigmoid(np.concatenate([vectors, vectors], axis=1) @ w.weights.T + w.bias)
+    for j, fam in enumerate(w.families):
+        k = int(per[:, j].argmax())
+        scores[fam] = float(per[k, j])
+        if k < len(texts):
+            evidence[fam] = texts[k]
+    return scores, evidence
 
 
 def user_turns(message: str, history: Sequence[Turn] | None) -> list[tuple[int, str]]:

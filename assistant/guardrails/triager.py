@@ -18,7 +18,7 @@ from pydantic import model_validator
 from assistant.content import read_yaml, validate
 from assistant.gloss import gloss
 from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, load_engine
-from assistant.guardrails.triage_net import Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
+from assistant.guardrails.triage_net import ASIDE, Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.schema import Strict
 
@@ -103,14 +103,13 @@ class Triager:
 
     # ---- what the net reads --------------------------------------------------------------------
     def units(self, message: str, history: list[Turn] | None = None) -> tuple[list[Unit], int]:
-        """Every user clause the net may read (never hypothetical or someone else's), and the current turn."""
+        """Every user clause, with how the net may read it (hypothetical, general or someone else's are
+        set aside: only a crisis family reads them), and the current turn."""
         turns = user_turns(message, history)
         out: list[Unit] = []
         for idx, text in turns:
             for clause in _windows(clauses(gloss(text)), MAX_UNITS_PER_TURN):
-                status = self.engine.clause_status(clause)
-                if status is not None:
-                    out.append(Unit(clause, idx, status))
+                out.append(Unit(clause, idx, self.engine.clause_status(clause) or ASIDE))
         return out, (turns[-1][0] if turns else 0)
 
     def signal(self, message: str, history: list[Turn] | None = None) -> NetSignal | None:
@@ -150,6 +149,8 @@ class Triager:
             t = self.policy.thresholds[name]
             answer = self._answered(turns, fam.question)
             live, denied_clause = sig.live.get(name, 0.0), sig.denied.get(name, 0.0)
+            # a crisis family also reads what the rules set aside: "if a bus hit me I'd be relieved"
+            aside = sig.aside.get(name, 0.0) if fam.crisis else 0.0
             evidence = sig.evidence.get(name, "")
             if answer == "yes" or (live >= t.escalate and answer != "no"):
                 rule = self.engine.flag(fam.flag)
@@ -163,11 +164,17 @@ class Triager:
             # A clause with a negation word is read apart, and asks at the same bar as a live one: a
             # family whose own signs are denied was skipped just above, so what is left denies something
             # else ("I don't want to be here anymore" denies nothing about self-harm).
-            if live >= t.ask or denied_clause >= t.ask:
+            if live >= t.ask or denied_clause >= t.ask or aside >= t.ask:
+                if live >= t.ask:
+                    why = evidence
+                elif denied_clause >= t.ask:
+                    why = sig.denied_evidence.get(name) or evidence
+                else:
+                    why = sig.aside_evidence.get(name) or evidence
                 flags.append(
                     FlagHit(
                         id=f"{name}_check",
-                        evidence=(evidence if live >= t.ask else sig.denied_evidence.get(name) or evidence)[:200],
+                        evidence=why[:200],
                         condition=f"Possible sign involving {fam.label}: needs checking",
                         level=Level.routine,
                         source="net",
