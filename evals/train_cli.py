@@ -84,6 +84,7 @@ def run_train_triage(
             f"  {fam:14s} positives {trained.report['positives'][fam]:4d}  "
             f"escalate >= {t['escalate']:.2f}  ask >= {t['ask']:.2f}"
         )
+    say(f"  plain self-care messages the net would ask, out of fold: {trained.report['plain_asked']:.1%}")
     say(f"Wrote {weights_path(knowledge)} and the thresholds in net.yaml in {time.perf_counter() - start:.0f} s.")
     return 0
 

@@ -213,60 +213,34 @@ def test_a_full_embedding_cache_never_loses_a_text_the_message_needs() -> None:
     assert net.cached("ccc") is not None
 
 
-def test_the_ask_budget_goes_to_the_family_the_net_reads_well() -> None:
-    """One budget of plain messages asked, shared: the family whose positives stand clear of the plain
-    messages gets a low bar; the one whose positives look like plain messages keeps a high one."""
-    rng = np.random.default_rng(0)
+def test_each_familys_ask_bar_asks_at_most_its_own_share_of_plain_messages() -> None:
+    """A family's bar depends on its own scores only: how well the net reads another family does not
+    move it (the greedy shared budget it replaced moved bars by up to 0.24 on 3% less data)."""
     plain = [T.Example(f"p{i}", "s", "m", [], frozenset(), "self_care", False) for i in range(200)]
-    clear = [T.Example(f"a{i}", "s", "m", [], frozenset({"a"}), "urgent", False) for i in range(20)]
-    murky = [T.Example(f"b{i}", "s", "m", [], frozenset({"b"}), "urgent", False) for i in range(20)]
-    examples = plain + clear + murky
-    probs = np.zeros((len(examples), 2), np.float32)
-    probs[:200, 0] = rng.uniform(0.0, 0.5, 200)  # family a: plain messages score low...
-    probs[200:220, 0] = rng.uniform(0.6, 0.9, 20)  # ...and its positives high
-    probs[:200, 1] = rng.uniform(0.3, 0.9, 200)  # family b: positives and plain messages alike
-    probs[220:, 1] = rng.uniform(0.3, 0.9, 20)
-    bars = T.ask_thresholds(examples, probs, ["a", "b"], {"a": 0.99, "b": 0.99})
-    assert (probs[200:220, 0] >= bars["a"]).all()  # every positive of a asked
-    assert bars["b"] > 0.8
-    asked = (probs[:200, 0] >= bars["a"]) | (probs[:200, 1] >= bars["b"])
-    assert asked.mean() <= T.ASK_BUDGET
-
-
-def test_an_emergency_familys_positive_weighs_more_in_the_ask_budget() -> None:
-    """Two families the net reads equally well, a budget too small for both: the emergency one (weight
-    2) gets the lower bar."""
-    plain = [T.Example(f"p{i}", "s", "m", [], frozenset(), "self_care", False) for i in range(100)]
-    pos = {f: [T.Example(f"{f}{i}", "s", "m", [], frozenset({f}), "urgent", False) for i in range(10)] for f in "ab"}
-    examples = plain + pos["a"] + pos["b"]
-    probs = np.zeros((len(examples), 2), np.float32)
-    ladder = np.linspace(0.31, 0.9, 50)
-    probs[:50, 0] = probs[50:100, 1] = ladder  # each family's bar asks its own plain messages, alike
-    probs[100:110, 0] = probs[110:, 1] = np.linspace(0.5, 0.95, 10)  # and catches the same positives
-    even = T.ask_thresholds(examples, probs, ["a", "b"], {"a": 0.99, "b": 0.99})
-    weighted = T.ask_thresholds(examples, probs, ["a", "b"], {"a": 0.99, "b": 0.99}, {"a": 1.0, "b": 2.0})
-    assert even["a"] <= even["b"]  # unweighted, a tie goes to the family listed first
-    assert weighted["b"] < weighted["a"]
-    assert T.family_weights(TRIAGER)["cauda_equina"] == T.EMERGENCY_WEIGHT
-    assert T.family_weights(TRIAGER)["infection"] == 1.0
-
-
-def test_a_crisis_familys_bar_is_set_first_by_its_own_share_of_plain_messages() -> None:
-    """Self-harm's bar does not depend on how well the net reads the other families: it is the lowest at
-    which at most CRISIS_PLAIN_SHARE of plain messages are asked, and the others share what is left."""
-    plain = [T.Example(f"p{i}", "s", "m", [], frozenset(), "self_care", False) for i in range(200)]
-    pos = [T.Example(f"c{i}", "s", "m", [], frozenset({"c"}), "emergency", False) for i in range(20)]
+    pos = [T.Example(f"a{i}", "s", "m", [], frozenset({"a"}), "urgent", False) for i in range(20)]
     examples = plain + pos
+    shares = {"a": 0.05, "b": 0.05}
     bars = []
     for seed in (0, 1):
         rng = np.random.default_rng(seed)
         probs = np.zeros((len(examples), 2), np.float32)
-        probs[:200, 0] = np.linspace(0.0, 0.99, 200)  # the crisis family on plain messages
-        probs[200:, 0] = rng.uniform(0.5, 0.99, 20)
-        probs[:200, 1] = rng.uniform(0.0, 0.9, 200)  # another family, read differently each time
-        got = T.ask_thresholds(examples, probs, ["c", "o"], {"c": 0.99, "o": 0.99}, crisis=["c"])
-        asked = (probs[:200, 0] >= got["c"]) | (probs[:200, 1] >= got["o"])
-        assert (probs[:200, 0] >= got["c"]).mean() <= T.CRISIS_PLAIN_SHARE
-        assert asked.mean() <= T.ASK_BUDGET
-        bars.append(got["c"])
+        probs[:200, 0] = np.linspace(0.0, 0.99, 200)
+        probs[200:, 0] = 0.9
+        probs[:200, 1] = rng.uniform(0.0, 0.99, 200)  # another family, read differently each time
+        got = T.ask_thresholds(examples, probs, ["a", "b"], {"a": 0.99, "b": 0.99}, shares)
+        assert (probs[:200, 0] >= got["a"]).mean() <= shares["a"]
+        assert (probs[:200, 1] >= got["b"]).mean() <= shares["b"]
+        bars.append(got["a"])
     assert bars[0] == bars[1]
+
+
+def test_a_crisis_family_gets_the_largest_share_then_emergency_then_urgent() -> None:
+    shares = T.family_shares(TRIAGER)
+    assert shares["self_harm"] == T.CRISIS_PLAIN_SHARE > shares["cauda_equina"] == T.EMERGENCY_PLAIN_SHARE
+    assert shares["cauda_equina"] > shares["infection"] == T.URGENT_PLAIN_SHARE
+    assert sum(shares.values()) <= T.ASK_BUDGET + 0.01  # each family's share counted whole
+
+
+def test_the_shipped_ask_bars_stay_within_the_escalate_bars() -> None:
+    for name, t in POLICY.thresholds.items():
+        assert 0.3 <= t.ask <= t.escalate, name
