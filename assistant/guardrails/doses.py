@@ -8,8 +8,10 @@ adds each active ingredient across products, and compares it with the limits. It
 negation, hypotheticals or whose story it is: it returns the spans it read, and the caller's
 context analysis decides.
 
->>> overdose("I took about 10 of the extra strength 500mg paracetamol this morning in one go").evidence
-'paracetamol about 5,000 mg at once (10 x 500 mg paracetamol); the most in one dose is 1,000 mg'
+>>> found = overdose("I took about 10 of the extra strength 500mg paracetamol this morning in one go")
+>>> [f.evidence for f in found.findings]  # doctest: +NORMALIZE_WHITESPACE
+['paracetamol about 5,000 mg at once (10 x 500 mg paracetamol); the most in one dose is 1,000 mg',
+ 'paracetamol about 5,000 mg a day (10 x 500 mg paracetamol this morning); the most in 24 hours is 4,000 mg']
 >>> overdose("2 paracetamol 3 times a day") is None
 True
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -71,7 +73,7 @@ class StockForm(Strict):
 
 class Words(Strict):
     every_n_hours_day: float = Field(24, gt=0, le=24)
-    took: str
+    took: list[str] = Field(min_length=1)
     at_once: list[str] = Field(min_length=1)
     once_a_day: list[str] = Field(min_length=1)
     in_a_day: list[str] = Field(min_length=1)
@@ -158,9 +160,30 @@ _WORD_VALUES |= {
     "a couple of": 2, "a couple": 2, "couple of": 2, "half a": 0.5, "half an": 0.5, "half": 0.5,
     "a": 1, "an": 1, "twice": 2, "thrice": 3, "other": 2, "second": 2,
 }  # fmt: skip
-_WORD = (
-    rf"(?:(?:{'|'.join(_TENS)})(?:[\s-](?:{'|'.join(_UNITS)}))?|{'|'.join(_TEENS)}|{'|'.join(_UNITS)}"
-    r"|(?:a\s|one\s)?hundred|half\sa\sdozen|a\sdozen|a\scouple(?:\sof)?|couple\sof|half\san?)"
+
+
+def _trie(items: Iterable[str], gap: str) -> str:
+    """One alternation factored by shared beginnings ("para(?:cetamol|s)?"): a word that cannot match
+    fails after a character or two instead of after every phrase. Spaces and hyphens become `gap`."""
+    root: dict[str, dict[str, Any]] = {}
+    for item in items:
+        node = root
+        for atom in re.findall(r"[\s-]+|.", item.lower()):
+            node = node.setdefault(" " if atom.isspace() or "-" in atom else atom, {})
+        node[""] = {}
+    return _emit(root, gap)
+
+
+def _emit(node: dict[str, dict[str, Any]], gap: str) -> str:
+    branches = [(gap if k == " " else re.escape(k)) + _emit(child, gap) for k, child in node.items() if k]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    return f"(?:{body})?" if "" in node else body
+
+
+_WORD = _trie(
+    (w for w in _WORD_VALUES if w not in {"a", "an", "twice", "thrice", "other", "second", "half", "dozen"}), r"[\s-]+"
 )
 _N = rf"(?:\d+(?:\.\d+)?|{_WORD})"
 _NR = rf"{_N}(?:\s?(?:-|to|or)\s?{_N})?"  # "2-3", "two or three": the engine takes the cautious end
@@ -185,29 +208,25 @@ def _fill(pattern: str, med: str, took: str) -> str:
     return pattern.replace("{med}", f"(?:{med})").replace("{took}", f"(?:{took})")
 
 
-def _phrases(items: Iterable[str]) -> str:
-    return "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(items, key=len, reverse=True))
-
-
-def _name_pattern(name: str) -> str:
-    return re.sub(r"(?:\\ |-|\\-)+", r"[\\s\\-‐‑]?", re.escape(name.lower()))
+def _names(f: MedicinesFile) -> str:
+    return _trie((n for m in f.medicines for n in m.names), r"[\s\-‐‑]?")
 
 
 def _build(f: MedicinesFile) -> re.Pattern[str]:
-    names = sorted({n for m in f.medicines for n in m.names}, key=len, reverse=True)
-    med = "|".join(_name_pattern(n) for n in names)
+    med = _names(f)
     w = f.words
-    groups = [f"(?P<stock{i}>{_fill(s.pattern, f'{med}|{_GENERIC}', w.took)})" for i, s in enumerate(f.stock_forms)]
+    took, once, at_once, in_a_day = (_trie(words, r"\s+") for words in (w.took, w.once_a_day, w.at_once, w.in_a_day))
+    groups = [f"(?P<stock{i}>{_fill(s.pattern, f'{med}|{_GENERIC}', took)})" for i, s in enumerate(f.stock_forms)]
     groups += [
         rf"(?P<every>every\s(?:{_NR}\s?|other\s|second\s)?(?:hours?|hrs?|h)|{_NR}[\s-]?hourly|hourly)",
         rf"(?P<minutes>every\s{_NR}\s?(?:minutes?|mins?))",
         rf"(?P<times>{_TIMES}\s?(?:a|per|each|every|in\sa|in\sone|in)\s{_DAY}|{_TIMES}\sdaily|bd|bid|tds|tid|qds|qid"
         rf"|{_TIMES}(?=\s(?:today|yesterday|tonight|last\snight|since|so\sfar|this\s(?:morning|afternoon|evening))))",
-        rf"(?P<once>{_phrases(w.once_a_day)})",
-        rf"(?P<single>{_phrases(w.at_once)})",
+        rf"(?P<once>{once})",
+        rf"(?P<single>{at_once})",
         rf"(?P<period>since\syesterday|over\sthe\sweekend|(?:this|a|per|each|in\sa|last|the\spast|the\slast)\sweek"
         rf"|weekly|(?:for|over|in|during)\s(?:the\s)?(?:last\s|past\s)?{_NR}\s(?:days?|weeks?))",
-        rf"(?P<day>{_phrases(w.in_a_day)})",
+        rf"(?P<day>{in_a_day})",
         r"(?P<ignore>at\s\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?|\d{1,2}(?:[:.]\d\d)?\s?(?:[ap]m|o'?clock)|\d{1,2}:\d\d"
         rf"|{_NR}\s?(?:hours?|hrs?|minutes?|mins?|days?|weeks?|wks?|months?|years?|yrs?|ml|mls|millilitres?|mcg"
         r"|micrograms?|kg|kilos?|stone|st|lbs?|pounds?|percent|%|cm|reps?|sets?|times|miles?|km|degrees|out\sof\s10|/10))",
@@ -223,7 +242,8 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         r"(?P<more>more|of\s(?:them|those|these|it))",
         rf"(?P<clause>{_BREAK})",
     ]
-    return re.compile(rf"(?P<stop>[.!?;\n])|(?<!\w)(?:{'|'.join(groups)})(?!\w)", re.I)
+    # matched against lower-cased text: case-blind matching costs the engine its fast paths
+    return re.compile(rf"(?P<stop>[.!?;\n])|(?<!\w)(?:{'|'.join(groups)})(?!\w)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,8 +335,7 @@ def engine(path: Path | None = None) -> Engine:
         products |= {_key(n): product for n in m.names}
     stock = tuple(_Stock(s, re.compile(s.not_after, re.I) if s.not_after else None) for s in f.stock_forms)
     limits = {i.id: i for i in f.ingredients}
-    names = "|".join(_name_pattern(n) for n in sorted({n for m in f.medicines for n in m.names}, key=len, reverse=True))
-    names_pattern = re.compile(rf"(?<!\w)(?:{names})s?(?!\w)", re.I)
+    names_pattern = re.compile(rf"(?<!\w)(?:{_names(f)})s?(?!\w)", re.I)
     return Engine(f, _build(f), names_pattern, products, limits, stock, f.words.every_n_hours_day)
 
 
@@ -671,7 +690,7 @@ def _stock(eng: Engine, text: str, stocks: list[tuple[_Stock, _Tok]], meds: list
         if stock.form.needs_medicine and not (products or meds):
             continue
         ingredients = tuple(dict.fromkeys(i for p in products for i, _ in p.contains))
-        said = " ".join(tok.text.split())
+        said = " ".join(text[tok.start : tok.end].split())  # as written
         which = f" ({', '.join(dict.fromkeys(' '.join(n.lower().split()) for n in named))})" if named else ""
         findings.append(Finding("stock", ingredients, f"'{said}': {stock.form.means}{which}", ((tok.start, tok.end),)))
     return findings
@@ -692,6 +711,7 @@ def overdose(text: str, path: Path | None = None) -> Overdose | None:
     "'Swallowed all my amitriptyline': the whole supply of a medicine taken (amitriptyline)"
     """
     eng = engine(path)
-    intakes, stocks, meds = _read(eng, text)
+    low = text.lower() if text.isascii() else "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    intakes, stocks, meds = _read(eng, low)
     findings = _stock(eng, text, stocks, meds) + _numeric(eng, intakes)
     return Overdose(tuple(findings)) if findings else None
