@@ -218,6 +218,7 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
     took, once, at_once, in_a_day = (_trie(words, r"\s+") for words in (w.took, w.once_a_day, w.at_once, w.in_a_day))
     groups = [f"(?P<stock{i}>{_fill(s.pattern, f'{med}|{_GENERIC}', took)})" for i, s in enumerate(f.stock_forms)]
     groups += [
+        rf"(?P<verb>{took})",
         rf"(?P<every>every\s(?:{_NR}\s?|other\s|second\s)?(?:hours?|hrs?|h)|{_NR}[\s-]?hourly|hourly)",
         rf"(?P<minutes>every\s{_NR}\s?(?:minutes?|mins?))",
         rf"(?P<times>{_TIMES}\s?(?:a|per|each|every|in\sa|in\sone|in)\s{_DAY}|{_TIMES}\sdaily|bd|bid|tds|tid|qds|qid"
@@ -302,6 +303,7 @@ class _Intake:
     sentence: int
     ambiguous: bool = False
     more: bool = False
+    told_taken: bool = False  # a verb of taking came before it in its sentence
     slots: dict[str, _Marker] = field(default_factory=dict)
 
     @property
@@ -405,6 +407,7 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
     sentence = 0
 
     dangling = False  # a count read since the last marker that no medicine took
+    taken = False  # a verb of taking seen in this sentence
 
     def close_clause() -> None:
         nonlocal count, strength, last, dangling
@@ -421,7 +424,12 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
             continue
         if kind in ("stop", "clause"):
             close_clause()
-            sentence += kind == "stop"
+            if kind == "stop":
+                sentence += 1
+                taken = False
+            continue
+        if kind == "verb":
+            taken = True
             continue
         if kind == "num" and last and not last.stated and _words_between(text, last.end, tok.start) == 0:
             value = min(_numbers(tok.text) or [0])
@@ -460,6 +468,7 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
                 continue
             intake = _intake(eng, text, product, tok, count, strength, sentence)
             count = strength = None
+            intake.told_taken = taken
             for marker in forward:
                 intake.slots.setdefault(marker.kind, marker)
             intakes.append(intake)
@@ -482,8 +491,17 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
                 continue  # "2 more tramadol": the name follows
             if count and last_any and _words_between(text, count.end, tok.start) == 0:
                 value = min(_numbers(count.text) or [0])
-                intake = _Intake(last_any.product, last_any.name, value, dict(last_any.mg), last_any.stated,
-                                 [(count.start, tok.end)], sentence, more=True)  # fmt: skip
+                intake = _Intake(
+                    last_any.product,
+                    last_any.name,
+                    value,
+                    dict(last_any.mg),
+                    last_any.stated,
+                    [(count.start, tok.end)],
+                    sentence,
+                    more=True,
+                    told_taken=last_any.told_taken,
+                )
                 intakes.append(intake)
                 unmarked.append(intake)
                 last = last_any = intake
@@ -599,9 +617,10 @@ def _merge(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 
 def _numeric(eng: Engine, intakes: list[_Intake]) -> list[Finding]:
-    usable = [i for i in intakes if i.count is not None and not i.ambiguous] + [
-        i for i in intakes if i.count is None and i.stated and not i.ambiguous
-    ]
+    # a total ("12 today", "10" with no time) is an intake only when told as taken: "I have 100
+    # paracetamol at home" and "bought 32 today" are not; a regimen ("2 every 4 hours") needs no verb
+    readable = [i for i in intakes if not i.ambiguous and (i.count is not None or i.stated)]
+    usable = [i for i in readable if i.told_taken or "rate" in i.slots or "single" in i.slots]
     for i in usable:
         if i.count is None:
             i.count = 1  # "ibuprofen 400 every 2 hours": one tablet of the strength given
