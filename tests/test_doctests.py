@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "assistant.canonical",
     "assistant.cli",
+    "assistant.guardrails.doses",
     "assistant.guardrails.prefixes",
     "assistant.guardrails.redact",
     "assistant.private_files",
