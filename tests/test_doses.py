@@ -43,7 +43,7 @@ def _amount(result: Overdose | None, kind: str, ingredient: str) -> float | None
     [
         # the brief's four stories
         ("I took about 10 of the extra strength 500mg paracetamol this morning in one go", "dose", "paracetamol", 5000),
-        ("I've been taking ibuprofen 400 every 2 hours for 3 days", "day", "ibuprofen", 4800),
+        ("I've been taking ibuprofen 400 every 2 hours for 3 days", "day", "ibuprofen", 3200),
         (
             "I've been having 2 co-codamol, 2 Panadol and a Lemsip every 4 hours since yesterday",
             "dose",
@@ -54,27 +54,27 @@ def _amount(result: Overdose | None, kind: str, ingredient: str) -> float | None
             "I've been having 2 co-codamol, 2 Panadol and a Lemsip every 4 hours since yesterday",
             "day",
             "paracetamol",
-            15000,
+            10000,
         ),
         ("taking about 20 of my 300mg gabapentin a day this week instead of 3", "day", "gabapentin", 6000),
         # summing one ingredient across products, each with its own frequency
         ("2 co-codamol four times a day and 2 panadol four times a day", "day", "paracetamol", 8000),
-        ("3 nurofen plus every 3 hours", "day", "codeine", 307.2),
+        ("3 nurofen plus every 2 hours", "day", "codeine", 307.2),
         # every N hours, N-hourly, minutes, a range taken at its cautious end
-        ("2 paracetamol 3-hourly", "day", "paracetamol", 8000),
+        ("2 paracetamol 3-hourly", "day", "paracetamol", 16 / 3 * 1000),
         ("one tramadol 100mg every 4-6 hours and 2 more tramadol 100mg at once", "dose", "tramadol", 200),
-        ("a 400 ibuprofen every 30 minutes", "day", "ibuprofen", 19200),
+        ("a 400 ibuprofen every 30 minutes", "day", "ibuprofen", 12800),
         # word numbers, x2 / 2x, a couple, half
         ("took twenty-five paracetamol today", "day", "paracetamol", 12500),
-        ("a couple of 30mg codeine every 2 hours", "day", "codeine", 720),
+        ("a couple of 30mg codeine every 2 hours", "day", "codeine", 480),
         ("swallowed 3x 500mg paracetamol together", "dose", "paracetamol", 1500),
         ("paracetamol 500mg x3 in one go", "dose", "paracetamol", 1500),
         # strengths given, defaulted (smallest usual), grams, pairs, plurals
         ("took 6 ibuprofen at once", "dose", "ibuprofen", 1200),
         ("took 6 ibuprofen 400s at once", "dose", "ibuprofen", 2400),
         ("had 8g of paracetamol today", "day", "paracetamol", 8000),
-        ("3 co-codamol 30/500 every 4 hours", "day", "codeine", 540),
-        ("took 2 tablets of 50mg tramadol every 2 hours", "day", "tramadol", 1200),
+        ("3 co-codamol 30/500 every 4 hours", "day", "codeine", 360),
+        ("took 2 tablets of 50mg tramadol every 2 hours", "day", "tramadol", 800),
         # per dose only: one sitting over the dose limit but the day within it
         ("I take 3 paracetamol at night", "dose", "paracetamol", 1500),
         # no time given: counted as one day, compared with the daily limit only

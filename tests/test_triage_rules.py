@@ -212,3 +212,27 @@ def test_engine_is_deterministic_and_fast_enough_to_run_per_turn() -> None:
     engine = TriageEngine(ENGINE.rules)
     message = "I've had sciatica for 3 weeks, my leg tingles and I'm worried about driving to work. " * 5
     assert engine.triage(message) == ENGINE.triage(message)
+
+
+def test_an_overdose_told_as_numbers_is_read_by_the_medicine_reader() -> None:
+    """Ten 500 mg paracetamol at once is 5 g (the most in one dose is 1 g): overdose advice now, with the
+    arithmetic as the evidence a clinician reads."""
+    t = ENGINE.triage("I took about 10 of the extra strength 500mg paracetamol this morning in one go")
+    assert t.level == Level.emergency
+    hit = next(f for f in t.flags if f.id == "medicine_overdose")
+    assert "5,000 mg" in hit.evidence
+    assert ENGINE.triage("I've been taking ibuprofen 400 every 2 hours for 3 days").level == Level.emergency
+    assert ENGINE.triage("Swallowed all my amitriptyline tonight").level == Level.emergency
+
+
+def test_what_the_medicine_reader_finds_goes_through_the_same_context_analysis() -> None:
+    """A question, a denial or someone else's past is not the writer's intake; label-respecting doses
+    are not an overdose."""
+    for quiet in (
+        "what happens if I take 10 paracetamol at once?",
+        "I haven't taken 10 paracetamol at once, I only took 2",
+        "My flatmate once took a whole pack of ibuprofen years ago and ended up in hospital",
+        "2 paracetamol every 4 hours when I need them",
+        "co-codamol 30/500, 2 tablets four times a day",
+    ):
+        assert "medicine_overdose" not in {f.id for f in ENGINE.triage(quiet).flags}, quiet

@@ -725,7 +725,7 @@ def overdose(text: str, path: Path | None = None) -> Overdose | None:
 
     >>> result = overdose("I've been taking ibuprofen 400 every 2 hours for 3 days")
     >>> result.findings[0].kind, result.findings[0].amount_mg, result.ingredients
-    ('day', 4800.0, ('ibuprofen',))
+    ('day', 3200.0, ('ibuprofen',))
     >>> overdose("Swallowed all my amitriptyline tonight").evidence
     "'Swallowed all my amitriptyline': the whole supply of a medicine taken (amitriptyline)"
     """

@@ -16,12 +16,14 @@ from pathlib import Path
 
 from assistant.canonical import canonical, normalise, normalise_canonical
 from assistant.gloss import gloss
+from assistant.guardrails.doses import overdose as read_doses
 from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, word_starts
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.sentences import sentences
 
+DOSE_FINDING = "overdose"  # the finding the medicine reader adds (the flag `medicine_overdose` reads it)
 CHECKED = "_checked"  # a flag hit's id suffix: its signs were checked by a clinician, its question asked again
 # An all-clear is read in messages up to this long: reading it costs a second pass over the message,
 # and a longer one keeps every sign at its level (the cautious side), so triage stays fast at 8,000.
@@ -98,6 +100,7 @@ class _Reading:
 @dataclass
 class TriageEngine:
     rules: CompiledRules
+    medicines_file: Path | None = None  # the medicine reader's data (`doses`); None: the package's own
     fixer: SafetyTermCorrector = field(init=False)
 
     def __post_init__(self) -> None:
@@ -205,7 +208,28 @@ class TriageEngine:
         if split != joined:
             for fid, evidence in self._findings_of(split).items():
                 out.setdefault(fid, evidence)
+        if DOSE_FINDING not in out and (dose := self._dose_evidence(text)):
+            out[DOSE_FINDING] = dose
         return list(out.items())
+
+    def _dose_evidence(self, text: str) -> str | None:
+        """What the medicine reader worked out (`doses.overdose`: count x strength x medicine against the
+        label, or a whole supply taken), when the context analysis reads it as the writer's own intake:
+        not denied, hypothetical ("what if I took 10?") or someone else's past."""
+        found = read_doses(text, self.medicines_file)
+        if found is None:
+            return None
+        for finding in found.findings:
+            start, end = min(a for a, _ in finding.spans), max(b for _, b in finding.spans)
+            words = [w for w in normalise(text[start:end]).split() if len(w) >= 3 and w.isalpha()]
+            if not words:
+                return finding.evidence
+            around = _sentence_around(text, start, end)
+            rx = re.compile(r"\b(?:" + "|".join(map(re.escape, dict.fromkeys(words))) + r")\b")
+            said = self._mention_status(around, rx)
+            if said is None or said:  # words the rules' reading changed: the reader's own reading stands
+                return finding.evidence
+        return None
 
     def checked_findings(self, text: str) -> frozenset[str]:
         """Findings told only before a clinician's all-clear in the same message (`context.checked`).
@@ -678,14 +702,20 @@ class TriageEngine:
 
     def mentioned(self, text: str, rx: re.Pattern[str]) -> bool:
         """Whether `rx` matches a mention in `text` that is not denied, hypothetical or someone else's."""
+        return bool(self._mention_status(text, rx))
+
+    def _mention_status(self, text: str, rx: re.Pattern[str]) -> bool | None:
+        """`mentioned`, and None when `rx` does not match at all."""
+        matched = False
         for original in sentences(canonical(text)):
             sent = self._prepared(original)
             scope: _Scope | None = None
             for m in rx.finditer(sent):
+                matched = True
                 scope = scope or _Scope(sent=sent, masks=self._context_masks(sent), hedged=False)
                 if not self._suppressed(m.start(), m.end(), scope):
                     return True
-        return False
+        return False if matched else None
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
@@ -769,5 +799,13 @@ def rules_path(knowledge: Path) -> Path:
     return knowledge / "safety" / "triage.yaml"
 
 
+def _sentence_around(text: str, start: int, end: int) -> str:
+    """The sentence of `text` that holds [start, end): from the last stop before it to the next after it."""
+    stops = ".!?\n"
+    left = max(text.rfind(c, 0, start) for c in stops) + 1
+    rights = [i for c in stops if (i := text.find(c, end)) != -1]
+    return text[left : min(rights) + 1 if rights else len(text)]
+
+
 def load_engine(knowledge: Path) -> TriageEngine:
-    return TriageEngine(load_rules(rules_path(knowledge)))
+    return TriageEngine(load_rules(rules_path(knowledge)), knowledge / "safety" / "medicines.yaml")
