@@ -198,6 +198,12 @@ _GAP_STOP = re.compile(
     re.I,
 )
 _GENERIC = r"tablets?|tabs?|pills?|capsules?|caps|caplets?|meds|medications?|medicines?|painkillers?"
+_UNIT_WORDS = r"tablets?|tabs?|pills?|capsules?|caps|caplets?|sachets?|doses?|spoonfuls?|spoons?"
+# the nouns the stock forms turn on ("the whole packet", "everything in the cabinet", "more than prescribed")
+_STOCK_NOUNS = (
+    r"packet|pack|box|bottle|strip|blister|tub|supply|prescription|lot|everything|prescribed|label|leaflet"
+    r"|dose|amount|cabinet|cupboard|drawer"
+)
 
 
 def _key(name: str) -> str:
@@ -239,7 +245,7 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         r"(?P<a>an?)(?=\s)",
         rf"(?P<num>{_NR})",
         rf"(?P<med>(?:{med})s?)",
-        r"(?P<unit>tablets?|tabs?|pills?|capsules?|caps|caplets?|sachets?|doses?|spoonfuls?|spoons?)",
+        rf"(?P<unit>{_UNIT_WORDS})",
         r"(?P<more>more|of\s(?:them|those|these|it))",
         rf"(?P<clause>{_BREAK})",
     ]
@@ -275,6 +281,9 @@ class Engine:
     limits: dict[str, Ingredient]
     stock: tuple[_Stock, ...]
     day_hours: float
+    # a word without which nothing here can be read (a medicine, a unit, a stock form's noun): most
+    # messages do not mention medicines, and this one search spares them the full pass
+    gate: re.Pattern[str] = re.compile(r"(?!x)x")
 
 
 @dataclass(slots=True)
@@ -338,7 +347,8 @@ def engine(path: Path | None = None) -> Engine:
     stock = tuple(_Stock(s, re.compile(s.not_after, re.I) if s.not_after else None) for s in f.stock_forms)
     limits = {i.id: i for i in f.ingredients}
     names_pattern = re.compile(rf"(?<!\w)(?:{_names(f)})s?(?!\w)", re.I)
-    return Engine(f, _build(f), names_pattern, products, limits, stock, f.words.every_n_hours_day)
+    gate = re.compile(rf"(?<!\w)(?:{_names(f)}|{_GENERIC}|{_UNIT_WORDS}|{_STOCK_NOUNS})s?(?!\w)|doubl")
+    return Engine(f, _build(f), names_pattern, products, limits, stock, f.words.every_n_hours_day, gate)
 
 
 def _numbers(text: str) -> list[float]:
@@ -731,6 +741,8 @@ def overdose(text: str, path: Path | None = None) -> Overdose | None:
     """
     eng = engine(path)
     low = text.lower() if text.isascii() else "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    if not eng.gate.search(low):
+        return None
     intakes, stocks, meds = _read(eng, low)
     findings = _stock(eng, text, stocks, meds) + _numeric(eng, intakes)
     return Overdose(tuple(findings)) if findings else None
