@@ -542,7 +542,7 @@ class Assistant:
         rule = self.engine.flag(top.id) if top.id in self.engine.rules.source.flag_ids else None
         said = normalise(message)
         checked = bool(p.seen_and_cleared.search(said))
-        if checked or p.taken_back.search(said):
+        if checked or (p.taken_back.search(said) and not p.taken_back_unless.search(said)):
             now = self.triager.triage(message)
             question = self.engine.recheck_question(top.id) or now.screening_question
             cleared = now.model_copy(

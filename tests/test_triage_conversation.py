@@ -38,8 +38,12 @@ def test_a_later_message_that_takes_the_earlier_one_back_goes_on_with_the_questi
     assert "Thank you for explaining" in reply.answer
     again = assistant.reply("I meant I can't feel my bum at all when I wipe, since yesterday", EMERGENCY)
     assert again.triage.level == Level.emergency
-    unrelated = assistant.reply("I mean, is walking ok though?", EMERGENCY)
-    assert unrelated.triage.level == Level.emergency  # "I mean" is not "I meant"
+    for not_taken_back in (
+        "I mean, is walking ok though?",  # "I mean" is not "I meant"
+        "I meant to ask, is walking ok?",
+        "that was months ago and it's still numb",
+    ):
+        assert assistant.reply(not_taken_back, EMERGENCY).triage.level == Level.emergency, not_taken_back
 
 
 def test_a_new_emergency_in_a_later_message_still_gets_the_full_emergency_reply(assistant) -> None:
