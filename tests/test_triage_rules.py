@@ -173,6 +173,48 @@ def test_signs_a_clinician_has_checked_are_asked_about_again_not_escalated(messa
     assert any(f.id.endswith("_checked") for f in triage.flags)
 
 
+CHECKED = RULES.context.checked.examples if RULES.context.checked else None
+
+
+@pytest.mark.parametrize("message", CHECKED.fire if CHECKED else [])
+def test_an_all_clear_is_read_where_a_check_meets_a_clear_result(message: str) -> None:
+    assert ENGINE.all_clear(message), f"{message!r} should read as a clinician's all-clear"
+
+
+@pytest.mark.parametrize("message", CHECKED.quiet if CHECKED else [])
+def test_a_pending_abnormal_questioned_or_someone_elses_check_is_no_all_clear(message: str) -> None:
+    assert not ENGINE.all_clear(message), f"{message!r} should not read as a clinician's all-clear"
+
+
+@pytest.mark.parametrize(
+    ("message", "flag"),
+    [
+        (
+            "The out-of-hours doctor checked the feeling around my bum and did a bladder scan after I'd been, "
+            "all normal, and said it's a bad sciatica.",
+            "cauda_equina_checked",
+        ),
+        (
+            "The GP examined me for foot drop, says the strength is normal and it's just the pain making me limp.",
+            "progressive_weakness_checked",
+        ),
+        ("I'm 79. Fell off the kerb, they X-rayed me at A&E and nothing was broken.", "fragility_fracture_checked"),
+    ],
+)
+def test_an_all_clear_told_in_free_words_asks_again(message: str, flag: str) -> None:
+    triage = ENGINE.triage(message)
+    assert triage.level == Level.routine, [f.id for f in triage.flags]
+    assert flag in {f.id for f in triage.flags}
+
+
+def test_an_all_clear_leaves_a_cancer_history_a_risk_factor() -> None:
+    told = (
+        "My oncologist went through last month's scan with me: clear, and the back pain isn't linked to my old cancer"
+    )
+    assert ENGINE.all_clear(told)
+    assert ENGINE.triage(told).level == Level.urgent
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -180,6 +222,9 @@ def test_signs_a_clinician_has_checked_are_asked_about_again_not_escalated(messa
         "My MRI last year was clear and since yesterday I can't feel my bum when I wipe",
         "I couldn't feel my bum, went to A&E and the scan was clear, but it's come back worse tonight",
         "I had breast cancer 5 years ago and got the all clear, and my back has ached for a month",
+        "The scan was clear but since yesterday I can't feel my bum when I wipe",
+        "I can't feel my bum when I wipe. My mum had an MRI and it was all clear.",
+        "I can't feel my bum when I wipe and I'm waiting for the MRI results, the bloods were normal.",
     ],
 )
 def test_an_all_clear_does_not_cover_what_is_new_came_back_or_remains_a_risk(message: str) -> None:

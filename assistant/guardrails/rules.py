@@ -25,6 +25,24 @@ class OtherPerson(Strict):
     their_pronouns: str = r"(?!x)x"
 
 
+class Examples(Strict):
+    fire: list[str] = Field(default_factory=list)
+    quiet: list[str] = Field(default_factory=list)
+
+
+class Checked(Strict):
+    """A clinician's all-clear: a check and a clear result, in one sentence or the check's and the next,
+    unless a result is still to come or not clear (`unclear`). Its examples: messages that report one
+    that counts (`fire`) and messages that do not (`quiet`)."""
+
+    check: list[str]
+    clear: list[str]
+    said: str = r"(?!x)x"
+    said_to_be: list[str] = Field(default_factory=list)
+    unclear: list[str] = Field(default_factory=list)
+    examples: Examples = Field(default_factory=Examples)
+
+
 class Context(Strict):
     strong_terminators: list[str]
     comma_clause: str
@@ -64,7 +82,7 @@ class Context(Strict):
     own_next: str = r"(?!x)x"
     relapse: str = r"(?!x)x"
     # a clinician's all-clear reported in the message, what undoes it, and the flags it may cover
-    checked: str = r"(?!x)x"
+    checked: Checked | None = None
     checked_relapse: str = r"(?!x)x"
     checkable: list[str] = Field(default_factory=list)
 
@@ -88,11 +106,6 @@ class FindingRule(Strict):
         if not self.all and not self.phrases:
             raise ValueError(f"finding {self.id!r} needs `all` concepts or `phrases`")
         return self
-
-
-class Examples(Strict):
-    fire: list[str] = Field(default_factory=list)
-    quiet: list[str] = Field(default_factory=list)
 
 
 class FlagRule(Strict):
@@ -146,6 +159,9 @@ class RuleFile(Strict):
         return self
 
 
+_NEVER = re.compile(r"(?!x)x")
+
+
 def _rx(pattern: str, path: Path, where: str) -> re.Pattern[str]:
     try:
         return re.compile(rf"(?<![a-z0-9])(?:{pattern})(?![a-z0-9])")
@@ -190,7 +206,9 @@ class CompiledRules:
     resolved_next: re.Pattern[str]
     own_next: re.Pattern[str]
     relapse: re.Pattern[str]
-    checked: re.Pattern[str]
+    checked_check: re.Pattern[str]
+    checked_clear: re.Pattern[str]
+    checked_unclear: re.Pattern[str]
     checked_relapse: re.Pattern[str]
     answer_no: re.Pattern[str]
     first_person_owner: re.Pattern[str]
@@ -231,11 +249,19 @@ def _terminators(patterns: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
+def _clear(checked: Checked) -> list[str]:
+    """A clear result: one of `clear`, or `said` right before one of `said_to_be` ("said it's a bad sciatica")."""
+    if not checked.said_to_be:
+        return checked.clear
+    return [*checked.clear, f"(?:{checked.said}) (?:{'|'.join(checked.said_to_be)})"]
+
+
 def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
     ctx = rules.context
     strong = [t for t in ctx.terminators if t in ctx.strong_terminators]
     soft = [t for t in ctx.terminators if t not in strong and t != ","]
     soft.append(ctx.comma_clause)
+    checked = ctx.checked
     return CompiledRules(
         source=rules,
         concepts={k: _alternation(v, path, f"concepts.{k}") for k, v in rules.concepts.items()},
@@ -272,7 +298,11 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         resolved_next=re.compile(ctx.resolved_next),
         own_next=re.compile(ctx.own_next),
         relapse=_rx(ctx.relapse, path, "context.relapse"),
-        checked=_rx(ctx.checked, path, "context.checked"),
+        checked_check=_alternation(checked.check, path, "context.checked.check") if checked else _NEVER,
+        checked_clear=_alternation(_clear(checked), path, "context.checked.clear") if checked else _NEVER,
+        checked_unclear=_alternation(checked.unclear, path, "context.checked.unclear")
+        if checked and checked.unclear
+        else _NEVER,
         checked_relapse=_rx(ctx.checked_relapse, path, "context.checked_relapse"),
         answer_no=_plain(ctx.answer_no, path, "context.answer_no"),
         first_person_owner=_plain(ctx.first_person_owner, path, "context.first_person_owner"),

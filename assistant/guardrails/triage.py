@@ -241,7 +241,7 @@ class TriageEngine:
         if covered is None:
             covered = frozenset()
             joined = canonical(text)
-            if len(joined) <= CHECKED_MAX_CHARS and self.rules.checked.search(normalise_canonical(joined)):
+            if len(joined) <= CHECKED_MAX_CHARS and self.rules.checked_clear.search(normalise_canonical(joined)):
                 told = frozenset(f.id for f in self.findings(text))
                 # only a finding told at all can be covered: the second reading tries no other rule
                 after = set(self._findings_of(joined, checked=True, only=told))
@@ -254,26 +254,55 @@ class TriageEngine:
             self._checked_cache[text] = covered
         return covered
 
-    def _checked_upto(self, fixed: list[str]) -> tuple[int, int] | None:
+    def all_clear(self, text: str) -> bool:
+        """Whether the message reports a clinician's all-clear that covers what was told before it:
+        "Had it checked at the time, nothing broken" does; "X-ray showed a fracture" does not."""
+        reading = self._reading(canonical(text))
+        return self._checked_upto(reading.parts, reading.fixed) is not None
+
+    def _checked_upto(self, parts: list[str], fixed: list[str]) -> tuple[int, int] | None:
         """Where the first all-clear ends (part, character), unless the message says something came back or is new.
 
-        Only what was told before it was checked: "MRI said no compression, but since yesterday my
-        bum is numb. The scan says no compression though?" reports a new sign after the first one.
+        An all-clear is a check and a clear result in one sentence, or the check in the sentence before
+        (`context.checked`). Only what was told before it was checked: "MRI said no compression, but
+        since yesterday my bum is numb. The scan says no compression though?" reports a new sign.
         """
+        rules = self.rules
         for i, sent in enumerate(fixed):
-            m = self.rules.checked.search(sent)
-            if m:
-                # "...came back", "since yesterday": before it or after, something is new
-                rest = " ".join([*fixed[:i], sent[: m.start()], sent[m.end() :], *fixed[i + 1 :]])
-                return None if self.rules.checked_relapse.search(rest) else (i, m.end())
+            clear = rules.checked_clear.search(sent)
+            if clear is None or parts[i].rstrip().endswith("?"):
+                continue  # no clear result, or a question ("was the ECG normal?")
+            at, check = i, rules.checked_check.search(sent)
+            if check is None and i > 0 and not parts[i - 1].rstrip().endswith("?"):
+                at, check = i - 1, rules.checked_check.search(fixed[i - 1])
+            if check is None:
+                continue
+            told = sent if at == i else f"{fixed[at]} {sent}"
+            if rules.checked_unclear.search(told) or self._someone_elses(told, fixed):
+                continue  # a result to come or not clear ("waiting for the bloods"), or their check
+            # "...came back", "since yesterday": before it or after, something is new
+            said = {(i, clear.start(), clear.end()), (at, check.start(), check.end())}
+            rest = " ".join(_without(part, [(a, b) for j, a, b in said if j == k]) for k, part in enumerate(fixed))
+            if rules.checked_relapse.search(rest):
+                return None
+            return i, max(b for j, _a, b in said if j == i)
         return None
+
+    def _someone_elses(self, told: str, fixed: list[str]) -> bool:
+        """Whether a check is someone else's while the writer tells of themselves too: it names them and not
+        the writer ("I can't feel my bum. My mum had an MRI, all clear"). In a message all about one
+        person ("the patient's MRI showed no compression ... advice to give him") it is that person's."""
+        people, mine = self.rules.people, self.rules.first_person_owner
+        if not people.search(told) or mine.search(people.sub(" ", told)):
+            return False
+        return any(mine.search(people.sub(" ", part)) for part in fixed if part is not told and part not in told)
 
     def _findings_of(self, text: str, checked: bool = False, only: frozenset[str] | None = None) -> dict[str, str]:
         """Findings of one canonical text; `only` limits the rules tried (age findings are always read)."""
         out: dict[str, str] = {}
         reading = self._reading(text)
         parts, fixed, comparing = reading.parts, reading.fixed, reading.comparing
-        upto = self._checked_upto(fixed) if checked else None
+        upto = self._checked_upto(parts, fixed) if checked else None
         for i, original in enumerate(parts):
             sent = fixed[i]
             if not sent:
@@ -778,6 +807,13 @@ def _cover(mask: list[bool], start: int, stop: int) -> None:
 
 
 MAX_SENTENCE = 600  # characters: a run-on "sentence" is read in pieces, so time stays linear in length
+
+
+def _without(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with these spans cut out (each replaced by a space)."""
+    for a, b in sorted(spans, reverse=True):
+        text = f"{text[:a]} {text[b:]}"
+    return text
 
 
 def _bounded(sentence: str) -> list[str]:
