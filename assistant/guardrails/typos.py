@@ -109,7 +109,9 @@ class SafetyTermCorrector:
             left, right = token[:i], token[i:]
             glue_left, glue_right = left in _GLUE, right in _GLUE and len(right) >= 2
             if (
-                (glue_left and glue_right)
+                # two function words and the first a bare "no": "nowe" (Polish "new"), "nowim" are far
+                # more often "now ..." or another language than "no we"; a split must not invent a denial
+                (glue_left and glue_right and left != "no")
                 or (glue_left and right in words and len(right) >= 4)
                 or (glue_right and left in words and len(left) >= 4)
             ):
