@@ -88,6 +88,13 @@ def test_a_clear_no_to_the_screening_question_de_escalates() -> None:
         ("erm, now you mention it, kind of? a dull patch when I wipe. waterworks are fine", Level.emergency),
         ("funny you say that, yes sometimes", Level.emergency),
         ("hmm honestly no, all normal", Level.self_care),
+        # a yes with limits, a part picked out by name, a no taken back by what follows
+        ("only when I wipe", Level.emergency),
+        ("the peeing one", Level.emergency),
+        ("not numb but it feels different", Level.emergency),
+        ("now you mention it, it does feel a bit odd", Level.emergency),
+        # ... but a part named inside a no is no yes
+        ("Nope. Wee's fine, both legs fine apart from the right one which is the sciatica one", Level.self_care),
     ],
 )
 def test_answers_to_a_two_part_screening_question(answer: str, expected: Level) -> None:
@@ -281,3 +288,14 @@ def test_what_the_medicine_reader_finds_goes_through_the_same_context_analysis()
         "co-codamol 30/500, 2 tablets four times a day",
     ):
         assert "medicine_overdose" not in {f.id for f in ENGINE.triage(quiet).flags}, quiet
+
+
+def test_not_getting_worse_answers_the_weakness_question_no_and_lift_your_foot_is_no_bones_question() -> None:
+    question = (
+        "Is the weakness getting worse, or are you tripping, catching your foot"
+        " or finding it hard to lift your foot or toes?"
+    )
+    history = [Turn(role="user", content="my foot feels weak"), Turn(role="assistant", content=question)]
+    assert ENGINE.asks_about(question).isdisjoint({"fragility_fracture", "major_trauma"})
+    for answer in ["it's about the same", "no worse than last week", "it is not getting any worse"]:
+        assert "fragility_fracture" not in {f.id for f in ENGINE.triage(answer, history).flags}, answer
