@@ -299,3 +299,42 @@ def test_not_getting_worse_answers_the_weakness_question_no_and_lift_your_foot_i
     assert ENGINE.asks_about(question).isdisjoint({"fragility_fracture", "major_trauma"})
     for answer in ["it's about the same", "no worse than last week", "it is not getting any worse"]:
         assert "fragility_fracture" not in {f.id for f in ENGINE.triage(answer, history).flags}, answer
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # a feared or believed diagnosis is no sign ...
+        ("I'm convinced it's a tumour. It's been 10 days since I dug the veg patch", Level.self_care),
+        ("every twinge I think is cancer. back's ached 4 days since I slept funny", Level.self_care),
+        ("Scared stiff of a tumour. Just L5 radicular pain on the left.", Level.self_care),
+        ("keep thinking it's a blood clot or an aneurysm. just a sore back from moving furniture", Level.self_care),
+        ("I panic that it's the nerve thing where you lose control of your bladder", Level.self_care),
+        # ... but a sign told beside the fear counts, and so does a clinician's worry or a real history
+        ("I'm terrified it's cauda equina, I can't feel my bum when I wipe", Level.emergency),
+        ("I'm worried it's cancer because I had breast cancer before and my back hurts at night", Level.urgent),
+        ("The consultant is worried it's cancer and has booked a scan", Level.urgent),
+        ("I've had cancer and I'm scared it's back", Level.urgent),
+    ],
+)
+def test_a_feared_diagnosis_is_no_sign_but_a_sign_beside_the_fear_is(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # a function told as lost or dwindling is the sign
+        ("I no longer have any feeling when I go for a wee", Level.emergency),
+        ("there's hardly any feeling down below now", Level.emergency),
+        ("I'm not weeing normally since yesterday", Level.emergency),
+        ("my wee isn't normal", Level.emergency),
+        # a symptom denied, or a function told as working, is no sign
+        ("I don't feel numb down below", Level.self_care),
+        ("I no longer have numbness in my bum", Level.self_care),
+        ("I can feel everything down there and I'm weeing normally", Level.self_care),
+        ("I didn't feel any different down below", Level.self_care),
+    ],
+)
+def test_lost_functions_and_denied_symptoms(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected

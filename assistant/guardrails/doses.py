@@ -218,6 +218,10 @@ def _names(f: MedicinesFile) -> str:
     return _trie((n for m in f.medicines for n in m.names), r"[\s\-‐‑]?")
 
 
+_CLOCK = r"\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?"
+_CLOCK_RX = re.compile(r"\d{1,2}(?:[:.]\d\d)?")
+
+
 def _build(f: MedicinesFile) -> re.Pattern[str]:
     med = _names(f)
     w = f.words
@@ -234,6 +238,8 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         rf"(?P<period>since\syesterday|over\sthe\sweekend|(?:this|a|per|each|in\sa|last|the\spast|the\slast)\sweek"
         rf"|weekly|(?:for|over|in|during)\s(?:the\s)?(?:last\s|past\s)?{_NR}\s(?:days?|weeks?))",
         rf"(?P<day>{in_a_day})",
+        # doses listed by the clock ("at 8, 12, 4 and 8"): as many a day as times listed
+        rf"(?P<clock>at\s{_CLOCK}(?:\s?,\s?{_CLOCK})*\s?,?\s(?:and|&)\s{_CLOCK})",
         r"(?P<ignore>at\s\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?|\d{1,2}(?:[:.]\d\d)?\s?(?:[ap]m|o'?clock)|\d{1,2}:\d\d"
         rf"|{_NR}\s?(?:hours?|hrs?|minutes?|mins?|days?|weeks?|wks?|months?|years?|yrs?|ml|mls|millilitres?|mcg"
         r"|micrograms?|kg|kilos?|stone|st|lbs?|pounds?|percent|%|cm|reps?|sets?|times|miles?|km|degrees|out\sof\s10|/10))",
@@ -516,7 +522,7 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
                 unmarked.append(intake)
                 last = last_any = intake
             count = None
-        elif kind in ("every", "minutes", "times", "once", "single", "day", "period"):
+        elif kind in ("every", "minutes", "times", "clock", "once", "single", "day", "period"):
             if count and last and _takes_late_count(text, last, count):
                 last.count = min(_numbers(count.text) or [1])  # "tramadol 50mg two every 6 hours"
                 last.spans.append((count.start, count.end))
@@ -592,6 +598,8 @@ def _marker(eng: Engine, tok: _Tok) -> _Marker | None:
         return _Marker("rate", times or min(values or [1]), tok)
     if kind == "once":
         return _Marker("rate", 1, tok)
+    if kind == "clock":
+        return _Marker("rate", len(_CLOCK_RX.findall(tok.text)), tok)
     if kind == "period":
         days = min(values) if values else (2 if "yesterday" in tok.text.lower() or "weekend" in tok.text.lower() else 7)
         if "week" in tok.text.lower() and values:

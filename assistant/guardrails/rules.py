@@ -60,6 +60,8 @@ class Context(Strict):
     pseudo_negation: list[str] = Field(default_factory=list)
     negation_after: list[str]
     hypothetical: list[str]
+    # a diagnosis named as what the writer fears or believes ('convinced it's a tumour'): the name is no sign
+    feared: list[str] = Field(default_factory=list)
     other_person: OtherPerson
     general_sentence: str = r"(?!x)x"
     first_person_report: str = r"(?!x)x"
@@ -185,6 +187,7 @@ class CompiledRules:
     pseudo_negation: re.Pattern[str] | None
     negation_after: re.Pattern[str]
     hypothetical: re.Pattern[str]
+    feared: re.Pattern[str]
     people: re.Pattern[str]
     history: re.Pattern[str]
     current: re.Pattern[str]
@@ -277,6 +280,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         else None,
         negation_after=re.compile("|".join(f"(?:{p})" for p in ctx.negation_after)),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
+        feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else re.compile(r"(?!x)x"),
         people=_rx(ctx.other_person.people, path, "context.other_person.people"),
         history=_rx(ctx.other_person.history, path, "context.other_person.history"),
         current=_rx(ctx.other_person.current, path, "context.other_person.current"),

@@ -481,6 +481,9 @@ class TriageEngine:
         # "is it normal for it to travel up? - mine has": a report, not a general question
         for m in [] if own else self.rules.hypothetical.finditer(sent):
             _cover(mask, m.start(), scope_end(m.end()))
+        for m in self.rules.feared.finditer(sent):
+            # only the feared name is covered: a sign told beside the fear still counts
+            _cover(mask, m.start(), m.end())
         if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
         someone = self.rules.people.search(sent) or self.rules.other_pronoun_start.match(sent)
@@ -568,7 +571,10 @@ class TriageEngine:
         if "qmark" in words:
             return False
         denial = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
-        return bool(denial and not head[: denial.start()].strip().endswith("not"))
+        if not denial or head[: denial.start()].strip().endswith("not"):
+            return False
+        # "not weeing normally": the "not" before the mention denies its normality, so no denial
+        return not (denial.start() == 0 and sent[:start].rstrip().endswith(" not"))
 
     def _age_findings(self, text: str, others: bool = True) -> dict[str, str]:
         """Ages stated in the (normalised) message; `others=False` keeps only the writer's own."""
