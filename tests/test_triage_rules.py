@@ -338,3 +338,30 @@ def test_a_feared_diagnosis_is_no_sign_but_a_sign_beside_the_fear_is(message: st
 )
 def test_lost_functions_and_denied_symptoms(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # a sign denied or cleared, then said to be back, counts again
+        (
+            "the out-of-hours doctor checked me on Saturday for saddle numbness and said it was fine,"
+            " but since last night it's come back",
+            Level.emergency,
+        ),
+        ("no numbness down below last week but it's come back since yesterday", Level.emergency),
+        ("no numbness down below and it hasn't come back", Level.self_care),
+        ("no numbness down below, but the back pain has come back", Level.self_care),
+        # the ordinary ache told after an all-clear is not the sign back
+        (
+            "A&E x-rayed my back after the car crash yesterday, nothing broken. Stiff and sore today, OK to walk?",
+            Level.routine,
+        ),
+        ("The scan was clear but since yesterday I can't feel my bum.", Level.emergency),
+        # named illnesses that are no fever now
+        ("I had glandular fever at 15. Back's sore after decorating", Level.self_care),
+        ("hay fever is awful this week and my back aches from sneezing", Level.self_care),
+    ],
+)
+def test_signs_back_after_a_denial_or_all_clear_and_fever_lookalikes(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected

@@ -86,6 +86,8 @@ class Context(Strict):
     # a clinician's all-clear reported in the message, what undoes it, and the flags it may cover
     checked: Checked | None = None
     checked_relapse: str = r"(?!x)x"
+    checked_recent: str = r"(?!x)x"
+    revived: str = r"(?!x)x"
     checkable: list[str] = Field(default_factory=list)
 
 
@@ -213,6 +215,8 @@ class CompiledRules:
     checked_clear: re.Pattern[str]
     checked_unclear: re.Pattern[str]
     checked_relapse: re.Pattern[str]
+    checked_recent: re.Pattern[str]
+    revived: re.Pattern[str]
     answer_no: re.Pattern[str]
     first_person_owner: re.Pattern[str]
     inside_their_story: re.Pattern[str]
@@ -308,6 +312,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         if checked and checked.unclear
         else _NEVER,
         checked_relapse=_rx(ctx.checked_relapse, path, "context.checked_relapse"),
+        checked_recent=_rx(ctx.checked_recent, path, "context.checked_recent"),
+        revived=_rx(ctx.revived, path, "context.revived"),
         answer_no=_plain(ctx.answer_no, path, "context.answer_no"),
         first_person_owner=_plain(ctx.first_person_owner, path, "context.first_person_owner"),
         inside_their_story=_plain(ctx.inside_their_story, path, "context.inside_their_story"),

@@ -285,8 +285,21 @@ class TriageEngine:
             rest = " ".join(_without(part, [(a, b) for j, a, b in said if j == k]) for k, part in enumerate(fixed))
             if rules.checked_relapse.search(rest):
                 return None
+            if self._news_beside_a_sign(fixed, parts, said):
+                return None
             return i, max(b for j, _a, b in said if j == i)
         return None
+
+    def _news_beside_a_sign(self, fixed: list[str], parts: list[str], said: set[tuple[int, int, int]]) -> bool:
+        """Whether a sentence tells a sign as recent ("since this morning I can't feel my bum"): "stiff and
+        sore today" after an all-clear is the ordinary ache, not the checked sign back. The all-clear's own
+        words are left out ("the MRI this morning was clear")."""
+        recent = self.rules.checked_recent
+        for k, part in enumerate(fixed):
+            rest = _without(part, [(a, b) for j, a, b in said if j == k])
+            if recent.search(rest) and self._findings_of(parts[k]):
+                return True
+        return False
 
     def _someone_elses(self, told: str, fixed: list[str]) -> bool:
         """Whether a check is someone else's while the writer tells of themselves too: it names them and not
@@ -551,6 +564,9 @@ class TriageEngine:
         """`stops`: the sentence's soft terminators (`_soft_stops`), read once by the caller."""
         window = self.rules.source.context.negation_window
         starts, ends = stops
+        revived = self.rules.revived.search(sent, end)
+        if revived and not _NOT_BEFORE.search(sent, max(0, revived.start() - 12), revived.start()):
+            return False  # "...said it was fine, but since last night it's come back": denied once, back now
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
         before = bisect_left(starts, start)
         cut = min(ends[before - 1] if before else 0, start)
@@ -754,6 +770,9 @@ class TriageEngine:
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
+
+
+_NOT_BEFORE = re.compile(r"\b(?:not|never|no)\b")  # "it has not come back": no revival
 
 
 def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str], bool] | None = None) -> str | None:
