@@ -125,6 +125,8 @@ class FlagRule(Strict):
     asks_about: str | None = None
     # concepts whose denial answers this screening question before it is asked ("no fever")
     answered_by: list[str] = Field(default_factory=list)
+    # concepts that, told in a reply to this question, answer it yes ("it takes ages to start")
+    answered_yes_by: list[str] = Field(default_factory=list)
     examples: Examples = Field(default_factory=Examples)
 
 

@@ -665,6 +665,8 @@ class TriageEngine:
                 target = self._questions[asked]
                 # a "no" that goes on to report a sign ("no, but I can't feel my bum") is not a denial
                 verdict = answer_verdict(self.rules, turn.content, reports_sign=lambda text: bool(self.findings(text)))
+                if verdict is None and self._tells_what_was_asked(asked, turn.content):
+                    verdict = "yes"  # "it takes ages to start, I stand there waiting": the sign, told
                 if verdict == "yes":
                     # a yes anywhere wins over a no ("no to the first, yes to the second")
                     if target not in fired:
@@ -693,6 +695,12 @@ class TriageEngine:
             question = next((q for q in map(self.recheck_question, rechecked) if q), None)
         hits = self._ordered(fired) + list(rechecked.values())
         return Triage(level=level, flags=hits, screening_question=question)
+
+    def _tells_what_was_asked(self, asked: str, answer: str) -> bool:
+        """Whether a reply with no yes or no in it describes what the question asked about, in words the
+        question's flag lists (`answered_yes_by`): "it takes ages to start" to a question about peeing."""
+        concepts = {c for f in self.rules.source.flags if f.screening_question == asked for c in f.answered_yes_by}
+        return any(self.mentioned(answer, self.rules.concepts[c]) for c in sorted(concepts))
 
     def recheck_question(self, flag_id: str) -> str | None:
         """The question asked again about a flag whose signs a clinician checked: its screening flag's
