@@ -22,7 +22,9 @@ class OtherPerson(Strict):
     # what someone saw of the writer ("my wife noticed the chair was wet"), and the pronouns that make
     # it their own story instead
     observed: str = r"(?!x)x"
+    found_today: str = r"(?!x)x"
     their_pronouns: str = r"(?!x)x"
+    found_today: str = r"(?!x)x"
 
 
 class Examples(Strict):
@@ -197,6 +199,7 @@ class CompiledRules:
     current: re.Pattern[str]
     observed: re.Pattern[str]
     their_pronouns: re.Pattern[str]
+    found_today: re.Pattern[str]
     general_sentence: re.Pattern[str]
     first_person_report: re.Pattern[str]
     resolved: re.Pattern[str]
@@ -292,6 +295,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         current=_rx(ctx.other_person.current, path, "context.other_person.current"),
         observed=_plain(ctx.other_person.observed, path, "context.other_person.observed"),
         their_pronouns=_plain(ctx.other_person.their_pronouns, path, "context.other_person.their_pronouns"),
+        found_today=_rx(ctx.other_person.found_today, path, "context.other_person.found_today"),
         general_sentence=_rx(ctx.general_sentence, path, "context.general_sentence"),
         first_person_report=re.compile(ctx.first_person_report),
         resolved=_rx(ctx.resolved, path, "context.resolved"),

@@ -519,8 +519,10 @@ class TriageEngine:
                 # their story ends where a new subject starts ("my family ... and my scan showed")
                 end = min(scope_end(m.end()), next_start(self.rules.new_subject, m.end()))
                 window = sent[m.end() : end]
-                if self.rules.observed.match(window) and not self.rules.their_pronouns.search(window):
-                    continue  # what they saw of the writer is the writer's story
+                if self.rules.observed.match(window) and (
+                    not self.rules.their_pronouns.search(window) or self.rules.found_today.search(sent)
+                ):
+                    continue  # what they saw of the writer, or found today of the one in their care, is now
                 fp = self._writer_in(window)
                 # what follows "I ..." is the writer's own; "and now I ..." belongs to the writer too
                 about_them = self.rules.trailing_connectives.sub("", window[: fp.start()]) if fp else window
