@@ -152,7 +152,10 @@ class Triager:
             # a crisis family also reads what the rules set aside: "if a bus hit me I'd be relieved"
             aside = sig.aside.get(name, 0.0) if fam.crisis else 0.0
             evidence = sig.evidence.get(name, "")
-            if answer == "yes" or (live >= t.escalate and answer != "no"):
+            # a strong signal from a question ("how many paracetamol is too many?") asks, never escalates:
+            # the writer is asking, and the family's question comes with its safety advice
+            asking = evidence.rstrip().endswith("?")
+            if answer == "yes" or (live >= t.escalate and answer != "no" and not asking):
                 rule = self.engine.flag(fam.flag)
                 why = f"answered yes to: {fam.question}" if answer == "yes" else evidence
                 flags.append(
