@@ -111,6 +111,7 @@ class TriageEngine:
         self._scopes: dict[tuple[str, str, bool], _Scope] = {}
         self._words: dict[str, Beginnings] = {}
         self._readings: dict[str, _Reading] = {}
+        self._ruled: dict[str, dict[str, str]] = {}
         self._said: dict[str, list[str]] = {}
         seen = self._seen_beginnings()
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
@@ -203,14 +204,24 @@ class TriageEngine:
         and keeping every finding errs on the side of caution.
         """
         joined = canonical(text)
-        out = self._findings_of(joined)
+        out = dict(self._rules_of(joined))
         split = canonical(text, join_lines=False)
         if split != joined:
-            for fid, evidence in self._findings_of(split).items():
+            for fid, evidence in self._rules_of(split).items():
                 out.setdefault(fid, evidence)
         if DOSE_FINDING not in out and (dose := self._dose_evidence(text)):
             out[DOSE_FINDING] = dose
         return list(out.items())
+
+    def _rules_of(self, text: str) -> dict[str, str]:
+        """`_findings_of` a canonical text, read once per message (the all-clear's check asks again)."""
+        found = self._ruled.get(text)
+        if found is None:
+            found = self._findings_of(text)
+            if len(self._ruled) > 2048:
+                self._ruled.clear()
+            self._ruled[text] = found
+        return found
 
     def _dose_evidence(self, text: str) -> str | None:
         """What the medicine reader worked out (`doses.overdose`: count x strength x medicine against the
@@ -261,11 +272,12 @@ class TriageEngine:
         It reads only the findings told, so with none it covers none. With no all-clear in either
         reading (`_checked_upto` None) it reads every sentence as the first reading did (the same
         scopes, no characters covered), so it finds every rule finding and age again: only the medicine
-        reader's finding, which it does not read, could be left over, so one told keeps the old path."""
+        reader's finding, which it does not read, could be left over, so one the reader told (and the
+        rules did not) keeps the old path."""
         if not told:
             return False
-        if DOSE_FINDING in told:
-            return True
+        if DOSE_FINDING in told and all(DOSE_FINDING not in self._rules_of(t) for t in {joined, split}):
+            return True  # the medicine reader's, not the rules'
         return any(self._checked_upto(r.parts, r.fixed) is not None for r in map(self._reading, {joined, split}))
 
     def all_clear(self, text: str) -> bool:
@@ -447,6 +459,7 @@ class TriageEngine:
         self._scopes.clear()
         self._words.clear()
         self._readings.clear()
+        self._ruled.clear()
         self._said.clear()
 
     def _prepared(self, sentence: str) -> str:
