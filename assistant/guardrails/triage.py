@@ -475,9 +475,14 @@ class TriageEngine:
     def denied(self, text: str, concepts: list[str]) -> bool:
         """Whether the writer denies one of these concepts ("no fever", "no thoughts of hurting myself")."""
         for sent in self._statements(text):
-            scope = _Scope(sent=sent, words=self._beginnings(sent))  # only its words and terminators are read
+            words = self._beginnings(sent)
+            scope: _Scope | None = None
             for concept in concepts:
-                for m in _finditer(self._concepts[concept], scope):
+                pattern = self._concepts[concept]
+                if pattern.needs is not None and pattern.needs.isdisjoint(words.words):
+                    continue  # not in the sentence (`_ruled_out`): most sentences need no scope at all
+                scope = scope or _Scope(sent=sent, words=words)  # only its words and terminators are read
+                for m in _finditer(pattern, scope):
                     if scope.stops is None:
                         scope.stops = self._soft_stops(sent)
                     if self._negated(m.start(), m.end(), sent, scope.stops):
