@@ -112,6 +112,7 @@ class TriageEngine:
         self._words: dict[str, Beginnings] = {}
         self._readings: dict[str, _Reading] = {}
         self._ruled: dict[str, dict[str, str]] = {}
+        self._cut: dict[str, list[str]] = {}
         self._said: dict[str, list[str]] = {}
         seen = self._seen_beginnings()
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
@@ -352,7 +353,7 @@ class TriageEngine:
         """The canonical text cut into parts and prepared, once for every pass over it (the all-clear's too)."""
         reading = self._readings.get(text)
         if reading is None:
-            parts = [piece for sent in sentences(text) for piece in _bounded(sent)]
+            parts = [piece for sent in self._sentences(text) for piece in _bounded(sent)]
             fixed = [self._prepared(p) for p in parts]
             whole = " ".join(fixed)
             comparing = bool(self.rules.comparison.search(whole))
@@ -361,6 +362,16 @@ class TriageEngine:
                 self._readings.clear()
             self._readings[text] = reading
         return reading
+
+    def _sentences(self, text: str) -> list[str]:
+        """The canonical text's sentences, cut once for the rules' reading and the denials' (a tenth of
+        a millisecond at 1,000 characters)."""
+        found = self._cut.get(text)
+        if found is None:
+            if len(self._cut) > 2048:
+                self._cut.clear()
+            found = self._cut[text] = sentences(text)
+        return found
 
     def _scope(self, sent: str, nxt: str, comparing: bool) -> _Scope:
         """A sentence read in its context, shared by every reading of the message that sees it so (line
@@ -460,6 +471,7 @@ class TriageEngine:
         self._words.clear()
         self._readings.clear()
         self._ruled.clear()
+        self._cut.clear()
         self._said.clear()
 
     def _prepared(self, sentence: str) -> str:
@@ -493,7 +505,7 @@ class TriageEngine:
         """The message's sentences, prepared, read once for every flag whose denial is looked for."""
         said = self._said.get(text)
         if said is None:
-            said = [self._prepared(original) for original in sentences(canonical(text))]
+            said = [self._prepared(original) for original in self._sentences(canonical(text))]
             if len(self._said) > 2048:
                 self._said.clear()
             self._said[text] = said
