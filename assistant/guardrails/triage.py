@@ -17,7 +17,7 @@ from pathlib import Path
 from assistant.canonical import canonical, normalise, normalise_canonical
 from assistant.gloss import gloss
 from assistant.guardrails.doses import overdose as read_doses
-from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, word_starts
+from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, shortest, word_starts
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -39,8 +39,9 @@ class Finding:
 
 @dataclass(frozen=True)
 class _Pattern:
-    """A rule's compiled pattern, with what a match must begin with (`prefixes.match_starts`) and what
-    a sentence's word starts must include for one to be in it (`prefixes.match_needs`); None: cannot be told."""
+    """A rule's compiled pattern, with what a match must begin with (`prefixes.match_starts`, less the
+    ones another of them begins: `shortest`) and what a sentence's word starts must include for one to
+    be in it (`prefixes.match_needs`); None: cannot be told."""
 
     rx: re.Pattern[str]
     starts: frozenset[str] | None
@@ -455,7 +456,8 @@ class TriageEngine:
         live = scope.live.get(concept)
         if live is None:
             live = False
-            for m in _finditer(self._concepts[concept], scope):
+            # a concept found not to occur at all (`_present`) has no mention to judge
+            for m in () if scope.present.get(concept) is False else _finditer(self._concepts[concept], scope):
                 if not self._suppressed(m.start(), m.end(), scope):
                     live = True
                     break
@@ -808,7 +810,7 @@ def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str]
 
 
 def _pattern(rx: re.Pattern[str], seen: Counter[str]) -> _Pattern:
-    return _Pattern(rx, match_starts(rx), match_needs(rx, seen))
+    return _Pattern(rx, shortest(match_starts(rx)), match_needs(rx, seen))
 
 
 def _ruled_out(pattern: _Pattern, scope: _Scope) -> bool:
