@@ -19,13 +19,19 @@ from assistant.sentences import sentences
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 ENGINE = load_engine(KNOWLEDGE)
-PATTERNS = {**ENGINE.rules.concepts, **{k: v for k, v in ENGINE.rules.phrases.items() if v is not None}}
+PATTERNS = {
+    **ENGINE.rules.concepts,
+    **{k: v for k, v in ENGINE.rules.phrases.items() if v is not None},
+    "context.checked.clear": ENGINE.rules.checked_clear,  # looked for in every message that tells a sign
+}
 
 
 def _texts() -> list[str]:
     examples = yaml.safe_load((KNOWLEDGE / "safety" / "triage_examples.yaml").read_text(encoding="utf-8"))
     texts = [t for kind in ("findings", "concepts") for ex in examples[kind].values() for t in ex["fire"] + ex["quiet"]]
     texts += [t for f in ENGINE.rules.source.flags for t in f.examples.fire + f.examples.quiet]
+    checked = ENGINE.rules.source.context.checked
+    texts += checked.examples.fire + checked.examples.quiet if checked else []
     prepared = {ENGINE._prepared(s) for t in texts for s in sentences(canonical(t))}
     return sorted(prepared | {f"{s} qmark" for s in prepared})
 

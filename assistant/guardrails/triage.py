@@ -117,6 +117,7 @@ class TriageEngine:
         self._said: dict[str, list[str]] = {}
         seen = self._seen_beginnings()
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
+        self._clear = _pattern(self.rules.checked_clear, seen)
         self._checks = [self._check(r, seen) for r in self.rules.source.findings]
         self._by_start, self._always = self._check_index()
         self._start_keys = frozenset(self._by_start)
@@ -297,9 +298,11 @@ class TriageEngine:
         """
         rules = self.rules
         for i, sent in enumerate(fixed):
-            clear = rules.checked_clear.search(sent)
-            if clear is None or parts[i].rstrip().endswith("?"):
-                continue  # no clear result, or a question ("was the ECG normal?")
+            if parts[i].rstrip().endswith("?"):
+                continue  # a question ("was the ECG normal?")
+            clear = self._search(self._clear, sent)  # read of every message that tells a sign
+            if clear is None:
+                continue
             at, check = i, rules.checked_check.search(sent)
             if check is None and i > 0 and not parts[i - 1].rstrip().endswith("?"):
                 at, check = i - 1, rules.checked_check.search(fixed[i - 1])
@@ -315,6 +318,14 @@ class TriageEngine:
                 return None
             return i, max(b for j, _a, b in said if j == i)
         return None
+
+    def _search(self, pattern: _Pattern, sent: str) -> re.Match[str] | None:
+        """`pattern.rx.search(sent)`, tried only where a match can begin (`Beginnings`), and not at all
+        in a sentence without what every match needs (`_ruled_out`)."""
+        words = self._beginnings(sent)
+        if pattern.needs is not None and pattern.needs.isdisjoint(words.words):
+            return None
+        return words.search(pattern.rx, pattern.starts)
 
     def _someone_elses(self, told: str, fixed: list[str]) -> bool:
         """Whether a check is someone else's while the writer tells of themselves too: it names them and not
