@@ -300,7 +300,7 @@ class TriageEngine:
         for i, sent in enumerate(fixed):
             if parts[i].rstrip().endswith("?"):
                 continue  # a question ("was the ECG normal?")
-            clear = self._search(self._clear, sent)  # read of every message that tells a sign
+            clear = self._search(self._clear, sent)  # looked for in every message that tells a sign (`_may_cover`)
             if clear is None:
                 continue
             at, check = i, rules.checked_check.search(sent)
@@ -376,8 +376,8 @@ class TriageEngine:
         return reading
 
     def _sentences(self, text: str) -> list[str]:
-        """The canonical text's sentences, cut once for the rules' reading and the denials' (a tenth of
-        a millisecond at 1,000 characters)."""
+        """The canonical text's sentences, cut once for the rules' reading and the denials' (about 0.06 ms
+        at 1,000 characters)."""
         found = self._cut.get(text)
         if found is None:
             if len(self._cut) > 2048:
