@@ -118,17 +118,20 @@ def canonical(text: str, *, join_lines: bool = True) -> str:
 @lru_cache(maxsize=8192)
 def _canonical(text: str, join_lines: bool) -> str:
     c = _compiled()
-    text = _FORMAT.sub("", text)
+    if not text.isascii():  # every format character lies outside ASCII
+        text = _FORMAT.sub("", text)
     text = unicodedata.normalize("NFKC", text.translate(c.translate)).translate(c.translate)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub(" ", text)
-    if join_lines:
+    if join_lines and "\n" in text:  # the patterns about lines need a line break (most messages have none)
         text = _MID_SENTENCE_BREAK.sub(" ", text)
     if _REPEAT.search(text):
         text = _STRETCHED.sub(lambda m: _unstretch(m.group(0)), text)
     text = _TOKEN.sub(partial(_speak, table=c.speak), text)  # one call a word, not two
-    text = _LINE_END_SPACES.sub("\n", _SPACES.sub(" ", text))
-    return re.sub(r"\n{2,}", "\n", text).strip()
+    text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = re.sub(r"\n{2,}", "\n", _LINE_END_SPACES.sub("\n", text))
+    return text.strip()
 
 
 # ---- the form the rules read: lower case, contractions written out ------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.canonical import _compiled, canonical, normalise
+from assistant.canonical import _FORMAT, _compiled, canonical, normalise
 from assistant.guardrails.input import clean
 
 EXAMPLES = _compiled().table.examples
@@ -29,6 +29,23 @@ def test_canonical_is_idempotent() -> None:
 
 def test_input_keeps_the_writers_line_breaks_but_not_invisible_characters() -> None:
     assert clean("no fever\nnumb bu\u200bm") == "no fever\nnumb bum"
+
+
+def test_every_format_character_lies_outside_ascii() -> None:
+    """`canonical` skips looking for them in an ASCII message."""
+    assert [i for i in range(128) if _FORMAT.match(chr(i))] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("pain  here \t\n\n numb\r\n\r\nBum ", "pain here\nnumb\nBum"),
+        ("numb\n bum\u2028now", "numb bum now"),
+        ("x\x0by", "x y"),
+    ],
+)
+def test_spaces_and_line_breaks_with_and_without_a_break(raw: str, expected: str) -> None:
+    assert canonical(raw) == expected
 
 
 def test_rule_matching_reads_the_canonical_form() -> None:

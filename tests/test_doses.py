@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from assistant.errors import ConfigError
-from assistant.guardrails.doses import Overdose, _read, default_path, engine, load_medicines, overdose
+from assistant.guardrails.doses import Overdose, _lower, _read, default_path, engine, load_medicines, overdose
 
 FILE = load_medicines()
 EXAMPLES = (
@@ -200,3 +200,20 @@ def test_pathological_input_stays_linear() -> None:
         start = time.perf_counter()
         overdose(text)
         assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain ascii",
+        "Café PARACETAMOL",
+        "\u0130brahim took 10",  # a capital I with a dot: its lower case is two characters
+        "\u039f\u03a3 \u03a3\u039f\u03a3 x\u03a3.",  # capital sigmas, final and not
+        "\u1e9e\u00df \u01c5 \u2126",
+    ],
+)
+def test_lower_keeps_each_character_in_place(text: str) -> None:
+    """The fast lower case is the per-character one, so spans still index the text as given."""
+    slow = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    assert _lower(text) == slow
+    assert len(_lower(text)) == len(text)

@@ -13,19 +13,25 @@ import pytest
 import yaml
 
 from assistant.canonical import canonical
-from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, word_starts
+from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, shortest, word_starts
 from assistant.guardrails.triage import load_engine
 from assistant.sentences import sentences
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 ENGINE = load_engine(KNOWLEDGE)
-PATTERNS = {**ENGINE.rules.concepts, **{k: v for k, v in ENGINE.rules.phrases.items() if v is not None}}
+PATTERNS = {
+    **ENGINE.rules.concepts,
+    **{k: v for k, v in ENGINE.rules.phrases.items() if v is not None},
+    "context.checked.clear": ENGINE.rules.checked_clear,  # looked for in every message that tells a sign
+}
 
 
 def _texts() -> list[str]:
     examples = yaml.safe_load((KNOWLEDGE / "safety" / "triage_examples.yaml").read_text(encoding="utf-8"))
     texts = [t for kind in ("findings", "concepts") for ex in examples[kind].values() for t in ex["fire"] + ex["quiet"]]
     texts += [t for f in ENGINE.rules.source.flags for t in f.examples.fire + f.examples.quiet]
+    checked = ENGINE.rules.source.context.checked
+    texts += checked.examples.fire + checked.examples.quiet if checked else []
     prepared = {ENGINE._prepared(s) for t in texts for s in sentences(canonical(t))}
     return sorted(prepared | {f"{s} qmark" for s in prepared})
 
@@ -59,8 +65,10 @@ def test_matches_found_at_word_starts_are_all_the_matches(name: str) -> None:
     rx = PATTERNS[name]
     starts = match_starts(rx)
     for text in TEXTS:
-        found = [m.span() for m in Beginnings(text).finditer(rx, starts)]
-        assert found == [m.span() for m in rx.finditer(text)], (name, text)
+        expected = [m.span() for m in rx.finditer(text)]
+        assert [m.span() for m in Beginnings(text).finditer(rx, starts)] == expected, (name, text)
+        # the fewer beginnings triage tries (`shortest`) find the same matches
+        assert [m.span() for m in Beginnings(text).finditer(rx, shortest(starts))] == expected, (name, text)
 
 
 def test_needs_may_lie_past_a_match_start() -> None:

@@ -738,6 +738,17 @@ def _same_sentence(text: str, a: _Tok, b: _Tok) -> bool:
     return not any(c in text[lo:hi] for c in ".!?;\n")
 
 
+def _lower(text: str) -> str:
+    """The text lower-cased a character at a time, so that spans still index it as given: a character
+    whose lower case is longer (a capital I with a dot) stays as it is. `str.lower` of the whole text is the same,
+    without a Python loop over every character, when its length shows no such character and there is
+    no capital sigma (the one character whose lower case depends on its neighbours)."""
+    low = text.lower()
+    if len(low) == len(text) and "\u03a3" not in text:
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
 def overdose(text: str, path: Path | None = None) -> Overdose | None:
     """An overdose told in `text`, or None when there is none or the arithmetic is not clear.
 
@@ -748,7 +759,7 @@ def overdose(text: str, path: Path | None = None) -> Overdose | None:
     "'Swallowed all my amitriptyline': the whole supply of a medicine taken (amitriptyline)"
     """
     eng = engine(path)
-    low = text.lower() if text.isascii() else "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    low = _lower(text)
     if not eng.gate.search(low):
         return None
     intakes, stocks, meds = _read(eng, low)

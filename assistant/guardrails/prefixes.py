@@ -57,6 +57,18 @@ def match_starts(rx: re.Pattern[str]) -> frozenset[str] | None:
     return frozenset(text for text, _cut in starts)
 
 
+def shortest(starts: frozenset[str] | None) -> frozenset[str] | None:
+    """`starts` less those that begin with another of them: a word that begins with "numbn" begins with
+    "numb", so `Beginnings` finds the same places with fewer lookups, and mostly with one.
+
+    >>> sorted(shortest(frozenset({"numb", "numbn", "pins "})) or [])
+    ['numb', 'pins ']
+    """
+    if starts is None:
+        return None
+    return frozenset(s for s in starts if not any(s[:n] in starts for n in range(1, len(s))))
+
+
 def _parsed(rx: re.Pattern[str]) -> Any:
     """`rx` as the stdlib's parser reads it, when it is anchored at a word start and case-sensitive;
     else None (what it can match cannot be told from its text)."""

@@ -22,7 +22,6 @@ class OtherPerson(Strict):
     # what someone saw of the writer ("my wife noticed the chair was wet"), and the pronouns that make
     # it their own story instead
     observed: str = r"(?!x)x"
-    found_today: str = r"(?!x)x"
     their_pronouns: str = r"(?!x)x"
     found_today: str = r"(?!x)x"
 
