@@ -365,3 +365,20 @@ def test_lost_functions_and_denied_symptoms(message: str, expected: Level) -> No
 )
 def test_signs_back_after_a_denial_or_all_clear_and_fever_lookalikes(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # someone else's story, told the way people do ("me mam", "my nans mate", "my dog walker friend")
+        ("Me mam had the cancer in her spine, God rest her. Mine's only a bad back from lifting.", Level.self_care),
+        ("my nans mate had cancer in her spine n it started as back ache. mine was rugby tho", Level.self_care),
+        ("My dog walker friend had a burst aneurysm and survived! What back pain symptoms mean 999?", Level.self_care),
+        ("A colleague has foot drop from her back and she's off for surgery. I just ache a bit.", Level.self_care),
+        # ... but a sign happening to them now is still an emergency
+        ("me mam can't feel her legs since this morning and she's wet herself", Level.emergency),
+        ("my work friend can't feel her legs since this morning", Level.emergency),
+    ],
+)
+def test_other_peoples_stories_in_everyday_words(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected
