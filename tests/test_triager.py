@@ -40,6 +40,21 @@ def test_a_strong_signal_the_rules_missed_escalates_to_the_familys_flag() -> Non
     assert t.screening_question is None  # an emergency reply does not ask, it sends
 
 
+def test_a_strong_signal_from_a_question_asks_with_the_advice_instead_of_escalating() -> None:
+    # the writer is asking ("how many paracetamol is too many?"), not telling: the family's question
+    # and its safety advice, not 999
+    fams = list(POLICY.families)
+    asked = NetSignal(
+        live={f: 1.0 if f == "overdose" else 0.0 for f in fams},
+        denied={f: 0.0 for f in fams},
+        evidence={f: "How many paracetamol is too many?" for f in fams},
+    )
+    t = combine("How many paracetamol is too many? I just want to know where the line is.", asked)
+    assert t.level == Level.routine
+    assert t.screening_question == POLICY.families["overdose"].question
+    assert t.safety_advice == POLICY.families["overdose"].advice
+
+
 def test_a_moderate_signal_asks_the_familys_question_with_its_advice() -> None:
     ask = POLICY.thresholds["cauda_equina"].ask
     t = combine("bit of an odd feeling today", signal(cauda_equina=ask + 0.001))
