@@ -382,3 +382,18 @@ def test_signs_back_after_a_denial_or_all_clear_and_fever_lookalikes(message: st
 )
 def test_other_peoples_stories_in_everyday_words(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # "intact" is a normal finding, and a hedge before a "but" does not take back the denial after it
+        ("Saddle sensation intact, bladder and bowels normal. Just L5 radicular pain on the left.", Level.self_care),
+        ("it's hard to tell what's normal down there tbh, but no numbness and wee is normal", Level.self_care),
+        ("not sure if I've had any numbness down there", Level.emergency),
+        # straining to start, in clinical words
+        ("L4/5 herniation. Today I had to Valsalva to initiate micturition.", Level.emergency),
+    ],
+)
+def test_normal_findings_hedges_and_clinical_hesitancy(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected

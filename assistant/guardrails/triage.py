@@ -434,6 +434,17 @@ class TriageEngine:
             scope.masks = masks
         return scope.masks
 
+    def _hedge_reaches(self, scope: _Scope, start: int) -> bool:
+        """Whether a hedge takes back the denial of the mention at `start`: one after it, in the next
+        sentence, or before it with no "but" between ("hard to tell what's normal down there, but no
+        numbness" keeps its denial)."""
+        if self.rules.retraction.match(scope.nxt):
+            return True
+        return any(
+            m.start() >= start or not _BUT.search(scope.sent, m.end(), start)
+            for m in self.rules.retraction.finditer(scope.sent)
+        )
+
     def _hedged(self, scope: _Scope) -> bool:
         """Whether a hedge takes the sentence's denials back ("I don't think I've wet myself... maybe a little")."""
         if scope.hedged is None:
@@ -603,7 +614,7 @@ class TriageEngine:
     def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
         if self._masks(scope)[start]:
             return True
-        if self._hedged(scope):
+        if self._hedged(scope) and self._hedge_reaches(scope, start):
             return False
         if scope.stops is None:
             scope.stops = self._soft_stops(scope.sent)
@@ -839,6 +850,7 @@ class TriageEngine:
         return self._flags[flag_id]
 
 
+_BUT = re.compile(r"\b(?:but|however|although|though)\b")  # a hedge before it does not reach past it
 _NOT_BEFORE = re.compile(r"\b(?:not|never|no)\b")  # "it has not come back": no revival
 
 
