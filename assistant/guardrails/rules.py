@@ -158,7 +158,7 @@ class RuleFile(Strict):
                         raise ValueError(f"flag {flag.id!r} uses unknown finding {fid!r}")
             if flag.escalate_to and flag.escalate_to not in flag_ids:
                 raise ValueError(f"flag {flag.id!r} escalates to unknown flag {flag.escalate_to!r}")
-            for concept in flag.answered_by:
+            for concept in [*flag.answered_by, *flag.answered_yes_by]:
                 if concept not in self.concepts:
                     raise ValueError(f"flag {flag.id!r} is answered by unknown concept {concept!r}")
             if flag.screen and not flag.screening_question:
@@ -288,7 +288,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         else None,
         negation_after=re.compile("|".join(f"(?:{p})" for p in ctx.negation_after)),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
-        feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else re.compile(r"(?!x)x"),
+        feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else _NEVER,
         people=_rx(ctx.other_person.people, path, "context.other_person.people"),
         history=_rx(ctx.other_person.history, path, "context.other_person.history"),
         current=_rx(ctx.other_person.current, path, "context.other_person.current"),

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from assistant.canonical import canonical, normalise, normalise_canonical
 from assistant.gloss import gloss
@@ -98,6 +99,25 @@ class _Reading:
     ages: dict[str, str]
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Bounded(dict[K, V]):
+    """A per-message cache that empties itself when it passes `limit` entries (a long-running server sees
+    many messages): look up with `get`, store with `keep`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def keep(self, key: K, value: V) -> V:
+        if len(self) > self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
 @dataclass
 class TriageEngine:
     rules: CompiledRules
@@ -106,15 +126,15 @@ class TriageEngine:
 
     def __post_init__(self) -> None:
         self.fixer = SafetyTermCorrector(self.rules.source.vocabulary)
-        self._cache: dict[str, list[tuple[str, str]]] = {}
-        self._prep_cache: dict[str, str] = {}
-        self._checked_cache: dict[str, frozenset[str]] = {}
-        self._scopes: dict[tuple[str, str, bool], _Scope] = {}
-        self._words: dict[str, Beginnings] = {}
-        self._readings: dict[str, _Reading] = {}
-        self._ruled: dict[str, dict[str, str]] = {}
-        self._cut: dict[str, list[str]] = {}
-        self._said: dict[str, list[str]] = {}
+        self._cache: _Bounded[str, list[tuple[str, str]]] = _Bounded(2048)
+        self._prep_cache: _Bounded[str, str] = _Bounded(8192)
+        self._checked_cache: _Bounded[str, frozenset[str]] = _Bounded(2048)
+        self._scopes: _Bounded[tuple[str, str, bool], _Scope] = _Bounded(8192)
+        self._words: _Bounded[str, Beginnings] = _Bounded(8192)
+        self._readings: _Bounded[str, _Reading] = _Bounded(2048)
+        self._ruled: _Bounded[str, dict[str, str]] = _Bounded(2048)
+        self._cut: _Bounded[str, list[str]] = _Bounded(2048)
+        self._said: _Bounded[str, list[str]] = _Bounded(2048)
         seen = self._seen_beginnings()
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
         self._clear = _pattern(self.rules.checked_clear, seen)
@@ -194,10 +214,7 @@ class TriageEngine:
         """Every finding that fires in one user message, with the sentence that fired it."""
         cached = self._cache.get(text)
         if cached is None:
-            cached = self._findings(text)
-            if len(self._cache) > 2048:
-                self._cache.clear()
-            self._cache[text] = cached
+            cached = self._cache.keep(text, self._findings(text))
         return [Finding(fid, ev, turn) for fid, ev in cached]
 
     def _findings(self, text: str) -> list[tuple[str, str]]:
@@ -219,12 +236,7 @@ class TriageEngine:
     def _rules_of(self, text: str) -> dict[str, str]:
         """`_findings_of` a canonical text, read once per message (the all-clear's check asks again)."""
         found = self._ruled.get(text)
-        if found is None:
-            found = self._findings_of(text)
-            if len(self._ruled) > 2048:
-                self._ruled.clear()
-            self._ruled[text] = found
-        return found
+        return self._ruled.keep(text, self._findings_of(text)) if found is None else found
 
     def _dose_evidence(self, text: str) -> str | None:
         """What the medicine reader worked out (`doses.overdose`: count x strength x medicine against the
@@ -263,9 +275,7 @@ class TriageEngine:
                 if split != joined:
                     after |= set(self._findings_of(split, checked=True, only=told))
                 covered = frozenset(told - after)
-            if len(self._checked_cache) > 2048:
-                self._checked_cache.clear()
-            self._checked_cache[text] = covered
+            self._checked_cache.keep(text, covered)
         return covered
 
     def _may_cover(self, told: frozenset[str], joined: str, split: str) -> bool:
@@ -313,32 +323,24 @@ class TriageEngine:
                 continue  # a result to come or not clear ("waiting for the bloods"), or their check
             # "...came back", "since yesterday": before it or after, something is new
             said = {(i, clear.start(), clear.end()), (at, check.start(), check.end())}
-            rest = " ".join(_without(part, [(a, b) for j, a, b in said if j == k]) for k, part in enumerate(fixed))
-            if rules.checked_relapse.search(rest):
-                return None
-            if self._news_beside_a_sign(fixed, parts, said):
+            rests = [_without(part, [(a, b) for j, a, b in said if j == k]) for k, part in enumerate(fixed)]
+            if rules.checked_relapse.search(" ".join(rests)) or self._news_beside_a_sign(rests, parts):
                 return None
             return i, max(b for j, _a, b in said if j == i)
         return None
 
-    def _news_beside_a_sign(self, fixed: list[str], parts: list[str], said: set[tuple[int, int, int]]) -> bool:
+    def _news_beside_a_sign(self, rests: list[str], parts: list[str]) -> bool:
         """Whether a sentence tells a sign as recent ("since this morning I can't feel my bum"): "stiff and
-        sore today" after an all-clear is the ordinary ache, not the checked sign back. The all-clear's own
-        words are left out ("the MRI this morning was clear")."""
+        sore today" after an all-clear is the ordinary ache, not the checked sign back. `rests`: the
+        sentences without the all-clear's own words ("the MRI this morning was clear")."""
         recent = self.rules.checked_recent
-        for k, part in enumerate(fixed):
-            rest = _without(part, [(a, b) for j, a, b in said if j == k])
-            if recent.search(rest) and self._findings_of(parts[k]):
-                return True
-        return False
+        return any(recent.search(rest) and self._rules_of(part) for rest, part in zip(rests, parts, strict=True))
 
     def _search(self, pattern: _Pattern, sent: str) -> re.Match[str] | None:
         """`pattern.rx.search(sent)`, tried only where a match can begin (`Beginnings`), and not at all
         in a sentence without what every match needs (`_ruled_out`)."""
         words = self._beginnings(sent)
-        if pattern.needs is not None and pattern.needs.isdisjoint(words.words):
-            return None
-        return words.search(pattern.rx, pattern.starts)
+        return None if _absent(pattern, words) else words.search(pattern.rx, pattern.starts)
 
     def _someone_elses(self, told: str, fixed: list[str]) -> bool:
         """Whether a check is someone else's while the writer tells of themselves too: it names them and not
@@ -383,20 +385,14 @@ class TriageEngine:
             whole = " ".join(fixed)
             comparing = bool(self.rules.comparison.search(whole))
             reading = _Reading(parts, fixed, comparing, self._age_findings(whole, others=not comparing))
-            if len(self._readings) > 2048:
-                self._readings.clear()
-            self._readings[text] = reading
+            self._readings.keep(text, reading)
         return reading
 
     def _sentences(self, text: str) -> list[str]:
         """The canonical text's sentences, cut once for the rules' reading and the denials' (about 0.06 ms
         at 1,000 characters)."""
         found = self._cut.get(text)
-        if found is None:
-            if len(self._cut) > 2048:
-                self._cut.clear()
-            found = self._cut[text] = sentences(text)
-        return found
+        return self._cut.keep(text, sentences(text)) if found is None else found
 
     def _scope(self, sent: str, nxt: str, comparing: bool) -> _Scope:
         """A sentence read in its context, shared by every reading of the message that sees it so (line
@@ -404,19 +400,14 @@ class TriageEngine:
         key = (sent, nxt, comparing)
         scope = self._scopes.get(key)
         if scope is None:
-            if len(self._scopes) > 8192:
-                self._scopes.clear()
-            scope = self._scopes[key] = _Scope(sent=sent, nxt=nxt, comparing=comparing, words=self._beginnings(sent))
+            scope = _Scope(sent=sent, nxt=nxt, comparing=comparing, words=self._beginnings(sent))
+            self._scopes.keep(key, scope)
         return scope
 
     def _beginnings(self, sent: str) -> Beginnings:
         """How the sentence's words begin, read once for every context and question it is read in."""
         words = self._words.get(sent)
-        if words is None:
-            if len(self._words) > 8192:
-                self._words.clear()
-            words = self._words[sent] = Beginnings(sent)
-        return words
+        return self._words.keep(sent, Beginnings(sent)) if words is None else words
 
     def _masks(self, scope: _Scope) -> list[bool]:
         """The sentence's context masks, worked out on first use."""
@@ -501,24 +492,15 @@ class TriageEngine:
 
     def forget(self) -> None:
         """Drop the per-message caches (benchmarks time a new message, not a cache hit)."""
-        self._cache.clear()
-        self._prep_cache.clear()
-        self._checked_cache.clear()
-        self._scopes.clear()
-        self._words.clear()
-        self._readings.clear()
-        self._ruled.clear()
-        self._cut.clear()
-        self._said.clear()
+        for cache in vars(self).values():
+            if isinstance(cache, _Bounded):
+                cache.clear()
 
     def _prepared(self, sentence: str) -> str:
         """A sentence normalised and typo-fixed once, however many rules and turns look at it."""
         prepared = self._prep_cache.get(sentence)
-        if prepared is None:
-            prepared = self.fixer.fix(normalise_canonical(sentence))  # sentences of a canonical text
-            if len(self._prep_cache) > 8192:
-                self._prep_cache.clear()
-            self._prep_cache[sentence] = prepared
+        if prepared is None:  # sentences of a canonical text
+            prepared = self._prep_cache.keep(sentence, self.fixer.fix(normalise_canonical(sentence)))
         return prepared
 
     def denied(self, text: str, concepts: list[str]) -> bool:
@@ -528,8 +510,8 @@ class TriageEngine:
             scope: _Scope | None = None
             for concept in concepts:
                 pattern = self._concepts[concept]
-                if pattern.needs is not None and pattern.needs.isdisjoint(words.words):
-                    continue  # not in the sentence (`_ruled_out`): most sentences need no scope at all
+                if _absent(pattern, words):
+                    continue  # not in the sentence: most sentences need no scope at all
                 scope = scope or _Scope(sent=sent, words=words)  # only its words and terminators are read
                 for m in _finditer(pattern, scope):
                     if scope.stops is None:
@@ -542,10 +524,7 @@ class TriageEngine:
         """The message's sentences, prepared, read once for every flag whose denial is looked for."""
         said = self._said.get(text)
         if said is None:
-            said = [self._prepared(original) for original in self._sentences(canonical(text))]
-            if len(self._said) > 2048:
-                self._said.clear()
-            self._said[text] = said
+            said = self._said.keep(text, [self._prepared(original) for original in self._sentences(canonical(text))])
         return said
 
     def _context_masks(self, sent: str, comparing: bool = False, own: bool = False) -> list[bool]:
@@ -871,9 +850,14 @@ def _pattern(rx: re.Pattern[str], seen: Counter[str]) -> _Pattern:
     return _Pattern(rx, shortest(match_starts(rx)), match_needs(rx, seen))
 
 
-def _ruled_out(pattern: _Pattern, scope: _Scope) -> bool:
+def _absent(pattern: _Pattern, words: Beginnings) -> bool:
     """Whether no word of the sentence begins the way a match needs (so the search would find nothing)."""
-    return pattern.needs is not None and pattern.needs.isdisjoint(_words(scope).words)
+    return pattern.needs is not None and pattern.needs.isdisjoint(words.words)
+
+
+def _ruled_out(pattern: _Pattern, scope: _Scope) -> bool:
+    """`_absent` for a sentence read in its context."""
+    return _absent(pattern, _words(scope))
 
 
 def _finditer(pattern: _Pattern, scope: _Scope) -> Iterator[re.Match[str]]:
