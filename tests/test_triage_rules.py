@@ -314,6 +314,8 @@ def test_not_getting_worse_answers_the_weakness_question_no_and_lift_your_foot_i
         ("I'm terrified it's cauda equina, I can't feel my bum when I wipe", Level.emergency),
         ("I'm worried it's cancer because I had breast cancer before and my back hurts at night", Level.urgent),
         ("The consultant is worried it's cancer and has booked a scan", Level.urgent),
+        ("The consultant was worried it's cancer and has booked a scan", Level.urgent),
+        ("My GP was worried it's cancer", Level.urgent),
         ("I've had cancer and I'm scared it's back", Level.urgent),
     ],
 )

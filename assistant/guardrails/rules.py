@@ -63,6 +63,7 @@ class Context(Strict):
     hypothetical: list[str]
     # a diagnosis named as what the writer fears or believes ('convinced it's a tumour'): the name is no sign
     feared: list[str] = Field(default_factory=list)
+    feared_by_others: str = r"(?!x)x"
     other_person: OtherPerson
     general_sentence: str = r"(?!x)x"
     first_person_report: str = r"(?!x)x"
@@ -193,6 +194,7 @@ class CompiledRules:
     negation_after: re.Pattern[str]
     hypothetical: re.Pattern[str]
     feared: re.Pattern[str]
+    feared_by_others: re.Pattern[str]
     people: re.Pattern[str]
     history: re.Pattern[str]
     current: re.Pattern[str]
@@ -289,6 +291,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         negation_after=re.compile("|".join(f"(?:{p})" for p in ctx.negation_after)),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
         feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else _NEVER,
+        feared_by_others=re.compile(ctx.feared_by_others),
         people=_rx(ctx.other_person.people, path, "context.other_person.people"),
         history=_rx(ctx.other_person.history, path, "context.other_person.history"),
         current=_rx(ctx.other_person.current, path, "context.other_person.current"),

@@ -542,8 +542,10 @@ class TriageEngine:
         for m in [] if own else self.rules.hypothetical.finditer(sent):
             _cover(mask, m.start(), scope_end(m.end()))
         for m in self.rules.feared.finditer(sent):
-            # only the feared name is covered: a sign told beside the fear still counts
-            _cover(mask, m.start(), m.end())
+            # only the feared name is covered: a sign told beside the fear still counts, and so does a
+            # clinician's worry ("my GP was worried it's cancer")
+            if not self.rules.feared_by_others.search(sent, 0, m.start()):
+                _cover(mask, m.start(), m.end())
         if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
         someone = self.rules.people.search(sent) or self.rules.other_pronoun_start.match(sent)
