@@ -320,7 +320,7 @@ def eval_generalisation(pipe: Pipeline, folder: Path) -> Figures:
     results = leave_one_set_out(a.triager, memo_encode(a.embedder.encode, {}), a.embedder.model_name, folder)
     totals = {
         k: sum(v[k] for v in results.values())
-        for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked")
+        for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked", "plain_raised")
     }
     for name, values in results.items():
         out.add(name, values)
@@ -333,6 +333,7 @@ def eval_generalisation(pipe: Pipeline, folder: Path) -> Figures:
             "screened_instead_rate": totals["screened"] / max(totals["n_eu"], 1),
             "over_triage_negated_rate": totals["neg_over"] / max(totals["neg"], 1),
             "plain_asked_rate": totals["plain_asked"] / max(totals["plain"], 1),
+            "plain_raised_rate": totals["plain_raised"] / max(totals["plain"], 1),
         },
     )
     return out

@@ -464,6 +464,7 @@ def leave_one_set_out(
             "neg_over": 0,
             "plain": 0,
             "plain_asked": 0,
+            "plain_raised": 0,
         }
         for i in test:
             ex = examples[i]
@@ -479,6 +480,7 @@ def leave_one_set_out(
             elif ex.level == "self_care" and not ex.families:
                 tally["plain"] += 1
                 tally["plain_asked"] += bool(combined.screening_question)
+                tally["plain_raised"] += RANK[combined.level.value] >= 2  # sent to a doctor today or to A&E
         n = max(tally["n_eu"], 1)
         out[held] = {
             **{k: float(v) for k, v in tally.items()},
@@ -487,5 +489,6 @@ def leave_one_set_out(
             "screened_instead_rate": tally["screened"] / n,
             "over_triage_negated_rate": tally["neg_over"] / max(tally["neg"], 1),
             "plain_asked_rate": tally["plain_asked"] / max(tally["plain"], 1),
+            "plain_raised_rate": tally["plain_raised"] / max(tally["plain"], 1),
         }
     return out
