@@ -26,10 +26,10 @@ from assistant.exercises import categories_in, conditions_in, leg_symptoms_in, p
 from assistant.guardrails.input import InputCheck, check_input
 from assistant.guardrails.output import has_diagnosis, has_dose, scrub
 from assistant.guardrails.policy import Policy, load_policy
-from assistant.guardrails.triage import TriageEngine
+from assistant.guardrails.triage import CHECKED, TriageEngine
 from assistant.guardrails.triager import Triager, load_triager
 from assistant.intents import Intents
-from assistant.models import ExerciseRef, Level, Reply, SourceRef, Suggestion, Triage, Turn, max_level
+from assistant.models import ExerciseRef, Level, Reply, SourceRef, Suggestion, Triage, Turn
 from assistant.records.outbox import LogOutbox
 from assistant.reply_text import markdown
 from assistant.retrieval import Approved, Hit, HybridRetriever, resolve_followup, tokens
@@ -239,6 +239,7 @@ class Assistant:
     def _emergency_stage(self, d: Draft) -> bool:
         """Raised by this message: the short emergency reply. Raised earlier: a reminder, then an answer."""
         if d.triage.level != Level.emergency:
+            self._after_taken_back(d)
             return False
         earlier = self._earlier_triage(d.turns)
         if earlier is None or earlier.level != Level.emergency:
@@ -246,8 +247,7 @@ class Assistant:
             d.lead = self._lead(d.triage)
             d.sources = [self._source_ref(h) for h in self._emergency_source(top.id)]
             return True
-        d.triage, reminder = self._after_emergency(d.check.cleaned, d.triage)
-        d.notes.append(reminder)
+        d.notes.append(self._reminder(d.triage))
         d.reminded = True
         return False
 
@@ -534,24 +534,27 @@ class Assistant:
             return None
         return self.triager.triage(turns[last].content, turns[:last])
 
-    def _after_emergency(self, message: str, triage: Triage) -> tuple[Triage, str]:
-        """A later message in an emergency conversation: a reminder; or, when a clinician has checked and
-        cleared it, or the writer says the earlier message was not about them now, the question again."""
+    def _after_taken_back(self, d: Draft) -> None:
+        """An emergency that a later message took back or a clinician cleared (the triage asks its question
+        again): say so before the question."""
+        if not d.turns or not any(f.id.endswith(CHECKED) for f in d.triage.flags):
+            return
+        earlier = self._earlier_triage(d.turns)
+        if earlier is None or earlier.level != Level.emergency:
+            return
+        p = self.policy
+        cleared = self.engine.all_clear(d.check.cleaned or "")
+        d.notes.append(p.text(p.file.screening_again if cleared else p.file.taken_back_again))
+
+    def _reminder(self, triage: Triage) -> str:
+        """A later message in an emergency conversation that neither takes it back nor reports an all-clear
+        (the triage has seen to those): a one-line reminder, then the new message answered."""
         p = self.policy
         top = triage.flags[0]
         rule = self.engine.flag(top.id) if top.id in self.engine.rules.source.flag_ids else None
-        said = normalise(message)
-        checked = bool(p.seen_and_cleared.search(said))
-        if checked or (p.taken_back.search(said) and not p.taken_back_unless.search(said)):
-            now = self.triager.triage(message)
-            question = self.engine.recheck_question(top.id) or now.screening_question
-            cleared = now.model_copy(
-                update={"level": max_level(now.level, Level.routine), "screening_question": question}
-            )
-            return cleared, p.text(p.file.screening_again if checked else p.file.taken_back_again)
         condition = (rule.condition if rule else top.condition).rstrip(".").lower()
         # answer the new message as if urgent: no exercises, the emergency banner kept by the level
-        return triage, p.text(p.file.emergency_reminder, condition=condition)
+        return p.text(p.file.emergency_reminder, condition=condition)
 
     def _emergency_source(self, flag_id: str) -> list[Hit]:
         """The one article that explains the warning sign (its condition text is fixed: searched once)."""

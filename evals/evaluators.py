@@ -320,7 +320,10 @@ def eval_generalisation(pipe: Pipeline, folder: Path) -> Figures:
     results = leave_one_set_out(a.triager, memo_encode(a.embedder.encode, {}), a.embedder.model_name, folder)
     totals = {
         k: sum(v[k] for v in results.values())
-        for k in ("n_eu", "level", "screened", "missed", "rules_level", "neg", "neg_over", "plain", "plain_asked", "plain_raised")
+        for k in (
+            *("n_eu", "level", "screened", "missed", "rules_level"),
+            *("neg", "neg_over", "plain", "plain_asked", "plain_raised"),
+        )
     }
     for name, values in results.items():
         out.add(name, values)

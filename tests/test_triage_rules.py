@@ -10,7 +10,7 @@ from assistant.errors import ConfigError
 from assistant.guardrails.rules import load_rule_file, load_rules
 from assistant.guardrails.triage import TriageEngine, load_engine
 from assistant.guardrails.triage_net import clauses
-from assistant.models import Level, Turn
+from assistant.models import Level, Triage, Turn
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 RULES = load_rule_file(KNOWLEDGE / "safety" / "triage.yaml")
@@ -52,6 +52,41 @@ def test_a_flag_raised_early_still_governs_later_turns() -> None:
     ]
     triage = ENGINE.triage("ok but what stretches can I do while I wait?", history)
     assert triage.level == Level.emergency
+
+
+def _said_then(first: str, then: str) -> Triage:
+    history = [Turn(role="user", content=first), Turn(role="assistant", content="Can you tell me a bit more?")]
+    return ENGINE.triage(then, history)
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ("numb between the legs and can't pee properly", "sorry, that wasn't about me! I was copying the leaflet"),
+        ("had a temp of 39 and awful back pain", "sorry, that was last winter with covid, all gone"),
+        ("I had chest pain with my back pain last night", "They did an ECG and bloods at A&E, all clear, it's muscular"),
+    ],
+)
+def test_a_later_message_that_takes_back_or_clears_the_earlier_one_asks_again_instead(first: str, then: str) -> None:
+    """Not escalated on words the writer took back or a clinician cleared, and never dropped in silence:
+    the flag is kept as checked, with its question asked again."""
+    assert _said_then(first, "ok").level in (Level.emergency, Level.urgent)
+    triage = _said_then(first, then)
+    assert triage.level == Level.routine
+    assert any(f.id.endswith("_checked") for f in triage.flags)
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        "I meant I can't feel my bum at all when I wipe, since yesterday",  # the sign, told again
+        "that was months ago and it's still numb",  # still there
+        "I mean, is walking ok though?",  # "I mean" takes nothing back
+        "I had an MRI two years ago",  # a check with no result
+    ],
+)
+def test_a_later_message_that_does_not_take_the_sign_back_keeps_the_emergency(then: str) -> None:
+    assert _said_then("since yesterday I can't feel my bum when I wipe", then).level == Level.emergency
 
 
 def test_a_yes_to_the_screening_question_escalates() -> None:

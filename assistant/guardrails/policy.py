@@ -58,10 +58,7 @@ class PolicyFile(Strict):
     dose_in_output: list[str]
     diagnosis_in_output: list[str]
     emergency_reminder: str
-    seen_and_cleared: str
     screening_again: str
-    taken_back: str = r"(?!x)x"
-    taken_back_unless: str = r"(?!x)x"
     taken_back_again: str = ""
     stopping_medicine: str
     stopping_medicine_advice: str
@@ -94,9 +91,6 @@ class Policy:
     contraindications: dict[str, re.Pattern[str]]
     dose_in_output: re.Pattern[str]
     diagnosis_in_output: re.Pattern[str]
-    seen_and_cleared: re.Pattern[str]
-    taken_back: re.Pattern[str]
-    taken_back_unless: re.Pattern[str]
     crisis_someone_else: re.Pattern[str]
     crisis_writer: re.Pattern[str]
     stopping_medicine: re.Pattern[str]
@@ -152,9 +146,6 @@ def load_policy(path: Path, clinic: Clinic) -> Policy:
         exercise_intent=_any(f.exercise_intent, "exercise_intent"),
         contraindications={k: _any(v, f"contraindications.{k}") for k, v in f.contraindications.items()},
         dose_in_output=_any(f.dose_in_output, "dose_in_output"),
-        seen_and_cleared=_any([f.seen_and_cleared], "seen_and_cleared"),
-        taken_back=_any([f.taken_back], "taken_back"),
-        taken_back_unless=_any([f.taken_back_unless], "taken_back_unless"),
         crisis_someone_else=_any([f.crisis_someone_else], "crisis_someone_else", re.IGNORECASE),
         crisis_writer=_any([f.crisis_writer], "crisis_writer", re.IGNORECASE),
         stopping_medicine=_any([f.stopping_medicine], "stopping_medicine"),

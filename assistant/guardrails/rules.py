@@ -91,6 +91,9 @@ class Context(Strict):
     checked_recent: str = r"(?!x)x"
     revived: str = r"(?!x)x"
     checkable: list[str] = Field(default_factory=list)
+    # a later message that takes an earlier one back ("that wasn't about me"), unless the problem is still there
+    taken_back: str = r"(?!x)x"
+    taken_back_unless: str = r"(?!x)x"
 
 
 class AgeRange(Strict):
@@ -223,6 +226,8 @@ class CompiledRules:
     checked_relapse: re.Pattern[str]
     checked_recent: re.Pattern[str]
     revived: re.Pattern[str]
+    taken_back: re.Pattern[str]
+    taken_back_unless: re.Pattern[str]
     answer_no: re.Pattern[str]
     first_person_owner: re.Pattern[str]
     inside_their_story: re.Pattern[str]
@@ -322,6 +327,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         checked_relapse=_rx(ctx.checked_relapse, path, "context.checked_relapse"),
         checked_recent=_rx(ctx.checked_recent, path, "context.checked_recent"),
         revived=_rx(ctx.revived, path, "context.revived"),
+        taken_back=_plain(ctx.taken_back, path, "context.taken_back"),
+        taken_back_unless=_plain(ctx.taken_back_unless, path, "context.taken_back_unless"),
         answer_no=_plain(ctx.answer_no, path, "context.answer_no"),
         first_person_owner=_plain(ctx.first_person_owner, path, "context.first_person_owner"),
         inside_their_story=_plain(ctx.inside_their_story, path, "context.inside_their_story"),

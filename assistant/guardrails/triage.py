@@ -679,18 +679,29 @@ class TriageEngine:
         answered: set[str] = set()  # screening flags whose question the writer has already said no to
         checked: set[str] = set()  # findings told only before a clinician's all-clear
         rechecked: dict[str, FlagHit] = {}  # flags whose signs were checked: their question is asked again
+        taken: set[str] = set()  # findings told only before the writer took their message back
         checkable = set(self.rules.source.context.checkable)
+        # a later message that takes the earlier ones back, or reports a clinician's all-clear, covers what
+        # only the messages before it told ("that wasn't about me", "ECG and bloods all normal")
+        later = [i for i, t in enumerate(turns) if t.role == "user"][1:]
+        back = max((i for i in later if self.taken_back(turns[i].content)), default=-1)
+        clear = max((i for i in later if self.all_clear(turns[i].content)), default=-1)
         for idx, turn in enumerate(turns):
             if turn.role != "user":
                 continue
             covered = self.checked_findings(turn.content)
             for f in self.findings(turn.content, idx):
-                if f.id not in found:
+                first = f.id not in found
+                if first:
                     found[f.id] = f
-                    if f.id in covered:
-                        checked.add(f.id)
-                elif f.id not in covered:
+                if f.id in covered or idx < clear:
+                    checked.update([f.id] if first else [])
+                else:
                     checked.discard(f.id)
+                if idx >= back:
+                    taken.discard(f.id)
+                elif first:
+                    taken.add(f.id)
             answered.update(
                 f.id for f in self.rules.source.flags if f.answered_by and self.denied(turn.content, f.answered_by)
             )
@@ -700,11 +711,13 @@ class TriageEngine:
                 for group in flag.when:
                     if all(g in found for g in group):
                         ev = "; ".join(dict.fromkeys(found[g].evidence for g in group))
-                        if flag.id in checkable and checked & set(group):
+                        by_clinician = flag.id in checkable and bool(checked & set(group))
+                        if by_clinician or taken & set(group):
+                            who = "checked by a clinician" if by_clinician else "taken back by the writer"
                             rechecked[flag.id] = FlagHit(
                                 id=flag.id + CHECKED,
-                                evidence=f"checked by a clinician: {ev}"[:200],
-                                condition=f"{flag.condition}: checked by a clinician, asked again",
+                                evidence=f"{who}: {ev}"[:200],
+                                condition=f"{flag.condition}: {who}, asked again",
                                 level=Level.routine,
                             )
                             continue
@@ -746,6 +759,12 @@ class TriageEngine:
             question = next((q for q in map(self.recheck_question, rechecked) if q), None)
         hits = self._ordered(fired) + list(rechecked.values())
         return Triage(level=level, flags=hits, screening_question=question)
+
+    def taken_back(self, text: str) -> bool:
+        """Whether a later message takes the earlier ones back ("sorry, that wasn't about me", "that was
+        2009", "I meant my gym membership") and does not say the problem is still there or back."""
+        said = normalise(text)
+        return bool(self.rules.taken_back.search(said)) and not self.rules.taken_back_unless.search(said)
 
     def _tells_what_was_asked(self, asked: str, answer: str) -> bool:
         """Whether a reply with no yes or no in it describes what the question asked about, in words the
