@@ -145,6 +145,7 @@ _CONTRACTIONS = [
     (r"\bi'?ve\b", "i have"),
     (r"\bi'd\b", "i would"),
     (r"\bi'll\b", "i will"),
+    (r"\b(\w+)'s (got|been)\b", r"\1 has \2"),  # "my husband's got": present, not his past story
     (r"\b(it|that|there|what|he|she|who|where|how)'s\b", r"\1 is"),
     (r"\b(he|she)s\b", r"\1 is"),
     (r"\b(they|you)re\b", r"\1 are"),  # not "were": a past tense far more often than "we're"

@@ -89,6 +89,13 @@ def test_a_later_message_that_does_not_take_the_sign_back_keeps_the_emergency(th
     assert _said_then("since yesterday I can't feel my bum when I wipe", then).level == Level.emergency
 
 
+def test_someone_who_has_got_a_sign_now_is_not_their_past_story() -> None:
+    """ "My husband's got ..." is now (British "has got"), unlike "my dad got cancer in 2010"."""
+    now = ENGINE.triage("My husband's got upper back pain and says his chest feels tight and his left arm's heavy.")
+    assert now.level == Level.emergency
+    assert ENGINE.triage("My dad got cancer in 2010. My own back is sore from gardening").level == Level.self_care
+
+
 def test_a_yes_to_the_screening_question_escalates() -> None:
     first = ENGINE.triage("I've been constipated since the sciatica started")
     assert first.screening_question

@@ -78,6 +78,21 @@ def test_a_question_answered_no_is_not_asked_again_and_a_yes_escalates() -> None
     assert t.level == Level.emergency and t.flags[0].id == "cardiac_or_aortic"
 
 
+def test_a_question_in_other_words_about_a_familys_signs_is_answered_too() -> None:
+    """ "Any tightness in your chest with it?" asks the heart family's question in other words: "bit yeah"
+    escalates, "no, nothing like that" is not asked again."""
+    asked = [
+        Turn(role="user", content="my upper back really hurts today and I feel a bit off"),
+        Turn(
+            role="assistant", content="Sorry to hear that. Is there any pain or tightness in your chest along with it?"
+        ),
+    ]
+    yes = combine("bit yeah", signal(), asked)
+    assert yes.level == Level.emergency and yes.flags[0].id == "cardiac_or_aortic"
+    ask = POLICY.thresholds["heart_aorta"].ask
+    assert combine("no, nothing like that", signal(heart_aorta=ask + 0.001), asked).screening_question is None
+
+
 def test_the_net_never_lowers_what_the_rules_raised() -> None:
     rules_only = TRIAGER.engine.triage("I can't feel my bum when I wipe")
     assert combine("I can't feel my bum when I wipe", signal()).level == rules_only.level == Level.emergency

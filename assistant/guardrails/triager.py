@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from assistant.content import read_yaml, validate
 from assistant.gloss import gloss
@@ -21,6 +22,7 @@ from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, l
 from assistant.guardrails.triage_net import ASIDE, Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.schema import Strict
+from assistant.sentences import sentences
 
 log = logging.getLogger("physio.triage")
 NET_LIMIT = 8_000  # characters of a message the net reads; longer ones (refused as too long) get the rules alone
@@ -37,6 +39,15 @@ class FamilyPolicy(Strict):
     # a crisis family: asked about any message, health words or not (a person in crisis rarely
     # mentions their back), and before anything else in the reply
     crisis: bool = False
+    # what a question in other words asks about this family ("any tightness in your chest?"): the
+    # writer's answer to it answers the family's question
+    asks_about: str = r"(?!x)x"
+
+    @field_validator("asks_about")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        re.compile(value)  # a bad pattern fails at load, naming the family's field
+        return value
 
 
 class Thresholds(Strict):
@@ -147,7 +158,7 @@ class Triager:
                     advice.append(fam.advice)
                 continue
             t = self.policy.thresholds[name]
-            answer = self._answered(turns, fam.question)
+            answer = self._answered(turns, fam)
             live, denied_clause = sig.live.get(name, 0.0), sig.denied.get(name, 0.0)
             # a crisis family also reads what the rules set aside: "if a bus hit me I'd be relieved"
             aside = sig.aside.get(name, 0.0) if fam.crisis else 0.0
@@ -196,12 +207,16 @@ class Triager:
             safety_advice=" ".join(dict.fromkeys(advice)) or rules.safety_advice,
         )
 
-    def _answered(self, turns: list[Turn], question: str) -> str | None:
-        """'yes' or 'no' when the writer answered this question in the conversation; None otherwise."""
+    def _answered(self, turns: list[Turn], fam: FamilyPolicy) -> str | None:
+        """'yes' or 'no' when the writer answered the family's question, or a question in other words
+        about the same signs (`asks_about`), in the conversation; None otherwise."""
         rx = self.engine.rules
+        about = re.compile(fam.asks_about)
         verdict: str | None = None
         for prev, turn in itertools.pairwise(turns):
-            if prev.role != "assistant" or turn.role != "user" or question not in prev.content:
+            if prev.role != "assistant" or turn.role != "user":
+                continue
+            if fam.question not in prev.content and not about.search(_questions_in(prev.content)):
                 continue
             answer = answer_verdict(rx, turn.content)
             if answer == "yes":
@@ -215,6 +230,11 @@ class Triager:
 
     def _denied(self, turns: list[Turn], concepts: list[str]) -> bool:
         return bool(concepts) and any(t.role == "user" and self.engine.denied(t.content, concepts) for t in turns)
+
+
+def _questions_in(said: str) -> str:
+    """The question sentences of what the assistant said, lower-cased."""
+    return " ".join(s for s in sentences(said) if s.rstrip().endswith("?")).lower()
 
 
 def _windows(parts: list[str], most: int) -> list[str]:
