@@ -96,6 +96,32 @@ def test_someone_who_has_got_a_sign_now_is_not_their_past_story() -> None:
     assert ENGINE.triage("My dad got cancer in 2010. My own back is sore from gardening").level == Level.self_care
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "My partner's off work with a fever and flu and I've done my back in hauling him up the stairs. Tips for me?",
+        "My mum's on morphine for her cancer and I'm worried about my own back because I'm lifting her",
+        "My mum's a cancer nurse and she says I should try pilates for my back. Is she right?",
+    ],
+)
+def test_someone_elses_risk_factor_beside_the_writers_own_complaint_is_theirs(message: str) -> None:
+    assert ENGINE.triage(message).level == Level.self_care
+
+
+@pytest.mark.parametrize(
+    ("message", "flag"),
+    [
+        ("My mum has cancer and her back pain keeps her awake at night", "malignancy"),  # a carer's report
+        ("I had breast cancer like my mum and now my back hurts", "malignancy"),  # the writer's own
+        ("My husband is on chemo and has a fever and I hurt my back lifting him", "cancer_treatment_fever"),
+    ],
+)
+def test_a_risk_factor_that_is_the_writers_or_a_whole_warning_sign_of_theirs_still_counts(
+    message: str, flag: str
+) -> None:
+    assert flag in [f.id for f in ENGINE.triage(message).flags]
+
+
 def test_a_yes_to_the_screening_question_escalates() -> None:
     first = ENGINE.triage("I've been constipated since the sciatica started")
     assert first.screening_question

@@ -26,6 +26,18 @@ class OtherPerson(Strict):
     found_today: str = r"(?!x)x"
 
 
+class OthersRisk(Strict):
+    """A risk factor said only of someone else ("my wife is on chemotherapy") while the writer tells a
+    complaint of their own ("I've done my back in"): that person's, not the writer's."""
+
+    findings: list[str] = Field(default_factory=list)
+    own_complaint: str = r"(?!x)x"
+    # what makes the other person's sentence a carer's report after all ("... and her back is agony")
+    their_signs: str = r"(?!x)x"
+    third_person: str = r"(?!x)x"
+    first_person: str = r"(?!x)x"
+
+
 class Examples(Strict):
     fire: list[str] = Field(default_factory=list)
     quiet: list[str] = Field(default_factory=list)
@@ -94,6 +106,7 @@ class Context(Strict):
     # a later message that takes an earlier one back ("that wasn't about me"), unless the problem is still there
     taken_back: str = r"(?!x)x"
     taken_back_unless: str = r"(?!x)x"
+    others_risk: OthersRisk = Field(default_factory=OthersRisk)
 
 
 class AgeRange(Strict):
@@ -155,6 +168,10 @@ class RuleFile(Strict):
             for concept in [*finding.all, *finding.unless]:
                 if concept not in self.concepts:
                     raise ValueError(f"finding {finding.id!r} uses unknown concept {concept!r}")
+        with_concepts = {f.id for f in self.findings if f.all}
+        for fid in self.context.others_risk.findings:
+            if fid not in with_concepts:
+                raise ValueError(f"context.others_risk names {fid!r}, which is not a finding with `all` concepts")
         for flag in self.flags:
             for group in flag.when:
                 for fid in group:
@@ -228,6 +245,11 @@ class CompiledRules:
     revived: re.Pattern[str]
     taken_back: re.Pattern[str]
     taken_back_unless: re.Pattern[str]
+    others_risk: frozenset[str]
+    own_complaint: re.Pattern[str]
+    their_signs: re.Pattern[str]
+    third_person: re.Pattern[str]
+    first_person: re.Pattern[str]
     answer_no: re.Pattern[str]
     first_person_owner: re.Pattern[str]
     inside_their_story: re.Pattern[str]
@@ -329,6 +351,11 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         revived=_rx(ctx.revived, path, "context.revived"),
         taken_back=_plain(ctx.taken_back, path, "context.taken_back"),
         taken_back_unless=_plain(ctx.taken_back_unless, path, "context.taken_back_unless"),
+        others_risk=frozenset(ctx.others_risk.findings),
+        own_complaint=_plain(ctx.others_risk.own_complaint, path, "context.others_risk.own_complaint"),
+        their_signs=_plain(ctx.others_risk.their_signs, path, "context.others_risk.their_signs"),
+        third_person=_plain(ctx.others_risk.third_person, path, "context.others_risk.third_person"),
+        first_person=_plain(ctx.others_risk.first_person, path, "context.others_risk.first_person"),
         answer_no=_plain(ctx.answer_no, path, "context.answer_no"),
         first_person_owner=_plain(ctx.first_person_owner, path, "context.first_person_owner"),
         inside_their_story=_plain(ctx.inside_their_story, path, "context.inside_their_story"),

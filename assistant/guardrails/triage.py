@@ -142,6 +142,14 @@ class TriageEngine:
         self._by_start, self._always = self._check_index()
         self._start_keys = frozenset(self._by_start)
         self._flags = {f.id: f for f in self.rules.source.flags}
+        self._finding_rules = {f.id: f for f in self.rules.source.findings}
+        # flag groups of two or more risk factors alone: told of someone else, a warning sign of theirs
+        self._risk_pairs = [
+            frozenset(g)
+            for f in self.rules.source.flags
+            for g in f.when
+            if len(g) > 1 and set(g) <= self.rules.others_risk
+        ]
         self._questions = {
             f.screening_question: (f.escalate_to or f.id)
             for f in self.rules.source.flags
@@ -231,7 +239,34 @@ class TriageEngine:
                 out.setdefault(fid, evidence)
         if DOSE_FINDING not in out and (dose := self._dose_evidence(text)):
             out[DOSE_FINDING] = dose
+        risks = self.rules.others_risk.intersection(out)
+        if risks and self.rules.own_complaint.search(normalise_canonical(joined)):
+            theirs = {fid for fid in risks if self._theirs(text, fid)}
+            # together a whole warning sign of theirs ("my husband is on chemo and has a fever"): kept
+            if not any(group <= theirs for group in self._risk_pairs):
+                for fid in theirs:
+                    del out[fid]
         return list(out.items())
+
+    def _theirs(self, text: str, finding_id: str) -> bool:
+        """Whether every mention of a risk factor (`context.others_risk`) has someone else as its subject
+        ("my wife is halfway through chemotherapy"), in sentences that tell none of that person's signs
+        ("... and her back is agony" is a carer's report). Called only when the writer tells a complaint
+        of their own: then the risk is that person's, not the writer's. A mention with the writer, or
+        nobody, before it is the writer's."""
+        rules = self.rules
+        concepts = [self._concepts[c].rx for c in self._finding_rules[finding_id].all]
+        seen = False
+        for sent in self._statements(text):
+            for rx in concepts:
+                for m in rx.finditer(sent):
+                    seen = True
+                    before = sent[: m.start()]
+                    third = max((t.end() for t in rules.third_person.finditer(before)), default=-1)
+                    first = max((t.end() for t in rules.first_person.finditer(before)), default=-1)
+                    if third <= first or rules.their_signs.search(sent):
+                        return False
+        return seen
 
     def _rules_of(self, text: str) -> dict[str, str]:
         """`_findings_of` a canonical text, read once per message (the all-clear's check asks again)."""
