@@ -122,6 +122,26 @@ def test_a_risk_factor_that_is_the_writers_or_a_whole_warning_sign_of_theirs_sti
     assert flag in [f.id for f in ENGINE.triage(message).flags]
 
 
+@pytest.mark.parametrize(
+    ("message", "level"),
+    [
+        ("At what point should someone worry about a foot drop? I'm doing a first aid course.", Level.self_care),
+        (
+            "When should you call an ambulance for chest pain with back pain? Mine's just a sore upper back.",
+            Level.self_care,
+        ),
+        (
+            "is my back pain a heart attack, just a knot under my shoulder blade after carrying the baby",
+            Level.self_care,
+        ),
+        ("When should you worry? I've got crushing chest pain and my back hurts", Level.emergency),
+        ("could this be a heart attack? I have crushing chest pain", Level.emergency),
+    ],
+)
+def test_a_general_question_or_a_feared_diagnosis_asked_about_is_no_sign(message: str, level: Level) -> None:
+    assert ENGINE.triage(message).level == level
+
+
 def test_a_yes_to_the_screening_question_escalates() -> None:
     first = ENGINE.triage("I've been constipated since the sciatica started")
     assert first.screening_question
