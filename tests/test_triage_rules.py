@@ -131,7 +131,7 @@ def test_a_risk_factor_that_is_the_writers_or_a_whole_warning_sign_of_theirs_sti
             Level.self_care,
         ),
         (
-            "is my back pain a heart attack, just a knot under my shoulder blade after carrying the baby",
+            "is my back pain a heart attack, it's just a sore lower back after carrying the baby",
             Level.self_care,
         ),
         ("When should you worry? I've got crushing chest pain and my back hurts", Level.emergency),
