@@ -64,6 +64,7 @@ def _said_then(first: str, then: str) -> Triage:
     [
         ("numb between the legs and can't pee properly", "sorry, that wasn't about me! I was copying the leaflet"),
         ("had a temp of 39 and awful back pain", "sorry, that was last winter with covid, all gone"),
+        ("I can't feel my legs after that", "lol no sorry, figure of speech! can feel everything fine"),
         ("I had chest pain with my back pain last night", "ECG and bloods at A&E all clear, it's muscular"),
     ],
 )
