@@ -100,8 +100,10 @@ def test_the_net_never_lowers_what_the_rules_raised() -> None:
 
 def test_a_self_harm_signal_always_shows_the_crisis_lines() -> None:
     ask = POLICY.thresholds["self_harm"].ask
-    t = combine("some nights I think about not being around", signal(self_harm=ask + 0.001))
+    t = combine("rough few weeks, to be honest", signal(self_harm=ask + 0.001))
     assert t.safety_advice is not None and "{crisis_instruction}" in t.safety_advice
+    # told in words the rules know, it is the emergency itself
+    assert combine("some nights I think about not being around", signal()).level == Level.emergency
 
 
 def denied_signal(family: str, p: float, clause: str) -> NetSignal:
@@ -209,7 +211,7 @@ def test_the_net_does_not_ask_about_a_message_that_is_not_about_health() -> None
 
 def test_a_self_harm_signal_is_asked_about_even_without_a_health_word() -> None:
     """A person in crisis rarely mentions their back: the crisis family asks about any message."""
-    message = "been giving my things away this week, won't be needing them"
+    message = "sorting a few things out this week"
     ask = POLICY.thresholds["self_harm"].ask
     t = TRIAGER.combine(TRIAGER.engine.triage(message), signal(self_harm=ask + 0.001), message, on_topic=False)
     assert t.screening_question == POLICY.families["self_harm"].question
