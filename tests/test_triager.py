@@ -148,9 +148,11 @@ def test_a_crisis_family_asks_about_a_death_wish_told_as_a_hypothetical() -> Non
         evidence={},
         aside={f: 0.9 if f in ("self_harm", "cauda_equina") else 0.0 for f in fams},
     )
-    rules = TRIAGER.engine.triage("if a bus hit me tomorrow i would be relieved")
-    out = TRIAGER.combine(rules, sig, "if a bus hit me tomorrow i would be relieved")
+    message = "if something happened to me on the motorway I'd be fine with it"
+    out = TRIAGER.combine(TRIAGER.engine.triage(message), sig, message)
     assert {f.id for f in out.flags} == {"self_harm_check"}
+    # the accident the writer would welcome, in words the rules know, is the emergency itself
+    assert TRIAGER.engine.triage("if a bus hit me tomorrow i would be relieved").level == Level.emergency
 
 
 def test_a_clause_that_carries_a_denial_is_read_apart() -> None:
