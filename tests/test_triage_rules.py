@@ -137,6 +137,9 @@ def test_a_risk_factor_that_is_the_writers_or_a_whole_warning_sign_of_theirs_sti
         ),
         ("When should you worry? I've got crushing chest pain and my back hurts", Level.emergency),
         ("could this be a heart attack? I have crushing chest pain", Level.emergency),
+        # a cancer named as the writer's own is their history, not a fear
+        ("could it be the cancer coming back? back pain at night", Level.urgent),
+        ("is my cancer back? my legs have gone weak and wobbly since yesterday", Level.emergency),
     ],
 )
 def test_a_general_question_or_a_feared_diagnosis_asked_about_is_no_sign(message: str, level: Level) -> None:
