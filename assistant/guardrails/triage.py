@@ -729,10 +729,10 @@ class TriageEngine:
                 first = f.id not in found
                 if first:
                     found[f.id] = f
-                if f.id in covered or idx < clear:
-                    checked.update([f.id] if first else [])
-                else:
-                    checked.discard(f.id)
+                if f.id not in covered and idx >= clear:
+                    checked.discard(f.id)  # told again, uncovered: no longer only checked
+                elif first:
+                    checked.add(f.id)
                 if idx >= back:
                     taken.discard(f.id)
                 elif first:
@@ -798,8 +798,9 @@ class TriageEngine:
     def taken_back(self, text: str) -> bool:
         """Whether a later message takes the earlier ones back ("sorry, that wasn't about me", "that was
         2009", "I meant my gym membership") and does not say the problem is still there or back."""
-        said = normalise(text)
-        return bool(self.rules.taken_back.search(said)) and not self.rules.taken_back_unless.search(said)
+        said = self._statements(text)  # the sentences every later turn's denials are read in anyway
+        back, unless = self.rules.taken_back, self.rules.taken_back_unless
+        return any(back.search(s) for s in said) and not any(unless.search(s) for s in said)
 
     def _tells_what_was_asked(self, asked: str, answer: str) -> bool:
         """Whether a reply with no yes or no in it describes what the question asked about, in words the
@@ -822,7 +823,7 @@ class TriageEngine:
             if q in said:
                 return q
         # the assistant may have asked in other words: a question sentence about the same signs
-        asked = " ".join(s for s in sentences(said) if s.rstrip().endswith("?")).lower()
+        asked = questions_in(said)
         for rx, question, _target in self._asks:
             if asked and rx.search(asked):
                 return question
@@ -883,6 +884,12 @@ class TriageEngine:
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
+
+
+def questions_in(said: str) -> str:
+    """The question sentences of what the assistant said, lower-cased: what a question in other words is
+    looked for in (the rules' screening flags, the net's families)."""
+    return " ".join(s for s in sentences(said) if s.rstrip().endswith("?")).lower()
 
 
 _BUT = re.compile(r"\b(?:but|however|although|though)\b")  # a hedge before it does not reach past it

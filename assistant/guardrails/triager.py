@@ -18,11 +18,10 @@ from pydantic import field_validator, model_validator
 
 from assistant.content import read_yaml, validate
 from assistant.gloss import gloss
-from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, load_engine
+from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, load_engine, questions_in
 from assistant.guardrails.triage_net import ASIDE, Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
 from assistant.schema import Strict
-from assistant.sentences import sentences
 
 log = logging.getLogger("physio.triage")
 NET_LIMIT = 8_000  # characters of a message the net reads; longer ones (refused as too long) get the rules alone
@@ -216,7 +215,7 @@ class Triager:
         for prev, turn in itertools.pairwise(turns):
             if prev.role != "assistant" or turn.role != "user":
                 continue
-            if fam.question not in prev.content and not about.search(_questions_in(prev.content)):
+            if fam.question not in prev.content and not about.search(questions_in(prev.content)):
                 continue
             answer = answer_verdict(rx, turn.content)
             if answer == "yes":
@@ -230,11 +229,6 @@ class Triager:
 
     def _denied(self, turns: list[Turn], concepts: list[str]) -> bool:
         return bool(concepts) and any(t.role == "user" and self.engine.denied(t.content, concepts) for t in turns)
-
-
-def _questions_in(said: str) -> str:
-    """The question sentences of what the assistant said, lower-cased."""
-    return " ".join(s for s in sentences(said) if s.rstrip().endswith("?")).lower()
 
 
 def _windows(parts: list[str], most: int) -> list[str]:
