@@ -311,34 +311,17 @@ def eval_generalisation(pipe: Pipeline, folder: Path) -> Figures:
     The honest figure for wording nobody has written yet: 'catch' counts emergency and urgent
     messages triaged at their level or asked the screening question; 'rules_catch' is the rules alone.
     """
-    from evals.triage_training import leave_one_set_out, memo_encode
+    from evals.triage_training import TALLY, leave_one_set_out, memo_encode, rates
 
     out = Figures()
     a = pipe.assistant
     if a.triager.net is None:
         return out
     results = leave_one_set_out(a.triager, memo_encode(a.embedder.encode, {}), a.embedder.model_name, folder)
-    totals = {
-        k: sum(v[k] for v in results.values())
-        for k in (
-            *("n_eu", "level", "screened", "missed", "rules_level"),
-            *("neg", "neg_over", "plain", "plain_asked", "plain_raised"),
-        )
-    }
+    totals = {k: sum(v[k] for v in results.values()) for k in TALLY}
     for name, values in results.items():
         out.add(name, values)
-    out.add(
-        "pooled",
-        {
-            **totals,
-            "catch": (totals["level"] + totals["screened"]) / max(totals["n_eu"], 1),
-            "rules_catch": totals["rules_level"] / max(totals["n_eu"], 1),
-            "screened_instead_rate": totals["screened"] / max(totals["n_eu"], 1),
-            "over_triage_negated_rate": totals["neg_over"] / max(totals["neg"], 1),
-            "plain_asked_rate": totals["plain_asked"] / max(totals["plain"], 1),
-            "plain_raised_rate": totals["plain_raised"] / max(totals["plain"], 1),
-        },
-    )
+    out.add("pooled", {**totals, **rates(totals)})
     return out
 
 

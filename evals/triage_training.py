@@ -426,6 +426,13 @@ def write(trained: Trained, knowledge: Path) -> None:
 
 
 # ---- generalisation ------------------------------------------------------------------------------
+# what leave-one-set-out counts on each set (emergency/urgent rows, denied mentions, plain messages)
+TALLY = (
+    *("n_eu", "rules_level", "level", "screened", "missed"),
+    *("neg", "neg_over", "plain", "plain_asked", "plain_raised"),
+)
+
+
 def caught(expected: str, t: Triage) -> str:
     """'level' when triaged at or above the expected level, 'screened' when a screening question was
     asked, else 'missed'."""
@@ -454,18 +461,7 @@ def leave_one_set_out(
         X, Y, _ = design(examples, enc, families, train_rows)
         W, b = fit(X, Y, families)
         w = NetWeights(families=families, weights=W, bias=b, data_hash="", model_name=model_name)
-        tally = {
-            "n_eu": 0,
-            "rules_level": 0,
-            "level": 0,
-            "screened": 0,
-            "missed": 0,
-            "neg": 0,
-            "neg_over": 0,
-            "plain": 0,
-            "plain_asked": 0,
-            "plain_raised": 0,
-        }
+        tally = dict.fromkeys(TALLY, 0)
         for i in test:
             ex = examples[i]
             rules = triager.engine.triage(ex.message, ex.history)
@@ -481,14 +477,18 @@ def leave_one_set_out(
                 tally["plain"] += 1
                 tally["plain_asked"] += bool(combined.screening_question)
                 tally["plain_raised"] += RANK[combined.level.value] >= 2  # sent to a doctor today or to A&E
-        n = max(tally["n_eu"], 1)
-        out[held] = {
-            **{k: float(v) for k, v in tally.items()},
-            "rules_catch": tally["rules_level"] / n,
-            "catch": (tally["level"] + tally["screened"]) / n,
-            "screened_instead_rate": tally["screened"] / n,
-            "over_triage_negated_rate": tally["neg_over"] / max(tally["neg"], 1),
-            "plain_asked_rate": tally["plain_asked"] / max(tally["plain"], 1),
-            "plain_raised_rate": tally["plain_raised"] / max(tally["plain"], 1),
-        }
+        out[held] = {**{k: float(v) for k, v in tally.items()}, **rates(tally)}
     return out
+
+
+def rates(tally: Mapping[str, float]) -> dict[str, float]:
+    """The rates of a leave-one-set-out tally (`TALLY`): one set's, or all sets' pooled."""
+    n = max(tally["n_eu"], 1)
+    return {
+        "rules_catch": tally["rules_level"] / n,
+        "catch": (tally["level"] + tally["screened"]) / n,
+        "screened_instead_rate": tally["screened"] / n,
+        "over_triage_negated_rate": tally["neg_over"] / max(tally["neg"], 1),
+        "plain_asked_rate": tally["plain_asked"] / max(tally["plain"], 1),
+        "plain_raised_rate": tally["plain_raised"] / max(tally["plain"], 1),
+    }
