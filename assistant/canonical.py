@@ -35,6 +35,14 @@ _MID_SENTENCE_BREAK = re.compile(r"(?<=[\w,])[^\S\n]*\n[^\S\n]*(?=[a-z0-9])")
 _LINE_END_SPACES = re.compile(r"[^\S\n]*\n[^\S\n]*")
 
 
+class SpokenForm(Strict):
+    """A word speech-to-text or a dialect puts in place of another, where it cannot mean itself."""
+
+    pattern: str
+    means: str
+    examples: list[tuple[str, str]] = Field(min_length=2)
+
+
 class CanonicalTable(Strict):
     """The reviewed table: which characters and words map to what."""
 
@@ -42,6 +50,7 @@ class CanonicalTable(Strict):
     quotes: list[str]
     hyphens: list[str]
     text_speak: dict[str, str]
+    spoken_forms: list[SpokenForm] = Field(default_factory=list)
     examples: list[tuple[str, str]] = Field(default_factory=list)
 
 
@@ -50,6 +59,8 @@ class _Compiled:
     table: CanonicalTable
     translate: dict[int, str]
     speak: dict[str, str]
+    spoken: tuple[tuple[re.Pattern[str], str], ...]
+    any_spoken: re.Pattern[str]  # one search: most sentences have none of them
 
 
 def table_path() -> Path:
@@ -63,7 +74,10 @@ def _compiled() -> _Compiled:
     translate = {ord(c): "'" for c in table.apostrophes}
     translate |= {ord(c): '"' for c in table.quotes}
     translate |= {ord(c): "-" for c in table.hyphens}
-    return _Compiled(table, translate, {word.lower(): full for word, full in table.text_speak.items()})
+    spoken = tuple((re.compile(f.pattern), f.means) for f in table.spoken_forms)
+    any_spoken = re.compile("|".join(f"(?:{f.pattern})" for f in table.spoken_forms) or r"(?!x)x")
+    speak = {word.lower(): full for word, full in table.text_speak.items()}
+    return _Compiled(table, translate, speak, spoken, any_spoken)
 
 
 # Unicode's format characters (category Cf): invisible, and never a word boundary
@@ -210,4 +224,9 @@ def normalise_canonical(text: str) -> str:
     text = text.replace("'s ", " ").replace("'", "")
     text = _NON_WORD_RX.sub(" ", text)
     text = text.replace(",", " , ")
-    return _SPACE_RX.sub(" ", text).strip()
+    text = _SPACE_RX.sub(" ", text).strip()
+    c = _compiled()
+    if c.any_spoken.search(text):  # "no bowl control", "my legs feel week" (`spoken_forms`)
+        for rx, means in c.spoken:
+            text = rx.sub(means, text)
+    return text

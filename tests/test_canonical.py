@@ -63,3 +63,19 @@ def test_were_stays_a_past_tense() -> None:
     """The word were once became "we are", which ended another person's story early ("she were lifting")."""
     assert normalise("my legs were numb") == "my legs were numb"
     assert normalise("theyre fine and youre right") == "they are fine and you are right"
+
+
+SPOKEN = [(raw, out) for form in _compiled().table.spoken_forms for raw, out in form.examples]
+
+
+@pytest.mark.parametrize(("raw", "expected"), SPOKEN, ids=[a[:40] for a, _ in SPOKEN])
+def test_a_word_speech_to_text_put_for_another_is_read_as_meant(raw: str, expected: str) -> None:
+    """The rules read "no bowl control" as "no bowel control"; "a bowl of porridge" stays a bowl."""
+    assert normalise(raw) == expected
+
+
+def test_every_spoken_form_has_an_example_it_changes_and_one_it_leaves() -> None:
+    for form in _compiled().table.spoken_forms:
+        changed = [raw for raw, out in form.examples if normalise(raw) != raw.lower()]
+        kept = [raw for raw, out in form.examples if out == normalise(raw) and out == " ".join(raw.lower().split())]
+        assert changed and kept, form.pattern

@@ -67,6 +67,8 @@ class StockForm(Strict):
     pattern: str
     not_after: str | None = None
     needs_medicine: bool = False
+    # reported only when the first number in the match is at least twice the second ("4 instead of 2")
+    more_than: bool = False
     fire: list[str] = Field(min_length=1)
     quiet: list[str] = Field(min_length=1)
 
@@ -211,7 +213,7 @@ def _key(name: str) -> str:
 
 
 def _fill(pattern: str, med: str, took: str) -> str:
-    return pattern.replace("{med}", f"(?:{med})").replace("{took}", f"(?:{took})")
+    return pattern.replace("{med}", f"(?:{med})").replace("{took}", f"(?:{took})").replace("{n}", f"(?:{_N})")
 
 
 def _names(f: MedicinesFile) -> str:
@@ -239,8 +241,8 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         rf"|weekly|(?:for|over|in|during)\s(?:the\s)?(?:last\s|past\s)?{_NR}\s(?:days?|weeks?))",
         rf"(?P<day>{in_a_day})",
         # doses listed by the clock ("at 8, 12, 4 and 8"): as many a day as times listed
-        rf"(?P<clock>at\s{_CLOCK}(?:\s?,\s?{_CLOCK})*\s?,?\s(?:and|&)\s{_CLOCK})",
-        r"(?P<ignore>at\s\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?|\d{1,2}(?:[:.]\d\d)?\s?(?:[ap]m|o'?clock)|\d{1,2}:\d\d"
+        rf"(?P<clock>at\s{_CLOCK}(?:\s?,\s?{_CLOCK})*\s?,?\s(?:and|&)\s{_CLOCK}(?!\s(?:at|o'?clock)\b))",
+        r"(?P<ignore>at\s(?:\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?|noon|midday|midnight)|\d{1,2}(?:[:.]\d\d)?\s?(?:[ap]m|o'?clock)|\d{1,2}:\d\d"
         rf"|{_NR}\s?(?:hours?|hrs?|minutes?|mins?|days?|weeks?|wks?|months?|years?|yrs?|ml|mls|millilitres?|mcg"
         r"|micrograms?|kg|kilos?|stone|st|lbs?|pounds?|percent|%|cm|reps?|sets?|times|miles?|km|degrees|out\sof\s10|/10))",
         r"(?P<pair>\d{1,2}(?:\.\d)?\s?/\s?\d{3,4}(?:\s?mg)?)",
@@ -506,18 +508,15 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
             if i + 1 < len(tokens) and tokens[i + 1].kind == "med":
                 continue  # "2 more tramadol": the name follows
             if count and last_any and _words_between(text, count.end, tok.start) == 0:
-                value = min(_numbers(count.text) or [0])
-                intake = _Intake(
-                    last_any.product,
-                    last_any.name,
-                    value,
-                    dict(last_any.mg),
-                    last_any.stated,
-                    [(count.start, tok.end)],
-                    sentence,
-                    more=True,
-                    told_taken=last_any.told_taken,
-                )
+                intake = _again(last_any, count, tok, sentence)
+                intakes.append(intake)
+                unmarked.append(intake)
+                last = last_any = intake
+            count = None
+        elif kind == "ignore" and tok.text.startswith("at ") and count and last_any and last_any.sentence == sentence:
+            # "2 paracetamol at 8, 2 at 10, 2 at 12": each count told with its time is another dose of it
+            if last_any.count is not None and _words_between(text, count.end, tok.start) == 0:
+                intake = _again(last_any, count, tok, sentence)
                 intakes.append(intake)
                 unmarked.append(intake)
                 last = last_any = intake
@@ -545,6 +544,21 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
     return intakes, stocks, meds
 
 
+def _again(like: _Intake, count: _Tok, tok: _Tok, sentence: int) -> _Intake:
+    """Another dose of the medicine just read ("2 more", "2 at 10"), `count` of it."""
+    return _Intake(
+        like.product,
+        like.name,
+        min(_numbers(count.text) or [0]),
+        dict(like.mg),
+        like.stated,
+        [(count.start, tok.end)],
+        sentence,
+        more=True,
+        told_taken=like.told_taken,
+    )
+
+
 def _next_kind(tokens: list[_Tok], i: int, kind: str) -> _Tok | None:
     """The next token of `kind`, looking past at most one strength ("tablets of 50mg tramadol")."""
     for tok in tokens[i + 1 : i + 3]:
@@ -553,6 +567,9 @@ def _next_kind(tokens: list[_Tok], i: int, kind: str) -> _Tok | None:
         if tok.kind not in ("mg", "grams", "pair", "plural"):
             return None
     return None
+
+
+_COUNTED = re.compile(r"\s+of\s(?:my|the|his|her|their|those|these|our|your)\s")
 
 
 def _intake(
@@ -575,7 +592,8 @@ def _intake(
         if gap is not None and gap <= limit:
             value = min(_numbers(count.text) or [1])
             spans.insert(0, (count.start, count.end))
-            if count.kind == "num" and not stated and value in product.strengths:
+            counted = _COUNTED.match(text, count.end, tok.start) is not None  # "30 of my co-codamol"
+            if count.kind == "num" and not stated and value in product.strengths and not counted:
                 if value >= 100:  # "400 ibuprofen" is a strength, nobody takes 400 tablets
                     mg = _with_strength(product, _Tok("mg", 0, 0, count.text)) or mg
                     value, stated = None, True
@@ -726,11 +744,20 @@ def _stock(eng: Engine, text: str, stocks: list[tuple[_Stock, _Tok]], meds: list
         products = [p for p in (_product(eng, n) for n in named) if p is not None]
         if stock.form.needs_medicine and not (products or meds):
             continue
+        if stock.form.more_than and not _first_larger(tok.text):
+            continue
         ingredients = tuple(dict.fromkeys(i for p in products for i, _ in p.contains))
         said = " ".join(text[tok.start : tok.end].split())  # as written
         which = f" ({', '.join(dict.fromkeys(' '.join(n.lower().split()) for n in named))})" if named else ""
         findings.append(Finding("stock", ingredients, f"'{said}': {stock.form.means}{which}", ((tok.start, tok.end),)))
     return findings
+
+
+def _first_larger(said: str) -> bool:
+    """'4 of my pregabalin instead of 2': at least double what was meant. '3 ibuprofen instead of 2' is
+    left to the arithmetic (600 mg is a dose an adult may take), and '1 instead of 2' is less."""
+    values = _numbers(re.sub(r"\d+(?:\.\d+)?\s?(?:mg|mcg|g)\b", " ", said))
+    return len(values) >= 2 and values[1] > 0 and values[0] >= 2 * values[1]
 
 
 def _same_sentence(text: str, a: _Tok, b: _Tok) -> bool:
