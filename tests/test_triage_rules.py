@@ -481,6 +481,43 @@ def test_other_peoples_stories_in_everyday_words(message: str, expected: Level) 
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
+        # someone else's emergency already in hand, while the writer asks about their own back
+        (
+            "My husband's in A&E tonight with chest pains so I'm stuck in a chair. Stretches for my own sciatica?",
+            Level.self_care,
+        ),
+        (
+            "My flatmate's at A&E now with numbness down below. I'm fine, but my back's sore. Heat or ice?",
+            Level.self_care,
+        ),
+        (
+            "My dad's on chemo and had a temperature, the nurse told us to bring him in so we're here now.",
+            Level.self_care,
+        ),
+        # ... but news after a "but", a carer asking what to do, or someone not yet seen is theirs to act on
+        ("My mum is in hospital but tonight she can't feel her legs", Level.emergency),
+        (
+            "my mother has ovarian cancer she's under the hospital and since this morning she can't feel her legs"
+            " properly and she's wet herself what do I do",
+            Level.emergency,
+        ),
+        ("My mum is seeing the GP tomorrow but tonight she's lost control of her bladder", Level.emergency),
+        (
+            "my dad's seeing the doctor tomorrow, he has a fever and his back is agony and he's on chemo",
+            Level.emergency,
+        ),
+        ("My wife's in A&E with chest pain and I've got chest pain too now", Level.emergency),
+    ],
+)
+def test_someone_elses_emergency_in_hand_is_theirs_but_news_and_a_carers_plea_are_not(
+    message: str, expected: Level
+) -> None:
+    assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
         # "intact" is a normal finding, and a hedge before a "but" does not take back the denial after it
         ("Saddle sensation intact, bladder and bowels normal. Just L5 radicular pain on the left.", Level.self_care),
         ("it's hard to tell what's normal down there tbh, but no numbness and wee is normal", Level.self_care),

@@ -89,6 +89,8 @@ class Context(Strict):
     comparison: str = r"(?!x)x"
     # someone else's problem that is already being dealt with ("she's seeing her GP about it today")
     handled: str = r"(?!x)x"
+    # the writer, coming in after someone else's in-hand problem, asks what to do for them (a carer's report)
+    carer_asks: str = r"(?!x)x"
     yes_then_no: str = r"(?!x)x"
     # what people say before they answer ("erm, now you mention it, ..."): dropped before the answer is read
     answer_lead: str = r"(?!x)x"
@@ -230,6 +232,7 @@ class CompiledRules:
     retraction: re.Pattern[str]
     comparison: re.Pattern[str]
     handled: re.Pattern[str]
+    carer_asks: re.Pattern[str]
     yes_then_no: re.Pattern[str]
     answer_lead: re.Pattern[str]
     uncertain: re.Pattern[str]
@@ -334,6 +337,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         retraction=_rx(ctx.retraction, path, "context.retraction"),
         comparison=_rx(ctx.comparison, path, "context.comparison"),
         handled=_rx(ctx.handled, path, "context.handled"),
+        carer_asks=_rx(ctx.carer_asks, path, "context.carer_asks"),
         yes_then_no=re.compile(ctx.yes_then_no),
         answer_lead=_plain(ctx.answer_lead, path, "context.answer_lead"),
         uncertain=re.compile(ctx.uncertain),
