@@ -38,8 +38,16 @@ def test_a_later_message_that_takes_the_earlier_one_back_goes_on_with_the_questi
     assert "Thank you for explaining" in reply.answer
     again = assistant.reply("I meant I can't feel my bum at all when I wipe, since yesterday", EMERGENCY)
     assert again.triage.level == Level.emergency
+    for taken_back in (
+        "sorry I exaggerated, it's just my calf that goes a bit tingly when I sit too long",
+        "ah no, false alarm, it was the cold bench at the match",
+        "no no, not that kind of numb, I meant my bum was sore from the bike seat",
+        "oops, autocorrect, I meant my thumb",
+    ):
+        assert assistant.reply(taken_back, EMERGENCY).triage.level != Level.emergency, taken_back
     for not_taken_back in (
         "I mean, is walking ok though?",  # "I mean" is not "I meant"
+        "sorry I mean it's worse now, both legs are numb too",
         "I meant to ask, is walking ok?",
         "that was months ago and it's still numb",
     ):
