@@ -140,6 +140,17 @@ def test_a_risk_factor_that_is_the_writers_or_a_whole_warning_sign_of_theirs_sti
         # a cancer named as the writer's own is their history, not a fear
         ("could it be the cancer coming back? back pain at night", Level.urgent),
         ("is my cancer back? my legs have gone weak and wobbly since yesterday", Level.emergency),
+        # "suppose I ...", "is X ever Y?", "if it did happen": a condition or a general question
+        ("Suppose I took an extra co-codamol at night, would that be dangerous? I haven't.", Level.self_care),
+        ("say I lost feeling in my bum, what then?", Level.self_care),
+        ("Is back pain ever a heart attack? Mine is just a sore lower back.", Level.self_care),
+        ("Is back pain ever a heart attack? I have crushing chest pain now", Level.emergency),
+        (
+            "Just so I know for later: if the foot drop they warned me about did happen, can I still exercise?",
+            Level.self_care,
+        ),
+        ("I'd say I lost feeling in my bum yesterday", Level.emergency),
+        ("I took an extra co-codamol last night, say I did it again tonight?", Level.emergency),
     ],
 )
 def test_a_general_question_or_a_feared_diagnosis_asked_about_is_no_sign(message: str, level: Level) -> None:
