@@ -457,6 +457,14 @@ def test_lost_functions_and_denied_symptoms(message: str, expected: Level) -> No
         ("no numbness down below last week but it's come back since yesterday", Level.emergency),
         ("no numbness down below and it hasn't come back", Level.self_care),
         ("no numbness down below, but the back pain has come back", Level.self_care),
+        ("No numbness down below last week. It's come back since yesterday", Level.emergency),
+        # an old, unchanged sign is no news; a change told after it is
+        (
+            "My left foot's been slightly weak since a disc op 8 years ago, no different now than it was then",
+            Level.self_care,
+        ),
+        ("my foot has been weak for years, has not changed at all, but since yesterday it's dragging", Level.urgent),
+        ("Had a temperature last week with a cold, it's gone now, but my back's still stiff", Level.self_care),
         # the ordinary ache told after an all-clear is not the sign back
         (
             "A&E x-rayed my back after the car crash yesterday, nothing broken. Stiff and sore today, OK to walk?",

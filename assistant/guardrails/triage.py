@@ -454,7 +454,12 @@ class TriageEngine:
                 and not self.rules.relapse.search(nxt)
             )
             own = bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
-            masks = [True] * (len(sent) + 1) if cleared_next else self._context_masks(sent, scope.comparing, own=own)
+            revived_next = bool(self.rules.revived.search(nxt))
+            masks = (
+                [True] * (len(sent) + 1)
+                if cleared_next
+                else self._context_masks(sent, scope.comparing, own=own, revived_next=revived_next)
+            )
             if scope.covered:
                 masks = [True] * scope.covered + masks[scope.covered :]
             scope.masks = masks
@@ -562,7 +567,9 @@ class TriageEngine:
             said = self._said.keep(text, [self._prepared(original) for original in self._sentences(canonical(text))])
         return said
 
-    def _context_masks(self, sent: str, comparing: bool = False, own: bool = False) -> list[bool]:
+    def _context_masks(
+        self, sent: str, comparing: bool = False, own: bool = False, revived_next: bool = False
+    ) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
         mask = [False] * (len(sent) + 1)
         strong_ends = [m.start() for m in self.rules.terminators.finditer(sent)]
@@ -610,6 +617,13 @@ class TriageEngine:
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
             _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
         for m in self.rules.resolved.finditer(sent):
+            # ... unless a change is told after it, here or as the next sentence ("but since yesterday")
+            if (
+                revived_next
+                or self.rules.resolved_unless.search(sent, m.end())
+                or self.rules.revived.search(sent, m.end())
+            ):
+                continue
             # "cleared up after the op" covers its qualifier, but "...went away and now I can't feel my
             # bum" starts something new at "and now": the scope ends at the next soft terminator
             _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
@@ -647,6 +661,8 @@ class TriageEngine:
             return True
         if self._hedged(scope) and self._hedge_reaches(scope, start):
             return False
+        if scope.nxt and self.rules.revived.search(scope.nxt):
+            return False  # "... it cleared up. Now it's back since this morning": denied or gone once, back now
         if scope.stops is None:
             scope.stops = self._soft_stops(scope.sent)
         return self._negated(start, end, scope.sent, scope.stops)
