@@ -38,6 +38,7 @@ _LINE_END_SPACES = re.compile(r"[^\S\n]*\n[^\S\n]*")
 class SpokenForm(Strict):
     """A word speech-to-text or a dialect puts in place of another, where it cannot mean itself."""
 
+    word: str  # the word put in place of another: a sentence without any of them is left alone, unread
     pattern: str
     means: str
     examples: list[tuple[str, str]] = Field(min_length=2)
@@ -60,7 +61,7 @@ class _Compiled:
     translate: dict[int, str]
     speak: dict[str, str]
     spoken: tuple[tuple[re.Pattern[str], str], ...]
-    any_spoken: re.Pattern[str]  # one search: most sentences have none of them
+    any_spoken: re.Pattern[str]  # one search for their words: most sentences have none of them
 
 
 def table_path() -> Path:
@@ -75,7 +76,8 @@ def _compiled() -> _Compiled:
     translate |= {ord(c): '"' for c in table.quotes}
     translate |= {ord(c): "-" for c in table.hyphens}
     spoken = tuple((re.compile(f.pattern), f.means) for f in table.spoken_forms)
-    any_spoken = re.compile("|".join(f"(?:{f.pattern})" for f in table.spoken_forms) or r"(?!x)x")
+    words = sorted({re.escape(f.word) for f in table.spoken_forms})
+    any_spoken = re.compile(rf"\b(?:{'|'.join(words)})\b" if words else r"(?!x)x")
     speak = {word.lower(): full for word, full in table.text_speak.items()}
     return _Compiled(table, translate, speak, spoken, any_spoken)
 

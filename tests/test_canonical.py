@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.canonical import _FORMAT, _compiled, canonical, normalise
@@ -79,3 +81,4 @@ def test_every_spoken_form_has_an_example_it_changes_and_one_it_leaves() -> None
         changed = [raw for raw, out in form.examples if normalise(raw) != raw.lower()]
         kept = [raw for raw, out in form.examples if out == normalise(raw) and out == " ".join(raw.lower().split())]
         assert changed and kept, form.pattern
+        assert all(re.search(rf"\b{form.word}\b", raw.lower()) for raw in changed), form.word

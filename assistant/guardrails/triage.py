@@ -84,6 +84,7 @@ class _Scope:
     live: dict[str, bool] = field(default_factory=dict)  # concept -> has a mention that counts
     present: dict[str, bool] = field(default_factory=dict)  # concept -> occurs at all
     stops: tuple[list[int], list[int]] | None = None  # soft terminators: starts, furthest end so far
+    revived_next: bool | None = None  # the next part says the sign is back ("It's come back since yesterday")
     words: Beginnings | None = None  # how and where its words begin (`prefixes.Beginnings`)
     checks: list[_Check] | None = None  # the checks its word starts can wake (`_candidates`)
 
@@ -454,11 +455,10 @@ class TriageEngine:
                 and not self.rules.relapse.search(nxt)
             )
             own = bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
-            revived_next = bool(self.rules.revived.search(nxt))
             masks = (
                 [True] * (len(sent) + 1)
                 if cleared_next
-                else self._context_masks(sent, scope.comparing, own=own, revived_next=revived_next)
+                else self._context_masks(sent, scope.comparing, own=own, revived_next=self._revived_next(scope))
             )
             if scope.covered:
                 masks = [True] * scope.covered + masks[scope.covered :]
@@ -661,11 +661,16 @@ class TriageEngine:
             return True
         if self._hedged(scope) and self._hedge_reaches(scope, start):
             return False
-        if scope.nxt and self.rules.revived.search(scope.nxt):
-            return False  # "... it cleared up. Now it's back since this morning": denied or gone once, back now
+        if self._revived_next(scope):
+            return False  # "No numbness last week. It's come back since yesterday": denied once, back now
         if scope.stops is None:
             scope.stops = self._soft_stops(scope.sent)
         return self._negated(start, end, scope.sent, scope.stops)
+
+    def _revived_next(self, scope: _Scope) -> bool:
+        if scope.revived_next is None:
+            scope.revived_next = bool(scope.nxt) and self.rules.revived.search(scope.nxt) is not None
+        return scope.revived_next
 
     def _soft_stops(self, sent: str) -> tuple[list[int], list[int]]:
         """Where the sentence's soft terminators start, and the furthest end of those up to each (read once
