@@ -30,6 +30,8 @@ _WORD = re.compile(r"[\w\u0900-\u0dff\u064b-\u065f\u0670]+")
 _ROMANIAN_CEDILLA = str.maketrans("şţŞŢ", "șțȘȚ")  # the old cedilla letters people still type
 MIN_MARKERS = 2  # distinct marker words that show a language is there
 MIN_MARKERS_FOR_COLLISIONS = 3  # before a word that is also English is glossed
+NUMBER = "#"  # in a phrase, a number of 1 to 3 digits, written back where the gloss has "#" ("ho # anni")
+_NUMBER = re.compile(r"(?<!\w)\d{1,3}(?!\w)")  # the number on its own, not the 3 of Arabizi "3omri"
 
 
 class Language(Strict):
@@ -67,7 +69,9 @@ def load_table(path: Path | None = None) -> GlossTable:
 def _compile(name: str, lang: Language) -> _Compiled:
     phrases = {k.lower(): v for k, v in lang.phrases.items()}
     # longest first, so "jeene ka mann nahi" wins over a shorter phrase inside it
-    alternation = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    alternation = "|".join(
+        re.escape(p).replace(re.escape(NUMBER), r"\d{1,3}") for p in sorted(phrases, key=len, reverse=True)
+    )
     return _Compiled(
         name=name,
         markers=frozenset(m.lower() for m in lang.markers),
@@ -98,7 +102,11 @@ def languages_in(text: str, least: int = MIN_MARKERS) -> dict[str, int]:
 
 
 def _phrase(table: dict[str, str], m: re.Match[str]) -> str:
-    return table[m.group(0).lower()]
+    said = m.group(0).lower()
+    if said in table:
+        return table[said]
+    number = _NUMBER.search(said).group(0)  # a phrase with the number placeholder matched
+    return table[_NUMBER.sub(NUMBER, said, count=1)].replace(NUMBER, number)
 
 
 @lru_cache(maxsize=4096)
