@@ -105,8 +105,10 @@ def _phrase(table: dict[str, str], m: re.Match[str]) -> str:
     said = m.group(0).lower()
     if said in table:
         return table[said]
-    number = _NUMBER.search(said).group(0)  # a phrase with the number placeholder matched
-    return table[_NUMBER.sub(NUMBER, said, count=1)].replace(NUMBER, number)
+    number = _NUMBER.search(said)  # a phrase with the number placeholder matched
+    if number is None:
+        return m.group(0)
+    return table[_NUMBER.sub(NUMBER, said, count=1)].replace(NUMBER, number.group(0))
 
 
 @lru_cache(maxsize=4096)
