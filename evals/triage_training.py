@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from assistant.guardrails.triage_net import ASIDE, DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
-from assistant.guardrails.triager import Triager, policy_path, weights_path
+from assistant.guardrails.triager import Triager, net_text, policy_path, weights_path
 from assistant.models import Level, Triage, Turn
 from evals.manifest import DATASETS, load_manifest
 
@@ -229,7 +229,7 @@ def encode_examples(
         denied_texts.append([u.text for u in units if u.status == DENIED])
         aside.append([idx(u.text) for u in units if u.status == ASIDE])
         aside_texts.append([u.text for u in units if u.status == ASIDE])
-        text = whole_of(units, current, ex.message)
+        text = whole_of(units, current, net_text(ex.message))  # as the net reads it when serving
         whole.append(idx(text) if text else None)
     texts = sorted(index, key=index.__getitem__)
     vectors = encode(texts) if texts else np.zeros((0, 384), np.float32)

@@ -118,7 +118,7 @@ class Triager:
         turns = user_turns(message, history)
         out: list[Unit] = []
         for idx, text in turns:
-            for clause in _windows(clauses(gloss(text)), MAX_UNITS_PER_TURN):
+            for clause in _windows(clauses(net_text(text)), MAX_UNITS_PER_TURN):
                 out.append(Unit(clause, idx, self.engine.clause_status(clause) or ASIDE))
         return out, (turns[-1][0] if turns else 0)
 
@@ -126,7 +126,7 @@ class Triager:
         if self.net is None:
             return None
         units, current = self.units(message, history)
-        return self.net.score(units, current, gloss(message))
+        return self.net.score(units, current, net_text(message))
 
     # ---- the combination ------------------------------------------------------------------------
     def triage(self, message: str, history: list[Turn] | None = None, *, on_topic: bool = True) -> Triage:
@@ -229,6 +229,12 @@ class Triager:
 
     def _denied(self, turns: list[Turn], concepts: list[str]) -> bool:
         return bool(concepts) and any(t.role == "user" and self.engine.denied(t.content, concepts) for t in turns)
+
+
+def net_text(text: str) -> str:
+    """What the net reads of a turn: other languages' words glossed. Training reads the same whole text
+    (`evals.triage_training`; it read the message unglossed), so the weights meet the text they serve on."""
+    return gloss(text)
 
 
 def _windows(parts: list[str], most: int) -> list[str]:
