@@ -41,6 +41,9 @@ class Language(Strict):
     words: dict[str, str]
     phrases: dict[str, str] = Field(default_factory=dict)
     english_collisions: list[str] = Field(default_factory=list)
+    # emphasis words people put between a phrase's words ("jeene ka mann hi nahi karta"): a phrase still
+    # matches with one of them after any of its words
+    particles: list[str] = Field(default_factory=list)
 
 
 class GlossTable(Strict):
@@ -56,6 +59,7 @@ class _Compiled:
     phrase_gloss: dict[str, str]
     words: dict[str, str]
     collisions: frozenset[str]
+    particles: re.Pattern[str] | None  # a particle between two words, removed before the phrase is looked up
 
 
 def table_path() -> Path:
@@ -69,8 +73,11 @@ def load_table(path: Path | None = None) -> GlossTable:
 def _compile(name: str, lang: Language) -> _Compiled:
     phrases = {k.lower(): v for k, v in lang.phrases.items()}
     # longest first, so "jeene ka mann nahi" wins over a shorter phrase inside it
+    particles = "|".join(re.escape(w.lower()) for w in lang.particles)
+    gap = rf"\s+(?:(?:{particles})\s+)?" if particles else r"\s+"
     alternation = "|".join(
-        re.escape(p).replace(re.escape(NUMBER), r"\d{1,3}") for p in sorted(phrases, key=len, reverse=True)
+        re.escape(p).replace(re.escape(NUMBER), r"\d{1,3}").replace(r"\ ", gap)
+        for p in sorted(phrases, key=len, reverse=True)
     )
     return _Compiled(
         name=name,
@@ -79,6 +86,7 @@ def _compile(name: str, lang: Language) -> _Compiled:
         phrase_gloss=phrases,
         words={k.lower(): v for k, v in lang.words.items()},
         collisions=frozenset(w.lower() for w in lang.english_collisions),
+        particles=re.compile(rf"(?<=\s)(?:{particles})\s+") if particles else None,
     )
 
 
@@ -101,10 +109,12 @@ def languages_in(text: str, least: int = MIN_MARKERS) -> dict[str, int]:
     return {name: n for name, n in found.items() if n >= least}
 
 
-def _phrase(table: dict[str, str], m: re.Match[str]) -> str:
-    said = m.group(0).lower()
+def _phrase(table: dict[str, str], particles: re.Pattern[str] | None, m: re.Match[str]) -> str:
+    said = " ".join(m.group(0).lower().split())
     if said in table:
         return table[said]
+    if particles is not None and (plain := particles.sub("", said)) in table:
+        return table[plain]  # "jeene ka mann hi nahi": the phrase with an emphasis word inside
     number = _NUMBER.search(said)  # a phrase with the number placeholder matched
     if number is None:
         return m.group(0)
@@ -123,7 +133,7 @@ def gloss(text: str) -> str:
         if lang.name not in present:
             continue
         if lang.phrases is not None:
-            text = lang.phrases.sub(partial(_phrase, lang.phrase_gloss), text)
+            text = lang.phrases.sub(partial(_phrase, lang.phrase_gloss, lang.particles), text)
         strong = present[lang.name] >= MIN_MARKERS_FOR_COLLISIONS
         text = _WORD.sub(partial(_word, lang, strong), text)
     return text

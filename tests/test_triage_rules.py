@@ -458,6 +458,11 @@ def test_lost_functions_and_denied_symptoms(message: str, expected: Level) -> No
         ("no numbness down below and it hasn't come back", Level.self_care),
         ("no numbness down below, but the back pain has come back", Level.self_care),
         ("No numbness down below last week. It's come back since yesterday", Level.emergency),
+        ("I had numbness down below, it cleared up. Now it's back since this morning", Level.emergency),
+        (
+            "my bum went numb on the long drive and it went away when I stood up. It's back pain mostly now",
+            Level.self_care,
+        ),
         # an old, unchanged sign is no news; a change told after it is
         (
             "My left foot's been slightly weak since a disc op 8 years ago, no different now than it was then",

@@ -494,6 +494,8 @@ class TriageEngine:
                     return False
         if not self._finding_fires(check, scope):
             return False
+        if check.unless and self._revived_next(scope):
+            return True  # "... it went away. Now it's back since this morning": what explained it away is over
         return not any(self._concept_live(concept, scope) for concept in check.unless)
 
     def _finding_fires(self, check: _Check, scope: _Scope) -> bool:
