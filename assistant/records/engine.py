@@ -31,6 +31,9 @@ def where(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+BUSY_TIMEOUT_MS = 5000  # how long an ordinary SQLite write waits for another writer
+
+
 def open_engine(url: URL) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout, foreign keys and write locks taken up front."""
     try:
@@ -74,7 +77,7 @@ def _sqlite(url: URL) -> Engine:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

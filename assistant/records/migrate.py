@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL
 
-from assistant.records.engine import WRITE, parse, translated, where
+from assistant.records.engine import BUSY_TIMEOUT_MS, WRITE, parse, translated, where
 from assistant.records.errors import RecordsError
 
 SCRIPTS = "assistant.records:migrations"  # a package resource, so an installed package can migrate
@@ -58,6 +59,7 @@ BASELINE_TABLES: dict[str, frozenset[str]] = {
         {"id", "name", "contact", "preferred_time", "note", "consent", "status", "created_at", "done_at"}
     ),
 }
+MIGRATION_WAIT_MS = 120_000  # how long a process waits for another's migration (SQLite)
 LOCK_KEY = 0x706879736F  # "physio": the PostgreSQL advisory lock held while migrating
 # Alembic's `context` and `op` are module-level proxies: one migration at a time in a process.
 _IN_PROCESS = threading.Lock()
@@ -123,7 +125,21 @@ def upgrade(engine: Engine) -> Outcome:
 
     Raises `RecordsError` when the database cannot be reached, is at a revision this code does not
     know (a newer version migrated it), or holds some of the tables without a migration history.
+    A SQLite file busy with another process's migration is tried again until MIGRATION_WAIT_MS has
+    passed: its first read, or its switch to WAL, can meet the other's write lock before any wait of
+    ours applies (seen on a loaded 2-core machine, one process in three failing "database is locked").
     """
+    deadline = time.monotonic() + MIGRATION_WAIT_MS / 1000
+    while True:
+        try:
+            return _upgrade(engine)
+        except RecordsError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)  # the other migration finishes; ours then finds it done, or takes its turn
+
+
+def _upgrade(engine: Engine) -> Outcome:
     target = head()
     with translated(engine.url):
         with engine.connect() as connection:
@@ -150,11 +166,22 @@ def upgrade(engine: Engine) -> Outcome:
 @contextmanager
 def locked(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction that no other migrating process can share; committed on success."""
-    with engine.execution_options(**{WRITE: True}).connect() as connection, connection.begin():
-        # SQLite: WRITE makes the transaction BEGIN IMMEDIATE, which takes the database's write lock.
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-        yield connection
+    with engine.execution_options(**{WRITE: True}).connect() as connection:
+        raw = connection.connection.dbapi_connection if connection.dialect.name == "sqlite" else None
+        if raw is not None:
+            # wait for another process's migration as long as it may take on a loaded machine (seconds
+            # of Alembic start-up), not the ordinary writes' 5 s; set on the driver's connection, so no
+            # transaction is begun before the write lock below
+            raw.execute(f"PRAGMA busy_timeout={MIGRATION_WAIT_MS}")
+        try:
+            with connection.begin():
+                # SQLite: WRITE makes the transaction BEGIN IMMEDIATE, which takes the database's write lock.
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+                yield connection
+        finally:
+            if raw is not None:
+                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def configured_url(url: str | None) -> URL:
