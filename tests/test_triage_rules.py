@@ -511,7 +511,7 @@ def test_other_peoples_stories_in_everyday_words(message: str, expected: Level) 
             Level.self_care,
         ),
         (
-            "My flatmate's at A&E now with numbness down below. I'm fine, but my back's sore. Heat or ice?",
+            "My flatmate's at A&E with numbness down below. I'm fine, but my back's sore. Heat or ice?",
             Level.self_care,
         ),
         (
@@ -520,6 +520,10 @@ def test_other_peoples_stories_in_everyday_words(message: str, expected: Level) 
         ),
         # ... but news after a "but", a carer asking what to do, or someone not yet seen is theirs to act on
         ("My mum is in hospital but tonight she can't feel her legs", Level.emergency),
+        # ... and a sign told in its own clause after the stay in hospital is news, not in hand
+        ("My dad ended up in hospital last night, he cannot feel his legs since this morning", Level.emergency),
+        ("My dad's in hospital, he can't feel his legs since this morning so I'm stuck at home", Level.emergency),
+        ("my mum is in er a lot of pain and she cannot feel her legs since this morning", Level.emergency),
         (
             "my mother has ovarian cancer she's under the hospital and since this morning she can't feel her legs"
             " properly and she's wet herself what do I do",

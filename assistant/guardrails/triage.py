@@ -598,13 +598,14 @@ class TriageEngine:
             if comparing and self.rules.history.search(sent):
                 return [True] * (len(sent) + 1)
             if in_hand := self.rules.handled.search(sent):
-                # "my mum is in hospital but tonight she can't feel her legs": news after "but" is not in hand
-                end = scope_end(in_hand.end())
+                # up to the end of the clause that says so: "my mum is in hospital but tonight she can't feel
+                # her legs", "my dad ended up in hospital, he can't feel his legs": news after it is not in hand
+                end = min(scope_end(in_hand.end()), next_start(self.rules.soft_terminators, in_hand.end()))
                 if end == len(sent):
                     return [True] * (len(sent) + 1)
                 _cover(mask, 0, end)
         # ... and before the writer comes in ("my husband is in A&E with chest pains so I'm stuck in a
-        # chair"): theirs, in hand. Not when the writer comes in asking what to do for them ("she's under
+        # chair"), within that clause. Not when the writer comes in asking what to do for them ("she's under
         # the hospital and since this morning she can't feel her legs, what do I do"): a carer's report
         writer = self._writer_in(sent) if someone else None
         if (
@@ -612,9 +613,9 @@ class TriageEngine:
             and writer
             and someone.start() < writer.start()
             and not self.rules.carer_asks.search(sent, someone.start())
-            and self.rules.handled.search(sent, 0, writer.start())
+            and (in_hand := self.rules.handled.search(sent, 0, writer.start()))
         ):
-            _cover(mask, 0, writer.start())
+            _cover(mask, 0, min(writer.start(), next_start(self.rules.soft_terminators, in_hand.end())))
         for m in self.rules.family.finditer(sent):
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
             _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
