@@ -27,7 +27,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL
 
-from assistant.records.engine import BUSY_TIMEOUT_MS, WRITE, parse, translated, where
+from assistant.records.engine import WRITE, parse, translated, where
 from assistant.records.errors import RecordsError
 
 SCRIPTS = "assistant.records:migrations"  # a package resource, so an installed package can migrate
@@ -126,8 +126,9 @@ def upgrade(engine: Engine) -> Outcome:
     Raises `RecordsError` when the database cannot be reached, is at a revision this code does not
     know (a newer version migrated it), or holds some of the tables without a migration history.
     A SQLite file busy with another process's migration is tried again until MIGRATION_WAIT_MS has
-    passed: its first read, or its switch to WAL, can meet the other's write lock before any wait of
-    ours applies (seen on a loaded 2-core machine, one process in three failing "database is locked").
+    passed: its first read, its switch to WAL or its write lock can outlast the ordinary 5 s busy wait
+    while the other migrates (seen on a loaded 2-core machine, one process in three failing "database
+    is locked").
     """
     deadline = time.monotonic() + MIGRATION_WAIT_MS / 1000
     while True:
@@ -166,22 +167,12 @@ def _upgrade(engine: Engine) -> Outcome:
 @contextmanager
 def locked(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction that no other migrating process can share; committed on success."""
-    with engine.execution_options(**{WRITE: True}).connect() as connection:
-        raw = connection.connection.dbapi_connection if connection.dialect.name == "sqlite" else None
-        if raw is not None:
-            # wait for another process's migration as long as it may take on a loaded machine (seconds
-            # of Alembic start-up), not the ordinary writes' 5 s; set on the driver's connection, so no
-            # transaction is begun before the write lock below
-            raw.execute(f"PRAGMA busy_timeout={MIGRATION_WAIT_MS}")
-        try:
-            with connection.begin():
-                # SQLite: WRITE makes the transaction BEGIN IMMEDIATE, which takes the database's write lock.
-                if connection.dialect.name == "postgresql":
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-                yield connection
-        finally:
-            if raw is not None:
-                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    with engine.execution_options(**{WRITE: True}).connect() as connection, connection.begin():
+        # SQLite: WRITE makes the transaction BEGIN IMMEDIATE, which takes the database's write lock
+        # (a wait past the busy timeout fails "database is locked", and `upgrade` tries again).
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        yield connection
 
 
 def configured_url(url: str | None) -> URL:
