@@ -51,6 +51,7 @@ class CanonicalTable(Strict):
     quotes: list[str]
     hyphens: list[str]
     text_speak: dict[str, str]
+    lookalikes: dict[str, str] = Field(default_factory=dict)
     spoken_forms: list[SpokenForm] = Field(default_factory=list)
     examples: list[tuple[str, str]] = Field(default_factory=list)
 
@@ -62,6 +63,8 @@ class _Compiled:
     speak: dict[str, str]
     spoken: tuple[tuple[re.Pattern[str], str], ...]
     any_spoken: re.Pattern[str]  # one search for their words: most sentences have none of them
+    lookalikes: dict[int, str]
+    has_lookalike: re.Pattern[str]  # a word with a lookalike letter and a Latin one
 
 
 def table_path() -> Path:
@@ -79,7 +82,10 @@ def _compiled() -> _Compiled:
     words = sorted({re.escape(f.word) for f in table.spoken_forms})
     any_spoken = re.compile(rf"\b(?:{'|'.join(words)})\b" if words else r"(?!x)x")
     speak = {word.lower(): full for word, full in table.text_speak.items()}
-    return _Compiled(table, translate, speak, spoken, any_spoken)
+    look = {ord(k): v for k, v in table.lookalikes.items()}
+    letters = re.escape("".join(table.lookalikes)) or "(?!x)x"
+    mixed = re.compile(rf"\b(?=\w*[{letters}])(?=\w*[A-Za-z])\w+" if table.lookalikes else r"(?!x)x")
+    return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed)
 
 
 # Unicode's format characters (category Cf): invisible, and never a word boundary
@@ -123,8 +129,10 @@ def canonical(text: str, *, join_lines: bool = True) -> str:
 
     NFKC; format characters (zero-width space, soft hyphen, joiners, byte-order mark) removed
     without splitting the word; every apostrophe, quote and hyphen variant mapped; control
-    characters become spaces; a line break inside a sentence is joined (`join_lines`); letters
-    stretched three times or more squeezed; common text speak written out.
+    characters become spaces; Cyrillic and Greek letters drawn like Latin ones read as Latin inside
+    a word that has Latin letters too ("Whаt" with a Cyrillic "а"); a line break inside a sentence
+    is joined (`join_lines`); letters stretched three times or more squeezed; common text speak
+    written out.
     """
     if not join_lines and "\n" not in text and "\r" not in text:
         join_lines = True  # nothing to join: the same text, and the same cache entry
@@ -134,8 +142,9 @@ def canonical(text: str, *, join_lines: bool = True) -> str:
 @lru_cache(maxsize=8192)
 def _canonical(text: str, join_lines: bool) -> str:
     c = _compiled()
-    if not text.isascii():  # every format character lies outside ASCII
+    if not text.isascii():  # every format character, and every lookalike letter, lies outside ASCII
         text = _FORMAT.sub("", text)
+        text = c.has_lookalike.sub(lambda m: m.group(0).translate(c.lookalikes), text)
     text = unicodedata.normalize("NFKC", text.translate(c.translate)).translate(c.translate)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub(" ", text)

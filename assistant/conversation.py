@@ -27,7 +27,7 @@ from assistant.guardrails.input import InputCheck, check_input
 from assistant.guardrails.output import has_diagnosis, has_dose, scrub
 from assistant.guardrails.policy import Policy, load_policy
 from assistant.guardrails.triage import CHECKED, TriageEngine
-from assistant.guardrails.triager import Triager, load_triager
+from assistant.guardrails.triager import UNREAD, Triager, load_triager
 from assistant.intents import Intents
 from assistant.models import ExerciseRef, Level, Reply, SourceRef, Suggestion, Triage, Turn
 from assistant.records.outbox import LogOutbox
@@ -205,6 +205,7 @@ class Assistant:
             self._crisis,
             self._emergency_stage,
             self._safety_notes,
+            self._unread,
             self._retrieve_stage,
             self._clinic_intent,
             self._scope,
@@ -270,6 +271,14 @@ class Assistant:
             d.notes.append(p.refusal("injection"))
             d.refuse("injection")
         return False
+
+    def _unread(self, d: Draft) -> bool:
+        """A message the triage could not read: after the checklist, how to be understood; no answer guessed."""
+        if not any(f.id == UNREAD for f in d.triage.flags):
+            return False
+        d.notes.append(self.policy.text(self.policy.file.unread_language))
+        d.help = False
+        return True
 
     def _retrieve_stage(self, d: Draft) -> bool:
         """What the message is about: the follow-up resolved, the query embedded, the best articles."""

@@ -43,6 +43,7 @@ class PolicyFile(Strict):
     crisis_writer: str
     screening_intro: str
     screening_intro_after: str
+    unread_language: str = "If you can, please write again in English."
     refusals: Refusals
     exercise_general_rule: str
     exercise_blocked: str

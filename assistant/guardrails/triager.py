@@ -14,16 +14,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from assistant.content import read_yaml, validate
 from assistant.gloss import gloss
 from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, load_engine, questions_in
 from assistant.guardrails.triage_net import ASIDE, Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
+from assistant.readable import Readability, knowledge_lexicon
 from assistant.schema import Strict
 
 log = logging.getLogger("physio.triage")
+UNREAD = "language_check"  # the flag of a message the triage cannot read
 NET_LIMIT = 8_000  # characters of a message the net reads; longer ones (refused as too long) get the rules alone
 MAX_UNITS_PER_TURN = 48  # the net's cost stays bounded on a pasted essay; the rules still read every word
 
@@ -54,9 +56,19 @@ class Thresholds(Strict):
     ask: float
 
 
+class UnreadPolicy(Strict):
+    """What a message the triage cannot read gets (`assistant.readable`): the red-flag checklist."""
+
+    min_words: int = Field(ge=1)
+    min_share: float = Field(gt=0, le=1)
+    question: str
+    advice: str
+
+
 class NetPolicy(Strict):
     families: dict[str, FamilyPolicy]
     thresholds: dict[str, Thresholds]
+    unread: UnreadPolicy | None = None
 
     @model_validator(mode="after")
     def _every_family_has_thresholds(self) -> NetPolicy:
@@ -85,14 +97,16 @@ def load_triager(knowledge: Path, encode: Encode | None = None, model_name: str 
     """The rules, and the net beside them when its weights ship and were trained on this encoder."""
     engine = load_engine(knowledge)
     policy = load_net_policy(knowledge)
+    u = policy.unread
+    readable = Readability(knowledge_lexicon(knowledge), u.min_words, u.min_share) if u else None
     path = weights_path(knowledge)
     if encode is None or not path.is_file():
-        return Triager(engine, policy)
+        return Triager(engine, policy, readable=readable)
     weights = NetWeights.load(path)
     if model_name is not None and weights.model_name != model_name:
         log.warning("triage net trained on %s, not %s: running the rules alone", weights.model_name, model_name)
-        return Triager(engine, policy)
-    return Triager(engine, policy, RedFlagNet(weights, encode))
+        return Triager(engine, policy, readable=readable)
+    return Triager(engine, policy, RedFlagNet(weights, encode), readable)
 
 
 @dataclass
@@ -102,6 +116,7 @@ class Triager:
     engine: TriageEngine
     policy: NetPolicy
     net: RedFlagNet | None = None
+    readable: Readability | None = None  # None: every message is taken as read
 
     def __post_init__(self) -> None:
         for name, fam in self.policy.families.items():
@@ -135,7 +150,7 @@ class Triager:
         rules = self.engine.triage(message, history)
         sig = self.signal(message, history) if len(message) <= NET_LIMIT else None
         if sig is None:
-            return rules
+            return self.checked_if_unread(rules, message, history)
         return self.combine(rules, sig, message, history, on_topic=on_topic)
 
     def combine(
@@ -199,11 +214,39 @@ class Triager:
         if level == Level.emergency:
             return Triage(level=level, flags=_ordered(flags), screening_question=None)
         question = " ".join(dict.fromkeys(q for q in [rules.screening_question, *questions] if q)) or None
-        return Triage(
+        combined = Triage(
             level=level,
             flags=_ordered(flags),
             screening_question=question,
             safety_advice=" ".join(dict.fromkeys(advice)) or rules.safety_advice,
+        )
+        return self.checked_if_unread(combined, message, history)
+
+    def checked_if_unread(self, t: Triage, message: str, history: list[Turn] | None = None) -> Triage:
+        """A message the triage cannot read (`unread` in net.yaml) is asked the red-flag checklist first,
+        with its advice: the readers' silence about a language they do not know is no all-clear. Just
+        after the checklist, a short answer in another language ("evet") is unread too, and asked again."""
+        u = self.policy.unread
+        if t.level == Level.emergency or u is None or self.readable is None:
+            return t
+        last = next((turn.content for turn in reversed(history or []) if turn.role == "assistant"), "")
+        if not self.readable.unread(message, min_words=1 if u.question in last else None):
+            return t
+        hit = FlagHit(
+            id=UNREAD,
+            evidence=message[:200],
+            condition="A message the assistant cannot read reliably: the red-flag checklist is asked",
+            level=Level.routine,
+        )
+        question = " ".join(q for q in [u.question, t.screening_question] if q)
+        advice = " ".join(dict.fromkeys(a for a in [u.advice, t.safety_advice] if a))
+        return t.model_copy(
+            update={
+                "level": max_level(t.level, Level.routine),
+                "flags": _ordered([*t.flags, hit]),
+                "screening_question": question,
+                "safety_advice": advice,
+            }
         )
 
     def _answered(self, turns: list[Turn], fam: FamilyPolicy) -> str | None:
@@ -225,7 +268,7 @@ class Triager:
 
     def crisis_checks(self) -> set[str]:
         """The ids of the net's questions that come before anything else in a reply."""
-        return {f"{name}_check" for name, fam in self.policy.families.items() if fam.crisis}
+        return {f"{name}_check" for name, fam in self.policy.families.items() if fam.crisis} | {UNREAD}
 
     def _denied(self, turns: list[Turn], concepts: list[str]) -> bool:
         return bool(concepts) and any(t.role == "user" and self.engine.denied(t.content, concepts) for t in turns)
