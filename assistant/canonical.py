@@ -52,6 +52,7 @@ class CanonicalTable(Strict):
     hyphens: list[str]
     text_speak: dict[str, str]
     lookalikes: dict[str, str] = Field(default_factory=dict)
+    symbols: dict[str, str] = Field(default_factory=dict)
     spoken_forms: list[SpokenForm] = Field(default_factory=list)
     examples: list[tuple[str, str]] = Field(default_factory=list)
 
@@ -78,6 +79,7 @@ def _compiled() -> _Compiled:
     translate = {ord(c): "'" for c in table.apostrophes}
     translate |= {ord(c): '"' for c in table.quotes}
     translate |= {ord(c): "-" for c in table.hyphens}
+    translate |= {ord(c): word for c, word in table.symbols.items()}
     spoken = tuple((re.compile(f.pattern), f.means) for f in table.spoken_forms)
     words = sorted({re.escape(f.word) for f in table.spoken_forms})
     any_spoken = re.compile(rf"\b(?:{'|'.join(words)})\b" if words else r"(?!x)x")
