@@ -102,6 +102,9 @@ def answer_context(assistant: Any) -> M.AnswerContext:
         texts.append(p.text(p.file.emergency_reminder, condition=flag.condition.rstrip(".").lower()))
     for fam in assistant.triager.policy.families.values():
         texts += [fam.question, p.text(fam.advice, limit=limit)]
+    unread = assistant.triager.policy.unread  # the checklist a message the triage cannot read is asked
+    if unread is not None:
+        texts += [unread.question, p.text(unread.advice, limit=limit)]
     texts += [render_card(c) for c in assistant.kb.cards.values()]
     if assistant.intents is not None:
         texts += [assistant.intents.answer(name, assistant.kb.clinic) for name in assistant.intents.file.intents]
