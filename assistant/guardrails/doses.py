@@ -233,7 +233,7 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         rf"(?P<verb>{took})",
         rf"(?P<every>every\s(?:{_NR}\s?|other\s|second\s)?(?:hours?|hrs?|h)|{_NR}[\s-]?hourly|hourly)",
         rf"(?P<minutes>every\s{_NR}\s?(?:minutes?|mins?))",
-        rf"(?P<times>{_TIMES}\s?(?:a|per|each|every|in\sa|in\sone|in)\s{_DAY}|{_TIMES}\sdaily|bd|bid|tds|tid|qds|qid"
+        rf"(?P<times>{_TIMES}\s?(?:a|per|each|every|in\sa|in\sone|in\sthe|in)\s{_DAY}|{_TIMES}\sdaily|bd|bid|tds|tid|qds|qid"
         rf"|{_TIMES}(?=\s(?:today|yesterday|tonight|last\snight|since|so\sfar|this\s(?:morning|afternoon|evening))))",
         rf"(?P<once>{once})",
         rf"(?P<single>{at_once})",
@@ -242,7 +242,8 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         rf"(?P<day>{in_a_day})",
         # doses listed by the clock ("at 8, 12, 4 and 8"): as many a day as times listed
         rf"(?P<clock>at\s{_CLOCK}(?:\s?,\s?{_CLOCK})*\s?,?\s(?:and|&)\s{_CLOCK}(?!\s(?:at|o'?clock)\b))",
-        r"(?P<ignore>at\s(?:\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?|noon|midday|midnight)|\d{1,2}(?:[:.]\d\d)?\s?(?:[ap]m|o'?clock)|\d{1,2}:\d\d"
+        r"(?P<ignore>at\s(?:\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?|noon|midday|midnight|breakfast|lunch(?:time)?|tea(?:time)?"
+        r"|dinner(?:time)?|supper(?:time)?|bedtime)|\d{1,2}(?:[:.]\d\d)?\s?(?:[ap]m|o'?clock)|\d{1,2}:\d\d"
         rf"|{_NR}\s?(?:hours?|hrs?|minutes?|mins?|days?|weeks?|wks?|months?|years?|yrs?|ml|mls|millilitres?|mcg"
         r"|micrograms?|kg|kilos?|stone|st|lbs?|pounds?|percent|%|cm|reps?|sets?|times|miles?|km|degrees|out\sof\s10|/10))",
         r"(?P<pair>\d{1,2}(?:\.\d)?\s?/\s?\d{3,4}(?:\s?mg)?)",
@@ -375,6 +376,13 @@ def _words_between(text: str, a: int, b: int) -> int | None:
     if any(c in gap for c in ",:()") or _GAP_STOP.search(gap):
         return None
     return len(gap.split())
+
+
+def _told_next(text: str, before: _Intake | None, count: _Tok, tok: _Tok, sentence: int) -> bool:
+    """A bare count told as taken, with its timing, in the sentence after the only medicine named."""
+    if before is None or count.kind != "num" or before.ambiguous or before.sentence != sentence - 1:
+        return False
+    return _words_between(text, count.end, tok.start) == 0
 
 
 def _takes_late_count(text: str, last: _Intake, count: _Tok) -> bool:
@@ -514,14 +522,27 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
                 last = last_any = intake
             count = None
         elif kind == "ignore" and tok.text.startswith("at ") and count and last_any and last_any.sentence == sentence:
-            # "2 paracetamol at 8, 2 at 10, 2 at 12": each count told with its time is another dose of it
-            if last_any.count is not None and _words_between(text, count.end, tok.start) == 0:
+            # "2 paracetamol at 8, 2 at 10, 2 at 12": each count told with its time is another dose of it;
+            # "paracetamol too, 2 at lunch and 2 at teatime": the first count is the medicine's own
+            first = last_any.count is None and not last_any.ambiguous and count.start > last_any.end
+            if first and _words_between(text, count.end, tok.start) == 0:
+                last_any.count = min(_numbers(count.text) or [1])
+                last_any.spans.append((count.start, tok.end))
+            elif last_any.count is not None and _words_between(text, count.end, tok.start) == 0:
                 intake = _again(last_any, count, tok, sentence)
                 intakes.append(intake)
                 unmarked.append(intake)
                 last = last_any = intake
             count = None
         elif kind in ("every", "minutes", "times", "clock", "once", "single", "day", "period"):
+            if count and last is None and taken and _told_next(text, last_any, count, tok, sentence):
+                # "how many paracetamol is too many? I've had 14 since yesterday": the count is of it
+                intake = _again(last_any, count, tok, sentence)  # type: ignore[arg-type]
+                intake.told_taken = True
+                intakes.append(intake)
+                unmarked.append(intake)
+                last = last_any = intake
+                dangling = False
             if count and last and _takes_late_count(text, last, count):
                 last.count = min(_numbers(count.text) or [1])  # "tramadol 50mg two every 6 hours"
                 last.spans.append((count.start, count.end))
@@ -619,7 +640,10 @@ def _marker(eng: Engine, tok: _Tok) -> _Marker | None:
     if kind == "clock":
         return _Marker("rate", len(_CLOCK_RX.findall(tok.text)), tok)
     if kind == "period":
-        days = min(values) if values else (2 if "yesterday" in tok.text.lower() or "weekend" in tok.text.lower() else 7)
+        # "since yesterday" is often less than a day and a half ("since yesterday lunchtime", and now it
+        # is the morning): read as 1.5 days, the cautious side of the two it may span
+        low = tok.text.lower()
+        days = min(values) if values else (1.5 if "yesterday" in low else 2 if "weekend" in low else 7)
         if "week" in tok.text.lower() and values:
             days *= 7
         return _Marker("period", days, tok) if days > 0 else None
