@@ -121,6 +121,8 @@ def _speak(match: re.Match[str], table: dict[str, str]) -> str:
     """A text-speak word written out ("Cnt" -> "Can't"); any other word as it is."""
     word = match.group(0)
     full = table.get(word.lower())
+    if full is None and word.endswith("'"):
+        full = table.get(word[:-1].lower())  # a dropped g written with an apostrophe: "nothin'", "doin'"
     if full is None:
         return word
     return full[:1].upper() + full[1:] if word[:1].isupper() and not word.isupper() else full

@@ -439,6 +439,13 @@ def test_a_feared_diagnosis_is_no_sign_but_a_sign_beside_the_fear_is(message: st
         ("I no longer have numbness in my bum", Level.self_care),
         ("I can feel everything down there and I'm weeing normally", Level.self_care),
         ("I didn't feel any different down below", Level.self_care),
+        # the issue's long denial list, and "nothing" before the sign itself
+        ("nothing numb down below, wee and poo normal, both legs strong, never had cancer", Level.self_care),
+        ("Nah, nothin' numb round me bum, wee's normal, no temperature", Level.self_care),
+        # after a comma, "fine" with another part of the body before it is that part's, not a denial
+        ("I cannot feel my bum, bladder fine", Level.emergency),
+        ("my bum is numb, legs fine", Level.emergency),
+        ("numbness down there, none", Level.self_care),
     ],
 )
 def test_lost_functions_and_denied_symptoms(message: str, expected: Level) -> None:

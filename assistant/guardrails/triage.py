@@ -714,6 +714,11 @@ class TriageEngine:
         denial = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
         if not denial or head[: denial.start()].strip().endswith("not"):
             return False
+        between = head[: denial.start()].split()
+        if "," in between and _OTHER_SUBJECT.search(" ".join(between[len(between) - between[::-1].index(",") :])):
+            # "I cannot feel my bum, bladder fine": after a comma, another part of the body before the
+            # "fine" makes it that part's; "numbness, none" and "bladder, goes as normal" still deny
+            return False
         # "not weeing normally": the "not" before the mention denies its normality, so no denial
         return not (denial.start() == 0 and sent[:start].rstrip().endswith(" not"))
 
@@ -932,6 +937,9 @@ def questions_in(said: str) -> str:
 
 
 _BUT = re.compile(r"\b(?:but|however|although|though)\b")  # a hedge before it does not reach past it
+_OTHER_SUBJECT = re.compile(
+    r"\b(?:bladder|bowels?|wee|wees|pee|poo|toilet|waterworks|legs?|feet|foot|arms?|hands?|chest|stomach|tummy|back)\b"
+)
 _NOT_BEFORE = re.compile(r"\b(?:not|never|no)\b")  # "it has not come back": no revival
 
 
