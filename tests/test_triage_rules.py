@@ -445,6 +445,8 @@ def test_a_feared_diagnosis_is_no_sign_but_a_sign_beside_the_fear_is(message: st
         # after a comma, "fine" with another part of the body before it is that part's, not a denial
         ("I cannot feel my bum, bladder fine", Level.emergency),
         ("my bum is numb, legs fine", Level.emergency),
+        ("I can't feel when I wipe, peeing fine though", Level.emergency),
+        ("peeing and bowels are normal and I can feel everything", Level.self_care),
         ("numbness down there, none", Level.self_care),
     ],
 )

@@ -715,9 +715,12 @@ class TriageEngine:
         if not denial or head[: denial.start()].strip().endswith("not"):
             return False
         between = head[: denial.start()].split()
-        if "," in between and _OTHER_SUBJECT.search(" ".join(between[len(between) - between[::-1].index(",") :])):
-            # "I cannot feel my bum, bladder fine": after a comma, another part of the body before the
-            # "fine" makes it that part's; "numbness, none" and "bladder, goes as normal" still deny
+        breaks = [i for i, w in enumerate(between) if w in _LIST_BREAKS]
+        if breaks and _OTHER_SUBJECT.search(" ".join(between[breaks[-1] + 1 :])):
+            # "I cannot feel my bum, bladder fine", "... when I wipe, peeing fine though": after a comma or
+            # a "but", another part of the body before the "fine" makes it that part's; "numbness, none"
+            # and "bladder, goes as normal" still deny. Not after "and": "peeing and bowels are normal"
+            # is one subject
             return False
         # "not weeing normally": the "not" before the mention denies its normality, so no denial
         return not (denial.start() == 0 and sent[:start].rstrip().endswith(" not"))
@@ -938,8 +941,10 @@ def questions_in(said: str) -> str:
 
 _BUT = re.compile(r"\b(?:but|however|although|though)\b")  # a hedge before it does not reach past it
 _OTHER_SUBJECT = re.compile(
-    r"\b(?:bladder|bowels?|wee|wees|pee|poo|toilet|waterworks|legs?|feet|foot|arms?|hands?|chest|stomach|tummy|back)\b"
+    r"\b(?:bladder|bowels?|wee(?:s|ing)?|pee(?:s|ing)?|poo(?:s|ing)?|toilet|waterworks|legs?|feet|foot|arms?|hands?"
+    r"|chest|stomach|tummy|back|bum|bottom|strength)\b"
 )
+_LIST_BREAKS = frozenset({",", "but", "though", "while", "plus"})
 _NOT_BEFORE = re.compile(r"\b(?:not|never|no)\b")  # "it has not come back": no revival
 
 
