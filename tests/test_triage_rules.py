@@ -447,6 +447,9 @@ def test_a_feared_diagnosis_is_no_sign_but_a_sign_beside_the_fear_is(message: st
         ("my bum is numb, legs fine", Level.emergency),
         ("I can't feel when I wipe, peeing fine though", Level.emergency),
         ("peeing and bowels are normal and I can feel everything", Level.self_care),
+        # "good" for "well", as non-native writers use it, is no denial of a feeling lost
+        ("she has breast cancer in the bones and since yesterday she cannot feel her legs good", Level.emergency),
+        ("legs good, bladder good, just sore", Level.self_care),
         ("numbness down there, none", Level.self_care),
     ],
 )

@@ -715,6 +715,8 @@ class TriageEngine:
         if not denial or head[: denial.start()].strip().endswith("not"):
             return False
         between = head[: denial.start()].split()
+        if denial.group(0).strip() == "good" and _CANNOT_FEEL.search(sent, max(0, start - 40), end + len(tail)):
+            return False  # "she cannot feel her legs good": "good" as "well", not a denial
         breaks = [i for i, w in enumerate(between) if w in _LIST_BREAKS]
         if breaks and _OTHER_SUBJECT.search(" ".join(between[breaks[-1] + 1 :])):
             # "I cannot feel my bum, bladder fine", "... when I wipe, peeing fine though": after a comma or
@@ -944,6 +946,7 @@ _OTHER_SUBJECT = re.compile(
     r"\b(?:bladder|bowels?|wee(?:s|ing)?|pee(?:s|ing)?|poo(?:s|ing)?|toilet|waterworks|legs?|feet|foot|arms?|hands?"
     r"|chest|stomach|tummy|back|bum|bottom|strength)\b"
 )
+_CANNOT_FEEL = re.compile(r"\b(?:cannot|can not|could not|unable to|not able to|not|no longer) feel\b")
 _LIST_BREAKS = frozenset({",", "but", "though", "while", "plus"})
 _NOT_BEFORE = re.compile(r"\b(?:not|never|no)\b")  # "it has not come back": no revival
 
