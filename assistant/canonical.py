@@ -85,7 +85,7 @@ def _compiled() -> _Compiled:
     any_spoken = re.compile(rf"\b(?:{'|'.join(words)})\b" if words else r"(?!x)x")
     speak = {word.lower(): full for word, full in table.text_speak.items()}
     look = {ord(k): v for k, v in table.lookalikes.items()}
-    letters = re.escape("".join(table.lookalikes)) or "(?!x)x"
+    letters = re.escape("".join(table.lookalikes))
     mixed = re.compile(rf"\b(?=\w*[{letters}])(?=\w*[A-Za-z])\w+" if table.lookalikes else r"(?!x)x")
     return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed)
 

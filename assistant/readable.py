@@ -41,7 +41,8 @@ class Readability:
 
     def share(self, text: str) -> tuple[float, int]:
         """The share of the message's words that are English once glossed, and how many words it has."""
-        words = _WORD.findall(gloss(canonical(text)).lower())
+        # glossed as the triage glosses it (the same cached call), then made canonical
+        words = _WORD.findall(canonical(gloss(text)).lower())
         if not words:
             return 1.0, 0
         return sum(len(w) > 1 and w in self.lexicon for w in words) / len(words), len(words)

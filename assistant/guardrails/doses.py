@@ -378,9 +378,9 @@ def _words_between(text: str, a: int, b: int) -> int | None:
     return len(gap.split())
 
 
-def _told_next(text: str, before: _Intake | None, count: _Tok, tok: _Tok, sentence: int) -> bool:
+def _told_next(text: str, before: _Intake, count: _Tok, tok: _Tok, sentence: int) -> bool:
     """A bare count told as taken, with its timing, in the sentence after the only medicine named."""
-    if before is None or count.kind != "num" or before.ambiguous or before.sentence != sentence - 1:
+    if count.kind != "num" or before.ambiguous or before.sentence != sentence - 1:
         return False
     return _words_between(text, count.end, tok.start) == 0
 
@@ -525,19 +525,20 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
             # "2 paracetamol at 8, 2 at 10, 2 at 12": each count told with its time is another dose of it;
             # "paracetamol too, 2 at lunch and 2 at teatime": the first count is the medicine's own
             first = last_any.count is None and not last_any.ambiguous and count.start > last_any.end
-            if first and _words_between(text, count.end, tok.start) == 0:
+            told_with_time = _words_between(text, count.end, tok.start) == 0
+            if first and told_with_time:
                 last_any.count = min(_numbers(count.text) or [1])
                 last_any.spans.append((count.start, tok.end))
-            elif last_any.count is not None and _words_between(text, count.end, tok.start) == 0:
+            elif last_any.count is not None and told_with_time:
                 intake = _again(last_any, count, tok, sentence)
                 intakes.append(intake)
                 unmarked.append(intake)
                 last = last_any = intake
             count = None
         elif kind in ("every", "minutes", "times", "clock", "once", "single", "day", "period"):
-            if count and last is None and taken and _told_next(text, last_any, count, tok, sentence):
+            if count and last is None and last_any and taken and _told_next(text, last_any, count, tok, sentence):
                 # "how many paracetamol is too many? I've had 14 since yesterday": the count is of it
-                intake = _again(last_any, count, tok, sentence)  # type: ignore[arg-type]
+                intake = _again(last_any, count, tok, sentence)
                 intake.told_taken = True
                 intakes.append(intake)
                 unmarked.append(intake)
@@ -644,7 +645,7 @@ def _marker(eng: Engine, tok: _Tok) -> _Marker | None:
         # is the morning): read as 1.5 days, the cautious side of the two it may span
         low = tok.text.lower()
         days = min(values) if values else (1.5 if "yesterday" in low else 2 if "weekend" in low else 7)
-        if "week" in tok.text.lower() and values:
+        if "week" in low and values:
             days *= 7
         return _Marker("period", days, tok) if days > 0 else None
     return _Marker(kind, 1, tok)  # single | day

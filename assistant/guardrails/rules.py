@@ -72,6 +72,12 @@ class Context(Strict):
     negation_before: list[str]
     pseudo_negation: list[str] = Field(default_factory=list)
     negation_after: list[str]
+    # a "fine" after the mention that is about something else: after one of these words, a part of the
+    # body named before it ("I cannot feel my bum, bladder fine")
+    negation_after_breaks: list[str] = Field(default_factory=list)
+    negation_after_other: str = r"(?!x)x"
+    # a feeling told as lost, after which a bare "good" means "well" ("she cannot feel her legs good")
+    lost_feeling: str = r"(?!x)x"
     hypothetical: list[str]
     # a diagnosis named as what the writer fears or believes ('convinced it's a tumour'): the name is no sign
     feared: list[str] = Field(default_factory=list)
@@ -216,6 +222,9 @@ class CompiledRules:
     negation_before: re.Pattern[str]
     pseudo_negation: re.Pattern[str] | None
     negation_after: re.Pattern[str]
+    negation_after_breaks: frozenset[str]
+    negation_after_other: re.Pattern[str]
+    lost_feeling: re.Pattern[str]
     hypothetical: re.Pattern[str]
     feared: re.Pattern[str]
     feared_by_others: re.Pattern[str]
@@ -322,6 +331,9 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         if ctx.pseudo_negation
         else None,
         negation_after=re.compile("|".join(f"(?:{p})" for p in ctx.negation_after)),
+        negation_after_breaks=frozenset(ctx.negation_after_breaks),
+        negation_after_other=_rx(ctx.negation_after_other, path, "context.negation_after_other"),
+        lost_feeling=_rx(ctx.lost_feeling, path, "context.lost_feeling"),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
         feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else _NEVER,
         feared_by_others=re.compile(ctx.feared_by_others),

@@ -714,16 +714,13 @@ class TriageEngine:
         denial = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
         if not denial or head[: denial.start()].strip().endswith("not"):
             return False
+        rules = self.rules
+        if denial.group(0).strip() == "good" and rules.lost_feeling.search(sent, max(0, start - 40), end + len(tail)):
+            return False  # "she cannot feel her legs good": "good" as "well" (`context.lost_feeling`)
         between = head[: denial.start()].split()
-        if denial.group(0).strip() == "good" and _CANNOT_FEEL.search(sent, max(0, start - 40), end + len(tail)):
-            return False  # "she cannot feel her legs good": "good" as "well", not a denial
-        breaks = [i for i, w in enumerate(between) if w in _LIST_BREAKS]
-        if breaks and _OTHER_SUBJECT.search(" ".join(between[breaks[-1] + 1 :])):
-            # "I cannot feel my bum, bladder fine", "... when I wipe, peeing fine though": after a comma or
-            # a "but", another part of the body before the "fine" makes it that part's; "numbness, none"
-            # and "bladder, goes as normal" still deny. Not after "and": "peeing and bowels are normal"
-            # is one subject
-            return False
+        breaks = [i for i, w in enumerate(between) if w in rules.negation_after_breaks]
+        if breaks and rules.negation_after_other.search(" ".join(between[breaks[-1] + 1 :])):
+            return False  # "I cannot feel my bum, bladder fine": the "fine" is the bladder's (`negation_after_other`)
         # "not weeing normally": the "not" before the mention denies its normality, so no denial
         return not (denial.start() == 0 and sent[:start].rstrip().endswith(" not"))
 
@@ -942,12 +939,6 @@ def questions_in(said: str) -> str:
 
 
 _BUT = re.compile(r"\b(?:but|however|although|though)\b")  # a hedge before it does not reach past it
-_OTHER_SUBJECT = re.compile(
-    r"\b(?:bladder|bowels?|wee(?:s|ing)?|pee(?:s|ing)?|poo(?:s|ing)?|toilet|waterworks|legs?|feet|foot|arms?|hands?"
-    r"|chest|stomach|tummy|back|bum|bottom|strength)\b"
-)
-_CANNOT_FEEL = re.compile(r"\b(?:cannot|can not|could not|unable to|not able to|not|no longer) feel\b")
-_LIST_BREAKS = frozenset({",", "but", "though", "while", "plus"})
 _NOT_BEFORE = re.compile(r"\b(?:not|never|no)\b")  # "it has not come back": no revival
 
 
