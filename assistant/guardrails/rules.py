@@ -91,6 +91,8 @@ class Context(Strict):
     denial: str
     # a hedge that takes back a denial ("I don't think I've wet myself... maybe a little")
     retraction: str = r"(?!x)x"
+    # a word before a hedge after which it no longer reaches the mention ("hard to tell, but no numbness")
+    retraction_stops: str = r"(?!x)x"
     # the writer asks about their own risk after telling someone else's story ("could that happen to me?")
     comparison: str = r"(?!x)x"
     # someone else's problem that is already being dealt with ("she's seeing her GP about it today")
@@ -112,6 +114,8 @@ class Context(Strict):
     checked_relapse: str = r"(?!x)x"
     checked_recent: str = r"(?!x)x"
     revived: str = r"(?!x)x"
+    # a negation just before the revival undoes it ("it has not come back")
+    revived_negated: str = r"(?!x)x"
     checkable: list[str] = Field(default_factory=list)
     # a later message that takes an earlier one back ("that wasn't about me"), unless the problem is still there
     taken_back: str = r"(?!x)x"
@@ -241,6 +245,7 @@ class CompiledRules:
     affirmative: re.Pattern[str]
     denial: re.Pattern[str]
     retraction: re.Pattern[str]
+    retraction_stops: re.Pattern[str]
     comparison: re.Pattern[str]
     handled: re.Pattern[str]
     carer_asks: re.Pattern[str]
@@ -258,6 +263,7 @@ class CompiledRules:
     checked_relapse: re.Pattern[str]
     checked_recent: re.Pattern[str]
     revived: re.Pattern[str]
+    revived_negated: re.Pattern[str]
     taken_back: re.Pattern[str]
     taken_back_unless: re.Pattern[str]
     others_risk: frozenset[str]
@@ -350,6 +356,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         affirmative=re.compile(ctx.affirmative),
         denial=re.compile(ctx.denial),
         retraction=_rx(ctx.retraction, path, "context.retraction"),
+        retraction_stops=_rx(ctx.retraction_stops, path, "context.retraction_stops"),
         comparison=_rx(ctx.comparison, path, "context.comparison"),
         handled=_rx(ctx.handled, path, "context.handled"),
         carer_asks=_rx(ctx.carer_asks, path, "context.carer_asks"),
@@ -369,6 +376,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         checked_relapse=_rx(ctx.checked_relapse, path, "context.checked_relapse"),
         checked_recent=_rx(ctx.checked_recent, path, "context.checked_recent"),
         revived=_rx(ctx.revived, path, "context.revived"),
+        revived_negated=_rx(ctx.revived_negated, path, "context.revived_negated"),
         taken_back=_plain(ctx.taken_back, path, "context.taken_back"),
         taken_back_unless=_plain(ctx.taken_back_unless, path, "context.taken_back_unless"),
         others_risk=frozenset(ctx.others_risk.findings),

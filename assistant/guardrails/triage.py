@@ -472,7 +472,7 @@ class TriageEngine:
         if self.rules.retraction.match(scope.nxt):
             return True
         return any(
-            m.start() >= start or not _BUT.search(scope.sent, m.end(), start)
+            m.start() >= start or not self.rules.retraction_stops.search(scope.sent, m.end(), start)
             for m in self.rules.retraction.finditer(scope.sent)
         )
 
@@ -690,7 +690,7 @@ class TriageEngine:
         window = self.rules.source.context.negation_window
         starts, ends = stops
         revived = self.rules.revived.search(sent, end)
-        if revived and not _NOT_BEFORE.search(sent, max(0, revived.start() - 12), revived.start()):
+        if revived and not self.rules.revived_negated.search(sent, max(0, revived.start() - 12), revived.start()):
             return False  # "...said it was fine, but since last night it's come back": denied once, back now
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
         before = bisect_left(starts, start)
@@ -936,10 +936,6 @@ def questions_in(said: str) -> str:
     """The question sentences of what the assistant said, lower-cased: what a question in other words is
     looked for in (the rules' screening flags, the net's families)."""
     return " ".join(s for s in sentences(said) if s.rstrip().endswith("?")).lower()
-
-
-_BUT = re.compile(r"\b(?:but|however|although|though)\b")  # a hedge before it does not reach past it
-_NOT_BEFORE = re.compile(r"\b(?:not|never|no)\b")  # "it has not come back": no revival
 
 
 def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str], bool] | None = None) -> str | None:
