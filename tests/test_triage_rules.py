@@ -451,6 +451,10 @@ def test_a_feared_diagnosis_is_no_sign_but_a_sign_beside_the_fear_is(message: st
         ("she has breast cancer in the bones and since yesterday she cannot feel her legs good", Level.emergency),
         ("legs good, bladder good, just sore", Level.self_care),
         ("numbness down there, none", Level.self_care),
+        # a sign with its own negation, in a clause of the writer's own, is not denied by an earlier one
+        ("i dont want to die exactly i just dont want to be here anymore", Level.emergency),
+        ("No numbness in the perineum, no change in urinary or bowel function", Level.self_care),
+        ("I don't want to die, I just want this pain to stop", Level.self_care),
     ],
 )
 def test_lost_functions_and_denied_symptoms(message: str, expected: Level) -> None:

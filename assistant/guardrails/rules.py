@@ -69,6 +69,9 @@ class Context(Strict):
     age_pattern: list[str]
     terminators: list[str]
     negation_window: int = 8
+    # the writer starting a clause of their own: a negation before it does not reach a mention after it
+    # that carries its own negation ("i do not want to die exactly i just do not want to be here")
+    clause_subject: str = r"(?!x)x"
     negation_before: list[str]
     pseudo_negation: list[str] = Field(default_factory=list)
     negation_after: list[str]
@@ -246,6 +249,7 @@ class CompiledRules:
     denial: re.Pattern[str]
     retraction: re.Pattern[str]
     retraction_stops: re.Pattern[str]
+    clause_subject: re.Pattern[str]
     comparison: re.Pattern[str]
     handled: re.Pattern[str]
     carer_asks: re.Pattern[str]
@@ -357,6 +361,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         denial=re.compile(ctx.denial),
         retraction=_rx(ctx.retraction, path, "context.retraction"),
         retraction_stops=_rx(ctx.retraction_stops, path, "context.retraction_stops"),
+        clause_subject=_rx(ctx.clause_subject, path, "context.clause_subject"),
         comparison=_rx(ctx.comparison, path, "context.comparison"),
         handled=_rx(ctx.handled, path, "context.handled"),
         carer_asks=_rx(ctx.carer_asks, path, "context.carer_asks"),

@@ -695,6 +695,10 @@ class TriageEngine:
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
         before = bisect_left(starts, start)
         cut = min(ends[before - 1] if before else 0, start)
+        if self.rules.negation_before.search(sent, start, end) and self.rules.clause_subject.search(sent, cut, start):
+            # a mention with its own negation, in a clause of its own ("i do not want to die exactly i just
+            # do not want to be here"): an earlier negation is about something else
+            cut = start
         for m in self.rules.negation_before.finditer(sent, cut):
             if m.end() > start:
                 break
