@@ -1,10 +1,13 @@
-"""How much of a message the assistant can read: the rules and the net read English (with other
-languages' words glossed into it), so a message mostly in a language they do not know tells them
-nothing, and silence would read as self-care. Such a message is asked the red-flag checklist instead.
+"""How much of a message the assistant can read: the rules and the net read English, so a message
+mostly in another language tells them little, and silence would read as self-care. Such a message is
+asked the red-flag checklist (unless the rules already read an emergency in it).
 
-A word is read when, after the glossary, it is English: a whole word of the bundled encoder's
-dictionary or a word of the knowledge base. English as patients type it (slang, typos, text speak
-written out) stays well above the bar; a sentence in Swedish, Turkish or Greek falls far below it.
+A word is read when it is English: a whole word of the bundled encoder's dictionary or a word of the
+knowledge base. The share is of the message as written, not after the glossary: the glossary lets the
+rules read the red flags it knows in Spanish or Hindi, but what it leaves out ("no he podido orinar",
+"jaan lene ki soch raha hoon") is not read, so its silence is no all-clear either. English as patients
+type it (slang, typos, text speak written out) stays well above the bar; a sentence in Swedish,
+Spanish or Greek falls far below it.
 
 >>> r = Readability(frozenset({"my", "back", "hurts", "when", "i", "walk"}), min_words=5, min_share=0.5)
 >>> r.unread("my back hurts when I walk"), r.unread("Jag har ont i ryggen när jag går")
@@ -22,13 +25,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.canonical import canonical
-from assistant.gloss import gloss
 from assistant.spelling import known_words
 
 # scripts written without spaces (Chinese, Japanese, Thai): each character counts as a word
 _UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# the combining marks inside words of Indic, Arabic and Hebrew scripts (and accents left decomposed)
+_MARKS = "\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0670\u0900-\u0dff"
 # words of two letters or more, in any script; a character of an unspaced script alone
-_WORD = re.compile(rf"[{_UNSPACED}]|[^\W\d_{_UNSPACED}]{{2,}}")
+_WORD = re.compile(rf"[{_UNSPACED}]|(?:[^\W\d_{_UNSPACED}]|[{_MARKS}]){{2,}}")
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,8 @@ class Readability:
     min_share: float
 
     def share(self, text: str) -> tuple[float, int]:
-        """The share of the message's words that are English once glossed, and how many words it has."""
-        # glossed as the triage glosses it (the same cached call), then made canonical
-        words = _WORD.findall(canonical(gloss(text)).lower())
+        """The share of the message's words that are English, and how many words it has."""
+        words = _WORD.findall(canonical(text).lower())
         if not words:
             return 1.0, 0
         return sum(len(w) > 1 and w in self.lexicon for w in words) / len(words), len(words)

@@ -15,8 +15,12 @@ TRIAGER = load_triager(KNOWLEDGE)  # the rules alone: the check does not depend 
 READ = TRIAGER.readable
 assert READ is not None
 
-# languages the glossary has no block for, and scripts it does not read
+# languages the glossary has no block for, scripts it does not read, and languages it reads in part
 UNREAD_MESSAGES = [
+    "Tengo ciática en las dos piernas desde hace dos días y hoy no he podido orinar aunque tengo ganas.",
+    "मेरी कमर का दर्द कभी ठीक नहीं होता। मैं आज रात अपनी जान लेने की सोच रहा हूँ।",  # Hindi, with its marks
+    "Meri sajji latt kamzor ho gayi ae, theek tureya nahi janda, roz vadh kharab ho rahi ae.",  # Punjabi
+    "Mae fy nghefn yn brifo ers wythnos a dw i ddim yn gallu teimlo pan dw i'n mynd i'r tŷ bach.",  # Welsh
     "Jag har ont i ryggen och kan inte känna något mellan benen sedan i går.",  # Swedish
     "Sırtım çok ağrıyor ve dünden beri idrarımı hissetmiyorum, ne yapmalıyım?",  # Turkish
     "Έχω πόνο στη μέση και δεν μπορώ να ουρήσω από το πρωί.",  # Greek
@@ -32,7 +36,6 @@ READ_MESSAGES = [
     "Nae numbness doon there an ah can pee nae bother, it's jist ma leg giein me gyp",
     "Pt 54M, hx melanoma excised 2019, new LBP 5/52 with night pain. No neuro sx.",
     "Wh\u0430t\u2019s th\u0435 b\u0435st w\u0430y t\u043e sl\u0435\u0435p with s\u0441i\u0430ti\u0441\u0430?",
-    "kamar mein bahut dard hai aur peshab nahi ho raha since this morning",  # read through the glossary
     "Hola, thanks for yesterday!",  # too short to judge
 ]
 
