@@ -572,3 +572,18 @@ def test_someone_elses_emergency_in_hand_is_theirs_but_news_and_a_carers_plea_ar
 )
 def test_normal_findings_hedges_and_clinical_hesitancy(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # an age told as a birth year is the age this year (82 and 75 here, from 2026 on)
+        ("I was born in 1944. Coughing fit on Wednesday and something went in my back", Level.urgent),
+        ("Born 1951, slipped on the ice yesterday and landed on my bum, very sore low down", Level.urgent),
+        ("My dad (born 1938) slipped on the stairs yesterday, now his back is agony", Level.urgent),
+        ("I was born in 1990, coughed and my back twinged", Level.self_care),
+        ("my son was born in 2019 and I hurt my back lifting him", Level.self_care),
+    ],
+)
+def test_an_age_told_as_a_birth_year_counts(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected

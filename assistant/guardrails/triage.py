@@ -7,6 +7,8 @@ escalates, a clear no clears the partial signal that prompted it.
 
 from __future__ import annotations
 
+from datetime import date
+
 import re
 from bisect import bisect_left
 from collections import Counter
@@ -732,7 +734,11 @@ class TriageEngine:
         """Ages stated in the (normalised) message; `others=False` keeps only the writer's own."""
         ages: list[tuple[int, str]] = []
         for m in self.rules.age.finditer(text):
-            own = not (m["person"] or (m["stated"] and not self.rules.own_age_prefix.match(m.group(0))))
+            own = not (
+                m["person"]
+                or (m["stated"] and not self.rules.own_age_prefix.match(m.group(0)))
+                or (m["born"] and m["born_who"] not in (None, "i"))
+            )
             if not others and not own:
                 continue
             if m["elderly"]:
@@ -740,6 +746,8 @@ class TriageEngine:
                 continue
             if m["decade"]:
                 value = int(m["decade"]) * 10 + 5  # "in my 70s" -> 75
+            elif m["born"]:
+                value = date.today().year - int(m["born"])  # the age this year, birthday or not
             else:
                 value = int(m["stated"] or m["years_old"] or m["age_sex"] or m["person"] or m["lead"])
             if 5 <= value <= 110:
