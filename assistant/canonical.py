@@ -53,6 +53,7 @@ class CanonicalTable(Strict):
     text_speak: dict[str, str]
     lookalikes: dict[str, str] = Field(default_factory=dict)
     symbols: dict[str, str] = Field(default_factory=dict)
+    list_marks: dict[str, str] = Field(default_factory=dict)
     spoken_forms: list[SpokenForm] = Field(default_factory=list)
     examples: list[tuple[str, str]] = Field(default_factory=list)
 
@@ -66,6 +67,8 @@ class _Compiled:
     any_spoken: re.Pattern[str]  # one search for their words: most sentences have none of them
     lookalikes: dict[int, str]
     has_lookalike: re.Pattern[str]  # a word with a lookalike letter and a Latin one
+    list_line: re.Pattern[str]  # a line that starts with a list mark
+    list_mark: re.Pattern[str]  # a list mark before a word
 
 
 def table_path() -> Path:
@@ -87,7 +90,17 @@ def _compiled() -> _Compiled:
     look = {ord(k): v for k, v in table.lookalikes.items()}
     letters = re.escape("".join(table.lookalikes))
     mixed = re.compile(rf"\b(?=\w*[{letters}])(?=\w*[A-Za-z])\w+" if table.lookalikes else r"(?!x)x")
-    return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed)
+    marks = re.escape("".join(table.list_marks)) if table.list_marks else None
+    list_line = re.compile(rf"(?m)^[^\S\n]*[{marks}].*$" if marks else r"(?!x)x")
+    list_mark = re.compile(rf"[{marks}]\ufe0f?[^\S\n]*(?=[^\W\d_])" if marks else r"(?!x)x")
+    return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed, list_line, list_mark)
+
+
+def _list_items(line: re.Match[str], c: _Compiled) -> str:
+    """A list's line whose items each lead with a cross or a tick: each item its own sentence, the mark
+    a "no" or a "yes" (`list_marks`)."""
+    marks = c.table.list_marks
+    return c.list_mark.sub(lambda m: f". {marks[m.group(0).strip()[0]]} ", line.group(0)).lstrip()
 
 
 # Unicode's format characters (category Cf): invisible, and never a word boundary
@@ -149,6 +162,8 @@ def _canonical(text: str, join_lines: bool) -> str:
     if not text.isascii():  # every format character, and every lookalike letter, lies outside ASCII
         text = _FORMAT.sub("", text)
         text = c.has_lookalike.sub(lambda m: m.group(0).translate(c.lookalikes), text)
+        # crosses leading a list's items read "no" (`list_marks`)
+        text = c.list_line.sub(partial(_list_items, c=c), text)
     text = unicodedata.normalize("NFKC", text.translate(c.translate)).translate(c.translate)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub(" ", text)

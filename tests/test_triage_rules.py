@@ -587,3 +587,19 @@ def test_normal_findings_hedges_and_clinical_hesitancy(message: str, expected: L
 )
 def test_an_age_told_as_a_birth_year_counts(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # crosses and ticks leading a list's items: each item read on its own, a cross a "no"
+        ("❌ numb bum ❌ wee problems ❌ poo problems ❌ fever ❌ weak legs. Just a very sore back!", Level.self_care),
+        ("✗ fever ✗ weight loss ✗ leg weakness ✓ numb when I wipe", Level.emergency),
+        ("hi\n❌ fever\n✅ numb bum", Level.emergency),
+        # a list's bare "no" after each item denies it
+        ("- numbness down below: no\n- bladder: normal\n- bowels: normal\n- fever: no\n- weakness: no", Level.self_care),
+        ("my bum is numb no idea why", Level.emergency),
+    ],
+)
+def test_a_denial_list_of_crosses_or_bare_noes_denies_each_item(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected
