@@ -597,7 +597,10 @@ def test_an_age_told_as_a_birth_year_counts(message: str, expected: Level) -> No
         ("✗ fever ✗ weight loss ✗ leg weakness ✓ numb when I wipe", Level.emergency),
         ("hi\n❌ fever\n✅ numb bum", Level.emergency),
         # a list's bare "no" after each item denies it
-        ("- numbness down below: no\n- bladder: normal\n- bowels: normal\n- fever: no\n- weakness: no", Level.self_care),
+        (
+            "- numbness down below: no\n- bladder: normal\n- bowels: normal\n- fever: no\n- weakness: no",
+            Level.self_care,
+        ),
         ("my bum is numb no idea why", Level.emergency),
     ],
 )

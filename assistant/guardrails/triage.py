@@ -7,13 +7,12 @@ escalates, a clear no clears the partial signal that prompted it.
 
 from __future__ import annotations
 
-from datetime import date
-
 import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
