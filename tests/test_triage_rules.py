@@ -606,3 +606,26 @@ def test_an_age_told_as_a_birth_year_counts(message: str, expected: Level) -> No
 )
 def test_a_denial_list_of_crosses_or_bare_noes_denies_each_item(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+def test_a_yes_the_writer_takes_back_with_a_denial_is_a_no() -> None:
+    asked = (
+        "Before I suggest anything, a few quick safety checks: have you noticed any numbness or tingling between"
+        " your legs or around your bottom? Any new problems passing urine or controlling your bladder or bowels?"
+    )
+    history = [
+        Turn(role="user", content="my back's been killing me"),
+        Turn(role="assistant", content=asked),
+        Turn(role="user", content="yes"),
+        Turn(
+            role="assistant",
+            content="Just to check, yes to which? Numbness around your bottom, or a change in your bladder?",
+        ),
+    ]
+    taken_back = ENGINE.triage("sorry no, I meant yes it's killing me lol. none of those things", history)
+    assert taken_back.level == Level.self_care
+    # a take-back without a denial asks again instead of escalating
+    asked_again = ENGINE.triage("sorry, I misread that", history)
+    assert asked_again.level == Level.routine and asked_again.screening_question
+    # and a yes that stands is still the emergency
+    assert ENGINE.triage("yes, the numbness", history).level == Level.emergency

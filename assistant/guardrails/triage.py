@@ -823,7 +823,21 @@ class TriageEngine:
                 verdict = answer_verdict(self.rules, turn.content, reports_sign=lambda text: bool(self.findings(text)))
                 if verdict is None and self._tells_what_was_asked(asked, turn.content):
                     verdict = "yes"  # "it takes ages to start, I stand there waiting": the sign, told
-                if verdict == "yes":
+                elif verdict == "yes" and self.taken_back(turn.content) and self.rules.denial.search(normalise(turn.content)):
+                    # a reply that takes the earlier answer back, with a denial: its "yes" is the one it
+                    # explains ("sorry no, I meant yes it's killing me. none of those things")
+                    verdict = "no"
+                if verdict == "yes" and idx < back:
+                    # a yes the writer later took back ("sorry, I misread that"): asked again, not escalated
+                    if target not in fired:
+                        flag = self._flags[target]
+                        rechecked[target] = FlagHit(
+                            id=target + CHECKED,
+                            evidence=f"taken back by the writer: answered '{turn.content[:60]}' to: {asked}"[:200],
+                            condition=f"{flag.condition}: taken back by the writer, asked again",
+                            level=Level.routine,
+                        )
+                elif verdict == "yes":
                     # a yes anywhere wins over a no ("no to the first, yes to the second")
                     if target not in fired:
                         flag = self._flags[target]
