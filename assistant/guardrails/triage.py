@@ -823,7 +823,11 @@ class TriageEngine:
                 verdict = answer_verdict(self.rules, turn.content, reports_sign=lambda text: bool(self.findings(text)))
                 if verdict is None and self._tells_what_was_asked(asked, turn.content):
                     verdict = "yes"  # "it takes ages to start, I stand there waiting": the sign, told
-                elif verdict == "yes" and self.taken_back(turn.content) and self.rules.denial.search(normalise(turn.content)):
+                elif (
+                    verdict == "yes"
+                    and self.taken_back(turn.content)
+                    and self.rules.denial.search(normalise(turn.content))
+                ):
                     # a reply that takes the earlier answer back, with a denial: its "yes" is the one it
                     # explains ("sorry no, I meant yes it's killing me. none of those things")
                     verdict = "no"
