@@ -78,6 +78,19 @@ def test_a_question_answered_no_is_not_asked_again_and_a_yes_escalates() -> None
     assert t.level == Level.emergency and t.flags[0].id == "cardiac_or_aortic"
 
 
+def test_a_yes_taken_back_later_no_longer_escalates() -> None:
+    q = POLICY.families["heart_aorta"].question
+    said_yes = [
+        Turn(role="user", content="my back aches"),
+        Turn(role="assistant", content=f"One question: {q}"),
+        Turn(role="user", content="yes"),
+        Turn(role="assistant", content=f"Just to check: {q}"),
+    ]
+    assert combine("sorry, I misread that, no chest pain at all", signal(), said_yes).level != Level.emergency
+    assert combine("sorry no, I meant yes the back aches. none of those", signal(), said_yes).level != Level.emergency
+    assert combine("yes, it's still tight", signal(), said_yes).level == Level.emergency
+
+
 def test_a_question_in_other_words_about_a_familys_signs_is_answered_too() -> None:
     """ "Any tightness in your chest with it?" asks the heart family's question in other words: "bit yeah"
     escalates, "no, nothing like that" is not asked again."""

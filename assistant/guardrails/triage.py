@@ -823,13 +823,7 @@ class TriageEngine:
                 verdict = answer_verdict(self.rules, turn.content, reports_sign=lambda text: bool(self.findings(text)))
                 if verdict is None and self._tells_what_was_asked(asked, turn.content):
                     verdict = "yes"  # "it takes ages to start, I stand there waiting": the sign, told
-                elif (
-                    verdict == "yes"
-                    and self.taken_back(turn.content)
-                    and self.rules.denial.search(normalise(turn.content))
-                ):
-                    # a reply that takes the earlier answer back, with a denial: its "yes" is the one it
-                    # explains ("sorry no, I meant yes it's killing me. none of those things")
+                elif verdict == "yes" and self.takes_back_with_denial(turn.content):
                     verdict = "no"
                 if verdict == "yes" and idx < back:
                     # a yes the writer later took back ("sorry, I misread that"): asked again, not escalated
@@ -869,6 +863,11 @@ class TriageEngine:
             question = next((q for q in map(self.recheck_question, rechecked) if q), None)
         hits = self._ordered(fired) + list(rechecked.values())
         return Triage(level=level, flags=hits, screening_question=question)
+
+    def takes_back_with_denial(self, text: str) -> bool:
+        """A reply that takes an earlier answer back and denies: its "yes" is the one it explains ("sorry
+        no, I meant yes it's killing me. none of those things"), so it answers no."""
+        return self.taken_back(text) and bool(self.rules.denial.search(normalise(text)))
 
     def taken_back(self, text: str) -> bool:
         """Whether a later message takes the earlier ones back ("sorry, that wasn't about me", "that was

@@ -255,12 +255,19 @@ class Triager:
         rx = self.engine.rules
         about = re.compile(fam.asks_about)
         verdict: str | None = None
-        for prev, turn in itertools.pairwise(turns):
+        # a yes that a later message takes back ("sorry, I misread that") no longer counts
+        users = [i for i, t in enumerate(turns) if t.role == "user"][1:]
+        back = max((i for i in users if self.engine.taken_back(turns[i].content)), default=-1)
+        for i, (prev, turn) in enumerate(itertools.pairwise(turns), start=1):
             if prev.role != "assistant" or turn.role != "user":
                 continue
             if fam.question not in prev.content and not about.search(questions_in(prev.content)):
                 continue
             answer = answer_verdict(rx, turn.content)
+            if answer == "yes" and self.engine.takes_back_with_denial(turn.content):
+                answer = "no"
+            if answer == "yes" and i < back:
+                continue
             if answer == "yes":
                 return "yes"  # a yes anywhere in the conversation wins
             verdict = answer or verdict
