@@ -151,6 +151,8 @@ def test_a_risk_factor_that_is_the_writers_or_a_whole_warning_sign_of_theirs_sti
         ),
         ("I'd say I lost feeling in my bum yesterday", Level.emergency),
         ("I took an extra co-codamol last night, say I did it again tonight?", Level.emergency),
+        ("Does fever with back pain mean infection? I don't have a fever, just reading about it.", Level.self_care),
+        ("Does fever with back pain mean infection? I've had 38.5 since last night", Level.urgent),
     ],
 )
 def test_a_general_question_or_a_feared_diagnosis_asked_about_is_no_sign(message: str, level: Level) -> None:
