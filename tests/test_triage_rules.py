@@ -631,3 +631,21 @@ def test_a_yes_the_writer_takes_back_with_a_denial_is_a_no() -> None:
     assert asked_again.level == Level.routine and asked_again.screening_question
     # and a yes that stands is still the emergency
     assert ENGINE.triage("yes, the numbness", history).level == Level.emergency
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # a history stays a history when told as over: cancer that has "been fine ever since" is still a risk
+        ("I had breast cancer in 2016 and have been fine ever since. Now my back aches at night.", Level.urgent),
+        # a sign long ago that the writer has been fine from since is over...
+        ("I once took too many paracetamol by accident back in uni (2008), was fine.", Level.self_care),
+        ("Ten years ago I couldn't feel my bum, I'm fine now.", Level.self_care),
+        # ... but not when it is happening again, nor a dose taken today
+        ("years ago i lost control of my bladder and it happened again yesterday", Level.emergency),
+        ("years ago i lost control of my bladder and was fine until yesterday when it happened again", Level.emergency),
+        ("I took 20 paracetamol this morning but I'm fine now", Level.emergency),
+    ],
+)
+def test_what_is_over_and_what_is_still_there(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected

@@ -110,6 +110,8 @@ class Context(Strict):
     resolved_next: str = r"(?!x)x"
     own_next: str = r"(?!x)x"
     relapse: str = r"(?!x)x"
+    # what says a sign explained away (a finding's `unless`) is happening again or changing now
+    unless_undone: str = r"(?!x)x"
     # a change told after a resolved or unchanged sign ("...not changed at all, but since yesterday it's dragging")
     resolved_unless: str = r"(?!x)x"
     # a clinician's all-clear reported in the message, what undoes it, and the flags it may cover
@@ -260,6 +262,7 @@ class CompiledRules:
     resolved_next: re.Pattern[str]
     own_next: re.Pattern[str]
     relapse: re.Pattern[str]
+    unless_undone: re.Pattern[str]
     resolved_unless: re.Pattern[str]
     checked_check: re.Pattern[str]
     checked_clear: re.Pattern[str]
@@ -372,6 +375,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         resolved_next=re.compile(ctx.resolved_next),
         own_next=re.compile(ctx.own_next),
         relapse=_rx(ctx.relapse, path, "context.relapse"),
+        unless_undone=_rx(ctx.unless_undone, path, "context.unless_undone"),
         resolved_unless=_rx(ctx.resolved_unless, path, "context.resolved_unless"),
         checked_check=_alternation(checked.check, path, "context.checked.check") if checked else _NEVER,
         checked_clear=_alternation(_clear(checked), path, "context.checked.clear") if checked else _NEVER,

@@ -60,6 +60,7 @@ class _Check:
     ignore: bool
     unless: tuple[str, ...]
     needs: tuple[frozenset[str], ...]  # what each concept needs of a sentence (`match_needs`), where told
+    history: bool = False  # a history (cancer, thin bones): told as over, it is still a history
 
     def may_fire(self, words: frozenset[str]) -> bool:
         """Whether a sentence with these word starts leaves its phrase or all its concepts possible:
@@ -78,6 +79,7 @@ class _Scope:
 
     sent: str
     masks: list[bool] | None = None  # per character: covered by a context (`_context_masks`)
+    history_masks: list[bool] | None = None  # the same without what says a sign is over (`resolved`)
     hedged: bool | None = None  # a hedge undoes denials ("... maybe a little")
     nxt: str = ""  # the next part, prepared: it may clear this one or make it the writer's own
     comparing: bool = False  # the message compares someone else's story with the writer's
@@ -177,7 +179,9 @@ class TriageEngine:
         phrase = self.rules.phrases.get(rule.id)
         pattern = _pattern(phrase, seen) if phrase is not None else None
         needs = tuple(n for c in rule.all if (n := self._concepts[c].needs) is not None)
-        return _Check(rule.id, pattern, tuple(rule.all), rule.ignore_context, tuple(rule.unless), needs)
+        return _Check(
+            rule.id, pattern, tuple(rule.all), rule.ignore_context, tuple(rule.unless), needs, rule.history_kind
+        )
 
     def _check_index(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
         """Which checks a sentence's word starts can wake (start -> check positions), and those always tried.
@@ -446,11 +450,13 @@ class TriageEngine:
         words = self._words.get(sent)
         return self._words.keep(sent, Beginnings(sent)) if words is None else words
 
-    def _masks(self, scope: _Scope) -> list[bool]:
-        """The sentence's context masks, worked out on first use."""
-        if scope.masks is None:
+    def _masks(self, scope: _Scope, history: bool = False) -> list[bool]:
+        """The sentence's context masks, worked out on first use; `history`: without what says a sign is
+        over ("had breast cancer in 2016, been fine ever since" is still a history of cancer)."""
+        cached = scope.history_masks if history else scope.masks
+        if cached is None:
             sent, nxt = scope.sent, scope.nxt
-            cleared_next = bool(
+            cleared_next = not history and bool(
                 self.rules.resolved_next.match(nxt)
                 and self.rules.resolved.search(nxt)
                 and not self.rules.relapse.search(nxt)
@@ -459,12 +465,17 @@ class TriageEngine:
             masks = (
                 [True] * (len(sent) + 1)
                 if cleared_next
-                else self._context_masks(sent, scope.comparing, own=own, revived_next=self._revived_next(scope))
+                else self._context_masks(
+                    sent, scope.comparing, own=own, revived_next=self._revived_next(scope), resolved=not history
+                )
             )
             if scope.covered:
                 masks = [True] * scope.covered + masks[scope.covered :]
-            scope.masks = masks
-        return scope.masks
+            if history:
+                scope.history_masks = cached = masks
+            else:
+                scope.masks = cached = masks
+        return cached
 
     def _hedge_reaches(self, scope: _Scope, start: int) -> bool:
         """Whether a hedge takes back the denial of the mention at `start`: one after it, in the next
@@ -495,19 +506,23 @@ class TriageEngine:
                     return False
         if not self._finding_fires(check, scope):
             return False
-        if check.unless and self._revived_next(scope):
-            return True  # "... it went away. Now it's back since this morning": what explained it away is over
+        if check.unless and (self._revived_next(scope) or self.rules.unless_undone.search(scope.sent)):
+            # "... it went away. Now it's back since this morning", "years ago ... and it happened again
+            # yesterday": what explained it away is over
+            return True
         return not any(self._concept_live(concept, scope) for concept in check.unless)
 
     def _finding_fires(self, check: _Check, scope: _Scope) -> bool:
         if check.phrase is not None:
             for m in _finditer(check.phrase, scope):
-                if check.ignore or not self._suppressed(m.start(), m.end(), scope):
+                if check.ignore or not self._suppressed(m.start(), m.end(), scope, history=check.history):
                     return True
         if not check.concepts:
             return False
         for concept in check.concepts:
-            if not (self._present(concept, scope) if check.ignore else self._concept_live(concept, scope)):
+            if not (
+                self._present(concept, scope) if check.ignore else self._concept_live(concept, scope, check.history)
+            ):
                 return False
         return True
 
@@ -520,17 +535,19 @@ class TriageEngine:
             scope.present[concept] = present
         return present
 
-    def _concept_live(self, concept: str, scope: _Scope) -> bool:
-        """Whether the concept has a mention in this sentence that counts (cached per sentence)."""
-        live = scope.live.get(concept)
+    def _concept_live(self, concept: str, scope: _Scope, history: bool = False) -> bool:
+        """Whether the concept has a mention in this sentence that counts (cached per sentence); `history`:
+        read as a history, which a word saying it is over does not take away."""
+        key = f"{concept}#history" if history else concept
+        live = scope.live.get(key)
         if live is None:
             live = False
             # a concept found not to occur at all (`_present`) has no mention to judge
             for m in () if scope.present.get(concept) is False else _finditer(self._concepts[concept], scope):
-                if not self._suppressed(m.start(), m.end(), scope):
+                if not self._suppressed(m.start(), m.end(), scope, history=history):
                     live = True
                     break
-            scope.live[concept] = live
+            scope.live[key] = live
         return live
 
     def forget(self) -> None:
@@ -571,7 +588,7 @@ class TriageEngine:
         return said
 
     def _context_masks(
-        self, sent: str, comparing: bool = False, own: bool = False, revived_next: bool = False
+        self, sent: str, comparing: bool = False, own: bool = False, revived_next: bool = False, resolved: bool = True
     ) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
         mask = [False] * (len(sent) + 1)
@@ -620,7 +637,7 @@ class TriageEngine:
         for m in self.rules.family.finditer(sent):
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
             _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
-        for m in self.rules.resolved.finditer(sent):
+        for m in self.rules.resolved.finditer(sent) if resolved else ():
             # ... unless a change is told after it, here or as the next sentence ("but since yesterday")
             if (
                 revived_next
@@ -660,8 +677,8 @@ class TriageEngine:
                 return m
         return None
 
-    def _suppressed(self, start: int, end: int, scope: _Scope) -> bool:
-        if self._masks(scope)[start]:
+    def _suppressed(self, start: int, end: int, scope: _Scope, history: bool = False) -> bool:
+        if self._masks(scope, history)[start]:
             return True
         if self._hedged(scope) and self._hedge_reaches(scope, start):
             return False
