@@ -78,6 +78,18 @@ def test_a_question_answered_no_is_not_asked_again_and_a_yes_escalates() -> None
     assert t.level == Level.emergency and t.flags[0].id == "cardiac_or_aortic"
 
 
+def test_the_overdose_question_is_asked_only_when_a_medicine_is_in_the_conversation() -> None:
+    ask = POLICY.thresholds["overdose"].ask
+    sig = signal(overdose=ask + 0.001)
+    assert combine("Do you take Bupa?", sig).screening_question is None
+    assert combine("How many bird dogs should I be doing?", sig).screening_question is None
+    asked = combine("How many 500mg paracetamol can I take in a day?", sig).screening_question
+    assert asked == POLICY.families["overdose"].question
+    assert combine("Twelve in a day, is that too many?", sig).screening_question == asked
+    # a strong signal still escalates, medicine named or not
+    assert combine("I took them all", signal(overdose=0.999)).level == Level.emergency
+
+
 def test_a_yes_taken_back_later_no_longer_escalates() -> None:
     q = POLICY.families["heart_aorta"].question
     said_yes = [

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from assistant.canonical import canonical
 from assistant.content import read_yaml, validate
 from assistant.gloss import gloss
+from assistant.guardrails.doses import engine as medicine_engine
 from assistant.guardrails.triage import CHECKED, TriageEngine, answer_verdict, load_engine, questions_in
 from assistant.guardrails.triage_net import ASIDE, Encode, NetSignal, NetWeights, RedFlagNet, Unit, clauses, user_turns
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -43,6 +45,11 @@ class FamilyPolicy(Strict):
     # what a question in other words asks about this family ("any tightness in your chest?"): the
     # writer's answer to it answers the family's question
     asks_about: str = r"(?!x)x"
+    # the family asks only when the conversation's own words touch its subject (`asks_when`, or, with
+    # `or_medicine_named`, a medicine, tablets or a packet the medicine reader knows): the overdose
+    # question is no answer to "Do you take Bupa?". Escalation on a strong signal is not limited.
+    asks_when: str | None = None
+    or_medicine_named: bool = False
 
     @field_validator("asks_about")
     @classmethod
@@ -189,6 +196,8 @@ class Triager:
                 continue
             if answer == "no" or (not on_topic and not fam.crisis) or self._denied(turns, fam.denied_by):
                 continue
+            if not self._about(fam, turns):
+                continue
             # A clause with a negation word is read apart, and asks at the same bar as a live one: a
             # family whose own signs are denied was skipped just above, so what is left denies something
             # else ("I don't want to be here anymore" denies nothing about self-harm).
@@ -272,6 +281,15 @@ class Triager:
                 return "yes"  # a yes anywhere in the conversation wins
             verdict = answer or verdict
         return verdict
+
+    def _about(self, fam: FamilyPolicy, turns: list[Turn]) -> bool:
+        """Whether the writer's words touch the family's subject (`asks_when`); always, without one."""
+        if fam.asks_when is None:
+            return True
+        said = canonical(gloss(" ".join(t.content for t in turns if t.role == "user"))).lower()
+        if re.search(fam.asks_when, said):
+            return True
+        return fam.or_medicine_named and medicine_engine(self.engine.medicines_file).gate.search(said) is not None
 
     def crisis_checks(self) -> set[str]:
         """The ids of the net's questions that come before anything else in a reply."""
