@@ -649,3 +649,27 @@ def test_a_yes_the_writer_takes_back_with_a_denial_is_a_no() -> None:
 )
 def test_what_is_over_and_what_is_still_there(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # a denial word must be a whole word: the "ok" in "took", "shook" or "look" denies nothing
+        ("my bum went numb this morning, took me by surprise", Level.emergency),
+        ("can't feel my bum, shook me up", Level.emergency),
+        ("doubled my pregabalin last nite + took diazepam 2 sleep, proper spaced out n dizzy", Level.emergency),
+        ("numbness down there, none", Level.self_care),
+        # a history is not denied by the writer being fine since
+        ("I had breast cancer years ago, fine since, now new back pain", Level.urgent),
+        ("cancer: none. just a sore back", Level.self_care),
+        # advice to watch for a sign is no sign; the writer's own report after it is
+        ("My physio mentioned foot drop as something to look out for. What does that look like?", Level.self_care),
+        ("my physio said to watch out for numbness and now I can't feel my bum", Level.emergency),
+        ("My physio told me to watch for foot drop and I've noticed my foot slapping since yesterday", Level.urgent),
+        # a family's loss, and a baby on the bladder, are no signs of the writer's
+        ("Spinal cancer took my uncle, but my own back pain is a disc on the MRI", Level.self_care),
+        ("32 weeks and constantly needing a wee, baby's head is sat on my bladder. Safe stretches?", Level.routine),
+    ],
+)
+def test_whole_word_denials_histories_and_advice_to_watch(message: str, expected: Level) -> None:
+    assert ENGINE.triage(message).level == expected

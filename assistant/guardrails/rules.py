@@ -82,6 +82,9 @@ class Context(Strict):
     # a feeling told as lost, after which a bare "good" means "well" ("she cannot feel her legs good")
     lost_feeling: str = r"(?!x)x"
     hypothetical: list[str]
+    # where a hypothetical's scope ends before the sentence does: the writer starting a report of their
+    # own ("my physio said to watch out for numbness and now i cannot feel my bum")
+    hypothetical_ends: str = r"(?!x)x"
     # a diagnosis named as what the writer fears or believes ('convinced it's a tumour'): the name is no sign
     feared: list[str] = Field(default_factory=list)
     feared_by_others: str = r"(?!x)x"
@@ -235,6 +238,7 @@ class CompiledRules:
     negation_after_other: re.Pattern[str]
     lost_feeling: re.Pattern[str]
     hypothetical: re.Pattern[str]
+    hypothetical_ends: re.Pattern[str]
     feared: re.Pattern[str]
     feared_by_others: re.Pattern[str]
     people: re.Pattern[str]
@@ -348,6 +352,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         negation_after_other=_rx(ctx.negation_after_other, path, "context.negation_after_other"),
         lost_feeling=_rx(ctx.lost_feeling, path, "context.lost_feeling"),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
+        hypothetical_ends=_rx(ctx.hypothetical_ends, path, "context.hypothetical_ends"),
         feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else _NEVER,
         feared_by_others=re.compile(ctx.feared_by_others),
         people=_rx(ctx.other_person.people, path, "context.other_person.people"),

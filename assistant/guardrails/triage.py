@@ -602,7 +602,7 @@ class TriageEngine:
 
         # "is it normal for it to travel up? - mine has": a report, not a general question
         for m in [] if own else self.rules.hypothetical.finditer(sent):
-            _cover(mask, m.start(), scope_end(m.end()))
+            _cover(mask, m.start(), min(scope_end(m.end()), next_start(self.rules.hypothetical_ends, m.end())))
         for m in self.rules.feared.finditer(sent):
             # only the feared name is covered: a sign told beside the fear still counts, and so does a
             # clinician's worry ("my GP was worried it's cancer")
@@ -686,7 +686,7 @@ class TriageEngine:
             return False  # "No numbness last week. It's come back since yesterday": denied once, back now
         if scope.stops is None:
             scope.stops = self._soft_stops(scope.sent)
-        return self._negated(start, end, scope.sent, scope.stops)
+        return self._negated(start, end, scope.sent, scope.stops, history=history)
 
     def _revived_next(self, scope: _Scope) -> bool:
         if scope.revived_next is None:
@@ -703,8 +703,12 @@ class TriageEngine:
             ends.append(max(m.end(), ends[-1]) if ends else m.end())
         return starts, ends
 
-    def _negated(self, start: int, end: int, sent: str, stops: tuple[list[int], list[int]]) -> bool:
-        """`stops`: the sentence's soft terminators (`_soft_stops`), read once by the caller."""
+    def _negated(
+        self, start: int, end: int, sent: str, stops: tuple[list[int], list[int]], history: bool = False
+    ) -> bool:
+        """`stops`: the sentence's soft terminators (`_soft_stops`), read once by the caller. `history`: a
+        history is denied before it ("never had cancer") or by a "none" after it, not by a "fine" ("had
+        breast cancer years ago, fine since": the writer is fine, the history stands)."""
         window = self.rules.source.context.negation_window
         starts, ends = stops
         revived = self.rules.revived.search(sent, end)
@@ -736,6 +740,8 @@ class TriageEngine:
         denial = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
         if not denial or head[: denial.start()].strip().endswith("not"):
             return False
+        if history and _WELL.search(denial.group(0)):
+            return False  # "had breast cancer years ago, fine since": the writer is fine, the history stands
         rules = self.rules
         if denial.group(0).strip() == "good" and rules.lost_feeling.search(sent, max(0, start - 40), end + len(tail)):
             return False  # "she cannot feel her legs good": "good" as "well" (`context.lost_feeling`)
@@ -975,6 +981,10 @@ class TriageEngine:
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
+
+
+# the words of a denial after a mention that say the writer is well, which do not deny a history
+_WELL = re.compile(r"\b(?:fine|normal|normally|ok|okay|alright|all right|unaffected|unchanged|intact|good|as usual)\b")
 
 
 def questions_in(said: str) -> str:
