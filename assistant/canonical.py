@@ -100,7 +100,7 @@ def _list_items(line: re.Match[str], c: _Compiled) -> str:
     """A list's line whose items each lead with a cross or a tick: each item its own sentence, the mark
     a "no" or a "yes" (`list_marks`)."""
     marks = c.table.list_marks
-    return c.list_mark.sub(lambda m: f". {marks[m.group(0).strip()[0]]} ", line.group(0)).lstrip()
+    return c.list_mark.sub(lambda m: f". {marks[m.group(0)[0]]} ", line.group(0)).lstrip()
 
 
 # Unicode's format characters (category Cf): invisible, and never a word boundary

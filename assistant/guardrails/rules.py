@@ -81,6 +81,9 @@ class Context(Strict):
     negation_after_other: str = r"(?!x)x"
     # a feeling told as lost, after which a bare "good" means "well" ("she cannot feel her legs good")
     lost_feeling: str = r"(?!x)x"
+    # the words of a denial after a mention that say the writer is well: they do not deny a history
+    # ("had breast cancer years ago, fine since")
+    history_well: str = r"(?!x)x"
     hypothetical: list[str]
     # where a hypothetical's scope ends before the sentence does: the writer starting a report of their
     # own ("my physio said to watch out for numbness and now i cannot feel my bum")
@@ -237,6 +240,7 @@ class CompiledRules:
     negation_after_breaks: frozenset[str]
     negation_after_other: re.Pattern[str]
     lost_feeling: re.Pattern[str]
+    history_well: re.Pattern[str]
     hypothetical: re.Pattern[str]
     hypothetical_ends: re.Pattern[str]
     feared: re.Pattern[str]
@@ -351,6 +355,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         negation_after_breaks=frozenset(ctx.negation_after_breaks),
         negation_after_other=_rx(ctx.negation_after_other, path, "context.negation_after_other"),
         lost_feeling=_rx(ctx.lost_feeling, path, "context.lost_feeling"),
+        history_well=_rx(ctx.history_well, path, "context.history_well"),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
         hypothetical_ends=_rx(ctx.hypothetical_ends, path, "context.hypothetical_ends"),
         feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else _NEVER,

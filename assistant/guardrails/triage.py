@@ -740,7 +740,7 @@ class TriageEngine:
         denial = self.rules.negation_after.match(head) or self.rules.negation_after.search(head)
         if not denial or head[: denial.start()].strip().endswith("not"):
             return False
-        if history and _WELL.search(denial.group(0)):
+        if history and self.rules.history_well.search(denial.group(0)):
             return False  # "had breast cancer years ago, fine since": the writer is fine, the history stands
         rules = self.rules
         if denial.group(0).strip() == "good" and rules.lost_feeling.search(sent, max(0, start - 40), end + len(tail)):
@@ -799,7 +799,7 @@ class TriageEngine:
         # a later message that takes the earlier ones back, or reports a clinician's all-clear, covers what
         # only the messages before it told ("that wasn't about me", "ECG and bloods all normal")
         later = [i for i, t in enumerate(turns) if t.role == "user"][1:]
-        back = max((i for i in later if self.taken_back(turns[i].content)), default=-1)
+        back = self.taken_back_at(turns)
         clear = max((i for i in later if self.all_clear(turns[i].content)), default=-1)
         for idx, turn in enumerate(turns):
             if turn.role != "user":
@@ -886,6 +886,11 @@ class TriageEngine:
             question = next((q for q in map(self.recheck_question, rechecked) if q), None)
         hits = self._ordered(fired) + list(rechecked.values())
         return Triage(level=level, flags=hits, screening_question=question)
+
+    def taken_back_at(self, turns: list[Turn]) -> int:
+        """The index of the last user turn after the first that takes the earlier ones back (-1: none)."""
+        later = [i for i, t in enumerate(turns) if t.role == "user"][1:]
+        return max((i for i in later if self.taken_back(turns[i].content)), default=-1)
 
     def takes_back_with_denial(self, text: str) -> bool:
         """A reply that takes an earlier answer back and denies: its "yes" is the one it explains ("sorry
@@ -981,10 +986,6 @@ class TriageEngine:
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
-
-
-# the words of a denial after a mention that say the writer is well, which do not deny a history
-_WELL = re.compile(r"\b(?:fine|normal|normally|ok|okay|alright|all right|unaffected|unchanged|intact|good|as usual)\b")
 
 
 def questions_in(said: str) -> str:

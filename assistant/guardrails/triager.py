@@ -51,10 +51,11 @@ class FamilyPolicy(Strict):
     asks_when: str | None = None
     or_medicine_named: bool = False
 
-    @field_validator("asks_about")
+    @field_validator("asks_about", "asks_when")
     @classmethod
-    def _compiles(cls, value: str) -> str:
-        re.compile(value)  # a bad pattern fails at load, naming the family's field
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)  # a bad pattern fails at load, naming the family's field
         return value
 
 
@@ -165,6 +166,7 @@ class Triager:
     ) -> Triage:
         """The rules' triage with the net's signal added by the policy (pure: the evals call it too)."""
         turns = [*(history or []), Turn(role="user", content=message)]
+        back = self.engine.taken_back_at(turns)  # a yes before it no longer counts (`_answered`)
         # a family the rules raised, or whose signs a clinician checked (asked again), is theirs
         raised = {f.id.removesuffix(CHECKED) for f in rules.flags}
         checked = {f.id.removesuffix(CHECKED) for f in rules.flags if f.id.endswith(CHECKED)}
@@ -179,7 +181,7 @@ class Triager:
                     advice.append(fam.advice)
                 continue
             t = self.policy.thresholds[name]
-            answer = self._answered(turns, fam)
+            answer = self._answered(turns, fam, back)
             live, denied_clause = sig.live.get(name, 0.0), sig.denied.get(name, 0.0)
             # a crisis family also reads what the rules set aside: "if a bus hit me I'd be relieved"
             aside = sig.aside.get(name, 0.0) if fam.crisis else 0.0
@@ -258,15 +260,13 @@ class Triager:
             }
         )
 
-    def _answered(self, turns: list[Turn], fam: FamilyPolicy) -> str | None:
+    def _answered(self, turns: list[Turn], fam: FamilyPolicy, back: int = -1) -> str | None:
         """'yes' or 'no' when the writer answered the family's question, or a question in other words
-        about the same signs (`asks_about`), in the conversation; None otherwise."""
+        about the same signs (`asks_about`), in the conversation; None otherwise. `back`: the turn that
+        takes the earlier ones back (`TriageEngine.taken_back_at`): a yes before it no longer counts."""
         rx = self.engine.rules
         about = re.compile(fam.asks_about)
         verdict: str | None = None
-        # a yes that a later message takes back ("sorry, I misread that") no longer counts
-        users = [i for i, t in enumerate(turns) if t.role == "user"][1:]
-        back = max((i for i in users if self.engine.taken_back(turns[i].content)), default=-1)
         for i, (prev, turn) in enumerate(itertools.pairwise(turns), start=1):
             if prev.role != "assistant" or turn.role != "user":
                 continue
