@@ -54,6 +54,8 @@ class CanonicalTable(Strict):
     lookalikes: dict[str, str] = Field(default_factory=dict)
     symbols: dict[str, str] = Field(default_factory=dict)
     list_marks: dict[str, str] = Field(default_factory=dict)
+    stretched_words: list[str] = Field(default_factory=list)
+    answer_marks: dict[str, str] = Field(default_factory=dict)
     spoken_forms: list[SpokenForm] = Field(default_factory=list)
     examples: list[tuple[str, str]] = Field(default_factory=list)
 
@@ -69,6 +71,7 @@ class _Compiled:
     has_lookalike: re.Pattern[str]  # a word with a lookalike letter and a Latin one
     list_line: re.Pattern[str]  # a line that starts with a list mark
     list_mark: re.Pattern[str]  # a list mark before a word
+    stretched: frozenset[str]  # words a stretched spelling may mean that the model's vocabulary lacks
 
 
 def table_path() -> Path:
@@ -93,7 +96,8 @@ def _compiled() -> _Compiled:
     marks = re.escape("".join(table.list_marks)) if table.list_marks else None
     list_line = re.compile(rf"(?m)^[^\S\n]*[{marks}].*$" if marks else r"(?!x)x")
     list_mark = re.compile(rf"[{marks}]\ufe0f?[^\S\n]*(?=[^\W\d_])" if marks else r"(?!x)x")
-    return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed, list_line, list_mark)
+    stretched = frozenset(w.lower() for w in table.stretched_words)
+    return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed, list_line, list_mark, stretched)
 
 
 def _list_items(line: re.Match[str], c: _Compiled) -> str:
@@ -111,6 +115,8 @@ _FORMAT = re.compile(
 )
 # control characters (but the line break), lone surrogates and private-use characters: a space
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff]")
+# the emoji-style selector and the skin tones that follow a sign ("\U0001f44d\U0001f3fb" is a thumbs up)
+_EMOJI_STYLE = re.compile("[\ufe0f\U0001f3fb-\U0001f3ff]")
 _STRETCHED = re.compile(r"[^\W\d_]*([^\W\d_])\1{2,}[^\W\d_]*")
 
 
@@ -118,14 +124,15 @@ def _squeeze(match: re.Match[str]) -> str:
     return match.group(1) * 2
 
 
-def _unstretch(word: str) -> str:
-    """'feeeel' -> 'feel', 'bummm' -> 'bum': three or more of a letter become two, or one if only that is a word."""
+def _unstretch(word: str, extra: frozenset[str] = frozenset()) -> str:
+    """'feeeel' -> 'feel', 'bummm' -> 'bum': three or more of a letter become two, or one if only that is a word
+    (the model's vocabulary, and `stretched_words`: "pooo" is "poo", not the "po" the vocabulary knows)."""
     if not _REPEAT.search(word) or len(set(word.lower())) == 1 or (word.isupper() and len(word) <= 4):
         return word  # "aaa" and "AAA" (an aneurysm), "zzz": not a stretched word
     double = _REPEAT.sub(_squeeze, word)
     single = _REPEAT.sub(r"\1", word)
     words = known_words()
-    if double.lower() in words or single.lower() not in words:
+    if double.lower() in words or double.lower() in extra or single.lower() not in words:
         return double
     return single
 
@@ -161,6 +168,8 @@ def _canonical(text: str, join_lines: bool) -> str:
     c = _compiled()
     if not text.isascii():  # every format character, and every lookalike letter, lies outside ASCII
         text = _FORMAT.sub("", text)
+        if (answer := c.table.answer_marks.get(_EMOJI_STYLE.sub("", text).strip())) is not None:
+            return answer  # a message of one tick or cross answers the question before it (`answer_marks`)
         text = c.has_lookalike.sub(lambda m: m.group(0).translate(c.lookalikes), text)
         # crosses leading a list's items read "no" (`list_marks`)
         text = c.list_line.sub(partial(_list_items, c=c), text)
@@ -170,7 +179,7 @@ def _canonical(text: str, join_lines: bool) -> str:
     if join_lines and "\n" in text:  # the patterns about lines need a line break (most messages have none)
         text = _MID_SENTENCE_BREAK.sub(" ", text)
     if _REPEAT.search(text):
-        text = _STRETCHED.sub(lambda m: _unstretch(m.group(0)), text)
+        text = _STRETCHED.sub(lambda m: _unstretch(m.group(0), c.stretched), text)
     text = _TOKEN.sub(partial(_speak, table=c.speak), text)  # one call a word, not two
     text = _SPACES.sub(" ", text)
     if "\n" in text:
@@ -229,6 +238,9 @@ _ANY_CONTRACTION = re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS))
 _NON_WORD_RX = re.compile(r"[^a-z0-9/&\s,]+")
 _DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 _SPACED_DASH = re.compile(r"\s[-\u2013\u2014]+\s")
+# ... except before a bare answer that ends its item ("fever - no.", "saddle anaesthesia - nil"): a
+# checklist's label and its answer, read as "fever: no"
+_DASHED_ANSWER = re.compile(r"\s[-\u2013\u2014]+\s(?=(?:no|none|nil|negative|denied|n)\s*(?:[.;,!/]|$))")
 _SPACE_RX = re.compile(r"\s+")
 
 
@@ -250,7 +262,7 @@ def normalise_canonical(text: str) -> str:
     if "." in text:
         text = _DECIMAL_POINT.sub("p", text)  # 38.6 -> 38p6, kept as one token
     if "-" in text or "\u2013" in text or "\u2014" in text:
-        text = _SPACED_DASH.sub(" , ", text)  # a spaced dash joins two clauses
+        text = _SPACED_DASH.sub(" , ", _DASHED_ANSWER.sub(" : ", text))  # a spaced dash joins two clauses
     text = text.replace("'s ", " ").replace("'", "")
     text = _NON_WORD_RX.sub(" ", text)
     text = text.replace(",", " , ")

@@ -67,6 +67,20 @@ def test_were_stays_a_past_tense() -> None:
     assert normalise("theyre fine and youre right") == "they are fine and you are right"
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Fever - no.", "fever no"),
+        ("saddle anaesthesia \u2013 nil", "saddle anaesthesia nil"),
+        ("back hurts - no idea why", "back hurts , no idea why"),
+        ("I lifted the box - then it went", "i lifted the box , then it went"),
+    ],
+)
+def test_a_spaced_dash_joins_clauses_but_a_checklist_answer_stays_with_its_label(raw: str, expected: str) -> None:
+    """Clinicians' shorthand ("Fever - no. Weight loss - no.") answers each label; elsewhere the dash is a comma."""
+    assert normalise(raw) == expected
+
+
 SPOKEN = [(raw, out) for form in _compiled().table.spoken_forms for raw, out in form.examples]
 
 

@@ -319,12 +319,31 @@ def test_an_all_clear_told_in_free_words_asks_again(message: str, flag: str) -> 
     assert flag in {f.id for f in triage.flags}
 
 
-def test_an_all_clear_leaves_a_cancer_history_a_risk_factor() -> None:
-    told = (
-        "My oncologist went through last month's scan with me: clear, and the back pain isn't linked to my old cancer"
-    )
-    assert ENGINE.all_clear(told)
-    assert ENGINE.triage(told).level == Level.urgent
+@pytest.mark.parametrize(
+    "message",
+    [
+        "My oncologist went through last month's scan with me: clear, and the back pain isn't linked to my old cancer",
+        "Had bloods and an MRI because of my cancer history, oncologist says no spread, it's a disc bulge.",
+        "I had prostate cancer. The GP sent me for a scan of my back and it came back normal, wear and tear.",
+    ],
+)
+def test_a_cancer_history_whose_back_was_checked_and_found_benign_is_asked_about_again(message: str) -> None:
+    triage = ENGINE.triage(message)
+    assert ENGINE.all_clear(message)
+    assert triage.level == Level.routine, [f.id for f in triage.flags]
+    assert "malignancy_checked" in {f.id for f in triage.flags}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I had bowel cancer 6 years ago and got the all clear at my 5 year check. My back has ached for 3 weeks.",
+        "Breast cancer in 2019, scans all clear since. Now my back aches at night and I've lost weight.",
+        "Oncologist says no spread on the scan. Since then I have lost a stone without trying.",
+    ],
+)
+def test_an_all_clear_of_the_cancer_itself_leaves_its_history_a_risk_factor(message: str) -> None:
+    assert ENGINE.triage(message).level.rank >= Level.urgent.rank
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,9 @@ class Context(Strict):
     # a negation just before the revival undoes it ("it has not come back")
     revived_negated: str = r"(?!x)x"
     checkable: list[str] = Field(default_factory=list)
+    # a checkable flag whose all-clear must also name this verdict ("no spread", "wear and tear"): a cancer
+    # follow-up's all-clear is not a check of the new back pain
+    checkable_when: dict[str, str] = Field(default_factory=dict)
     # a later message that takes an earlier one back ("that wasn't about me"), unless the problem is still there
     taken_back: str = r"(?!x)x"
     taken_back_unless: str = r"(?!x)x"
@@ -277,6 +280,7 @@ class CompiledRules:
     checked_unclear: re.Pattern[str]
     checked_relapse: re.Pattern[str]
     checked_recent: re.Pattern[str]
+    checkable_when: dict[str, re.Pattern[str]]
     revived: re.Pattern[str]
     revived_negated: re.Pattern[str]
     taken_back: re.Pattern[str]
@@ -394,6 +398,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         else _NEVER,
         checked_relapse=_rx(ctx.checked_relapse, path, "context.checked_relapse"),
         checked_recent=_rx(ctx.checked_recent, path, "context.checked_recent"),
+        checkable_when={k: _rx(v, path, f"context.checkable_when.{k}") for k, v in ctx.checkable_when.items()},
         revived=_rx(ctx.revived, path, "context.revived"),
         revived_negated=_rx(ctx.revived_negated, path, "context.revived_negated"),
         taken_back=_plain(ctx.taken_back, path, "context.taken_back"),

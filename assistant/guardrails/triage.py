@@ -826,7 +826,11 @@ class TriageEngine:
                 for group in flag.when:
                     if all(g in found for g in group):
                         ev = "; ".join(dict.fromkeys(found[g].evidence for g in group))
-                        by_clinician = flag.id in checkable and bool(checked & set(group))
+                        by_clinician = (
+                            flag.id in checkable
+                            and bool(checked & set(group))
+                            and self._verdict_told(flag.id, turns[: idx + 1])
+                        )
                         if by_clinician or taken & set(group):
                             who = "checked by a clinician" if by_clinician else "taken back by the writer"
                             rechecked[flag.id] = FlagHit(
@@ -886,6 +890,12 @@ class TriageEngine:
             question = next((q for q in map(self.recheck_question, rechecked) if q), None)
         hits = self._ordered(fired) + list(rechecked.values())
         return Triage(level=level, flags=hits, screening_question=question)
+
+    def _verdict_told(self, flag_id: str, turns: list[Turn]) -> bool:
+        """Whether a user turn names the verdict this flag's all-clear needs (`context.checkable_when`):
+        "oncologist says no spread, it's a disc" checks new back pain; "all clear at my five-year check" does not."""
+        verdict = self.rules.checkable_when.get(flag_id)
+        return verdict is None or any(t.role == "user" and verdict.search(normalise(t.content)) for t in turns)
 
     def taken_back_at(self, turns: list[Turn]) -> int:
         """The index of the last user turn after the first that takes the earlier ones back (-1: none)."""
