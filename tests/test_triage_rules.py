@@ -692,3 +692,53 @@ def test_what_is_over_and_what_is_still_there(message: str, expected: Level) -> 
 )
 def test_whole_word_denials_histories_and_advice_to_watch(message: str, expected: Level) -> None:
     assert ENGINE.triage(message).level == expected
+
+
+@pytest.mark.parametrize(
+    ("history", "answer"),
+    [
+        ("Do you have any numbness or tingling between your legs, around your bottom or your genitals?", "\U0001f44d"),
+        ("Are you having any trouble controlling or feeling your bladder or bowels?", "\u2705"),
+    ],
+)
+def test_a_lone_tick_or_thumb_answers_a_screening_question_yes(history: str, answer: str) -> None:
+    turns = [Turn(role="user", content="my sciatica has flared up again"), Turn(role="assistant", content=history)]
+    assert ENGINE.triage(answer, turns).level == Level.emergency
+    assert ENGINE.triage("\u274c", turns).level == Level.self_care
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Screening: saddle anaesthesia - no. Bladder/bowel change - no. Fever - no. Cancer hx - no. Trauma - no.",
+        "Does sciatica in both legs mean something serious? Mine has only ever been the right.",
+        "Is chest pain with back pain always a heart attack? Asking for a pub quiz.",
+        "My mate broke his back in a car crash years ago and he's been telling me horror stories. I pulled a muscle.",
+        "Work has been at fever pitch all month and my shoulders are like concrete.",
+        "Got a crushing deadline on Friday and my lower back aches by the afternoon.",
+        "My first attempt at the bridge exercise was a total car crash, my hamstrings cramped.",
+    ],
+)
+def test_checklists_general_questions_others_stories_and_figures_of_speech_raise_nothing(message: str) -> None:
+    assert ENGINE.triage(message).level.rank < Level.urgent.rank, [f.id for f in ENGINE.triage(message).flags]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "im on kemo and got a temprature of 38.5 and my back hurts",
+        "my bak is realy bad and i cant feal wen i need a pooo and ive messd my self twise",
+        "I'm 81, my waterworks have gone haywire: I don't know I need to go until I've already gone",
+        "When the pain gets too much I cut my thighs, it's the only thing that takes my mind off it",
+        "ngl been having dark thoughts lately like whats the point of even being here",
+        "my bladder went back to normal but now I can't feel my bum",
+    ],
+)
+def test_signs_told_by_sound_by_consequence_or_after_a_recovery_still_escalate(message: str) -> None:
+    assert ENGINE.triage(message).level == Level.emergency, [f.id for f in ENGINE.triage(message).flags]
+
+
+def test_saddle_numbness_after_a_ride_that_settled_is_asked_about_not_999() -> None:
+    told = "Did a 100k sportive on Sunday and had numb bits in my saddle area for an hour after, fine by the evening."
+    triage = ENGINE.triage(told)
+    assert triage.level == Level.self_care and triage.screening_question
