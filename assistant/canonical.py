@@ -143,6 +143,8 @@ def _speak(match: re.Match[str], table: dict[str, str]) -> str:
     full = table.get(word.lower())
     if full is None and word.endswith("'"):
         full = table.get(word[:-1].lower())  # a dropped g written with an apostrophe: "nothin'", "doin'"
+    if full is None and word.lower().endswith("'s") and (base := table.get(word[:-2].lower())) is not None:
+        full = base + "'s"  # "nowt's changed": the word's own "is"
     if full is None:
         return word
     return full[:1].upper() + full[1:] if word[:1].isupper() and not word.isupper() else full

@@ -742,3 +742,32 @@ def test_saddle_numbness_after_a_ride_that_settled_is_asked_about_not_999() -> N
     told = "Did a 100k sportive on Sunday and had numb bits in my saddle area for an hour after, fine by the evening."
     triage = ENGINE.triage(told)
     assert triage.level == Level.self_care and triage.screening_question
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I went to A&E with chest and back pain. They did an ECG and bloods, all normal, and the chest pain has settled.",
+        "gp checked the foot drop thing i was worried about, says strength is totally normal, just sciatica.",
+        "The physio tested my leg strength today and said it's normal, the heaviness is just the pain.",
+        "I had a bone scan after my prostate cancer treatment. Oncologist phoned today: no spread, it's a facet joint.",
+    ],
+)
+def test_a_clinicians_check_in_more_words_asks_again_rather_than_escalating(message: str) -> None:
+    triage = ENGINE.triage(message)
+    assert triage.level.rank <= Level.routine.rank, [f.id for f in triage.flags]
+
+
+@pytest.mark.parametrize(
+    ("message", "level"),
+    [
+        ("Had a bit of a limp since a motorbike smash in '99, nowt's changed.", Level.self_care),
+        ("I've had a foot drop since 2015 and wear a splint, it's unchanged.", Level.self_care),
+        ("fell off a ladder years ago and again yesterday, my back is agony", Level.emergency),
+        ("I fell off the roof this morning and my back hurts", Level.emergency),
+    ],
+)
+def test_an_accident_or_deficit_long_past_and_unchanged_is_history_unless_it_happened_again(
+    message: str, level: Level
+) -> None:
+    assert ENGINE.triage(message).level == level

@@ -147,6 +147,8 @@ class TriageEngine:
         self._start_keys = frozenset(self._by_start)
         self._flags = {f.id: f for f in self.rules.source.flags}
         self._finding_rules = {f.id: f for f in self.rules.source.findings}
+        # findings that tell a history (a cancer, thin bones): never news beside an all-clear
+        self._histories = frozenset(f.id for f in self.rules.source.findings if f.history_kind)
         # flag groups of two or more risk factors alone: told of someone else, a warning sign of theirs
         self._risk_pairs = [
             frozenset(g)
@@ -343,7 +345,7 @@ class TriageEngine:
     def _checked_upto(self, parts: list[str], fixed: list[str]) -> tuple[int, int] | None:
         """Where the first all-clear ends (part, character), unless the message says something came back or is new.
 
-        An all-clear is a check and a clear result in one sentence, or the check in the sentence before
+        An all-clear is a check and a clear result in one sentence, or the check in one of the two before
         (`context.checked`). Only what was told before it was checked: "MRI said no compression, but
         since yesterday my bum is numb. The scan says no compression though?" reports a new sign.
         """
@@ -355,15 +357,22 @@ class TriageEngine:
             if clear is None:
                 continue
             at, check = i, rules.checked_check.search(sent)
-            if check is None and i > 0 and not parts[i - 1].rstrip().endswith("?"):
-                at, check = i - 1, rules.checked_check.search(fixed[i - 1])
+            # ... or the check up to two sentences before ("I had a bone scan. Oncologist phoned today: no spread")
+            for back in (i - 1, i - 2):
+                if check is not None or back < 0 or parts[back].rstrip().endswith("?"):
+                    break
+                at, check = back, rules.checked_check.search(fixed[back])
             if check is None:
                 continue
-            told = sent if at == i else f"{fixed[at]} {sent}"
+            told = " ".join(fixed[at : i + 1])
             if rules.checked_unclear.search(told) or self._someone_elses(told, fixed):
                 continue  # a result to come or not clear ("waiting for the bloods"), or their check
             # "...came back", "since yesterday": before it or after, something is new
             said = {(i, clear.start(), clear.end()), (at, check.start(), check.end())}
+            if at == i and check.start() < clear.start():
+                # the check told with its result is one report ("tested my leg strength today and said it's
+                # normal"): its "today" is when the check was, not news of a sign
+                said = {(i, check.start(), clear.end())}
             rests = [_without(part, [(a, b) for j, a, b in said if j == k]) for k, part in enumerate(fixed)]
             if rules.checked_relapse.search(" ".join(rests)) or self._news_beside_a_sign(rests, parts):
                 return None
@@ -375,7 +384,10 @@ class TriageEngine:
         sore today" after an all-clear is the ordinary ache, not the checked sign back. `rests`: the
         sentences without the all-clear's own words ("the MRI this morning was clear")."""
         recent = self.rules.checked_recent
-        return any(recent.search(rest) and self._rules_of(part) for rest, part in zip(rests, parts, strict=True))
+        return any(
+            recent.search(rest) and any(fid not in self._histories for fid in self._rules_of(part))
+            for rest, part in zip(rests, parts, strict=True)
+        )
 
     def _search(self, pattern: _Pattern, sent: str) -> re.Match[str] | None:
         """`pattern.rx.search(sent)`, tried only where a match can begin (`Beginnings`), and not at all
