@@ -74,6 +74,11 @@ class _Compiled:
     stretched: frozenset[str]  # words a stretched spelling may mean that the model's vocabulary lacks
 
 
+def table() -> CanonicalTable:
+    """The reviewed table as loaded (what the learned triage net's training hash covers)."""
+    return _compiled().table
+
+
 def table_path() -> Path:
     return Path(str(resources.files("physio_knowledge"))) / "language" / "canonical.yaml"
 

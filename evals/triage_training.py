@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant.canonical import table as canonical_table
+from assistant.gloss import load_table as load_gloss_table
 from assistant.guardrails.triage_net import ASIDE, DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
 from assistant.guardrails.triager import Triager, net_text, policy_path, weights_path
 from assistant.models import Level, Triage, Turn
@@ -201,7 +203,27 @@ def data_hash(examples: Sequence[Example], model_name: str) -> str:
 
 
 def training_hash(triager: Triager, model_name: str, datasets: Path = DATASETS) -> str:
-    return data_hash(load_examples(triager, datasets), model_name) + ":" + _hash_text(policy_families_text(triager))
+    return (
+        data_hash(load_examples(triager, datasets), model_name)
+        + ":"
+        + _hash_text(policy_families_text(triager))
+        + ":"
+        + _hash_text(reading_rules_text(triager))
+    )
+
+
+def reading_rules_text(triager: Triager) -> str:
+    """The rules that shape what the net reads: the triage rules (a denied or hypothetical mention is
+    taken out of the live text), the canonical table and the glossary. A rule change changes the net's
+    features, so the shipped weights are stale until retrained (found 2026-12-05: retraining the shipped
+    commit gave other ask bars than it shipped with, the rules having changed after the last training)."""
+    return "\n".join(
+        (
+            triager.engine.rules.source.model_dump_json(),
+            canonical_table().model_dump_json(),
+            load_gloss_table().model_dump_json(),
+        )
+    )
 
 
 def policy_families_text(triager: Triager) -> str:
