@@ -747,7 +747,7 @@ def test_saddle_numbness_after_a_ride_that_settled_is_asked_about_not_999() -> N
 @pytest.mark.parametrize(
     "message",
     [
-        "I went to A&E with chest and back pain. They did an ECG and bloods, all normal, and the chest pain has settled.",
+        "At A&E with chest and back pain they did an ECG and bloods, all normal, and the chest pain has settled.",
         "gp checked the foot drop thing i was worried about, says strength is totally normal, just sciatica.",
         "The physio tested my leg strength today and said it's normal, the heaviness is just the pain.",
         "I had a bone scan after my prostate cancer treatment. Oncologist phoned today: no spread, it's a facet joint.",
