@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field
 
+from assistant.needles import may_match, needles
 from assistant.schema import Strict
 from assistant.spelling import known_words
 
@@ -60,18 +61,28 @@ class CanonicalTable(Strict):
     examples: list[tuple[str, str]] = Field(default_factory=list)
 
 
+Substitution = tuple[re.Pattern[str], str, tuple[str, ...] | None]  # pattern, replacement, `needles`
+
+
 @dataclass(frozen=True)
 class _Compiled:
     table: CanonicalTable
     translate: dict[int, str]
     speak: dict[str, str]
-    spoken: tuple[tuple[re.Pattern[str], str], ...]
+    spoken: tuple[Substitution, ...]
     any_spoken: re.Pattern[str]  # one search for their words: most sentences have none of them
     lookalikes: dict[int, str]
     has_lookalike: re.Pattern[str]  # a word with a lookalike letter and a Latin one
     list_line: re.Pattern[str]  # a line that starts with a list mark
     list_mark: re.Pattern[str]  # a list mark before a word
     stretched: frozenset[str]  # words a stretched spelling may mean that the model's vocabulary lacks
+
+
+def _substitution(pattern: str, replacement: str) -> Substitution:
+    """A substitution with its `needles`: one none of whose needles is in a text leaves it as it is, so
+    it is not run (most sentences have none of a rule's words, and a failed scan is most of its cost)."""
+    rx = re.compile(pattern)
+    return rx, replacement, needles(rx)
 
 
 def table_path() -> Path:
@@ -86,7 +97,7 @@ def _compiled() -> _Compiled:
     translate |= {ord(c): '"' for c in table.quotes}
     translate |= {ord(c): "-" for c in table.hyphens}
     translate |= {ord(c): word for c, word in table.symbols.items()}
-    spoken = tuple((re.compile(f.pattern), f.means) for f in table.spoken_forms)
+    spoken = tuple(_substitution(f.pattern, f.means) for f in table.spoken_forms)
     words = sorted({re.escape(f.word) for f in table.spoken_forms})
     any_spoken = re.compile(rf"\b(?:{'|'.join(words)})\b" if words else r"(?!x)x")
     speak = {word.lower(): full for word, full in table.text_speak.items()}
@@ -228,7 +239,7 @@ _CONTRACTIONS = [
     (r"\bur\b", "your"),
     (r"\bpls\b", "please"),
 ]
-_CONTRACTIONS_RX = [(re.compile(p), r) for p, r in _CONTRACTIONS]
+_CONTRACTIONS_RX = [_substitution(p, r) for p, r in _CONTRACTIONS]
 _GROUP = 4  # contractions tried together: one search over a group's alternation skips it when none applies
 _CONTRACTION_GROUPS = [
     (re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS[i : i + _GROUP])), _CONTRACTIONS_RX[i : i + _GROUP])
@@ -259,8 +270,9 @@ def normalise_canonical(text: str) -> str:
     for any_of, group in _CONTRACTION_GROUPS if _ANY_CONTRACTION.search(text) else ():
         # none of the group matches: each of its substitutions would leave the text as it is
         if any_of.search(text):
-            for rx, repl in group:
-                text = rx.sub(repl, text)
+            for rx, repl, needs in group:
+                if may_match(needs, text):
+                    text = rx.sub(repl, text)
     if "." in text:
         text = _DECIMAL_POINT.sub("p", text)  # 38.6 -> 38p6, kept as one token
     if "-" in text or "\u2013" in text or "\u2014" in text:
@@ -271,6 +283,7 @@ def normalise_canonical(text: str) -> str:
     text = _SPACE_RX.sub(" ", text).strip()
     c = _compiled()
     if c.any_spoken.search(text):  # "no bowl control", "my legs feel week" (`spoken_forms`)
-        for rx, means in c.spoken:
-            text = rx.sub(means, text)
+        for rx, means, needs in c.spoken:
+            if may_match(needs, text):
+                text = rx.sub(means, text)
     return text
