@@ -248,12 +248,17 @@ class TriageEngine:
         if DOSE_FINDING not in out and (dose := self._dose_evidence(text)):
             out[DOSE_FINDING] = dose
         risks = self.rules.others_risk.intersection(out)
-        if risks and self.rules.own_complaint.search(normalise_canonical(joined)):
-            theirs = {fid for fid in risks if self._theirs(text, fid)}
-            # together a whole warning sign of theirs ("my husband is on chemo and has a fever"): kept
-            if not any(group <= theirs for group in self._risk_pairs):
-                for fid in theirs:
-                    del out[fid]
+        # the writer's own complaint is looked for last: the whole message normalised costs more than
+        # the rest of this together, and with no risk factor of someone else's it changes nothing
+        theirs = {fid for fid in risks if self._theirs(text, fid)}
+        # together a whole warning sign of theirs ("my husband is on chemo and has a fever"): kept
+        if (
+            theirs
+            and not any(group <= theirs for group in self._risk_pairs)
+            and self.rules.own_complaint.search(normalise_canonical(joined))
+        ):
+            for fid in theirs:
+                del out[fid]
         return list(out.items())
 
     def _theirs(self, text: str, finding_id: str) -> bool:
