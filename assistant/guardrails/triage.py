@@ -51,14 +51,13 @@ class _Pattern:
 
     def search_in(self, words: Beginnings, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
         """`rx.search(sentence, pos, endpos)`, not tried in a sentence without what every match needs
-        (`_absent`): a context pattern is absent from most sentences, and a failed search scans them whole."""
-        if _absent(self, words):
-            return None
-        return self.rx.search(words.sent, pos, len(words.sent) if endpos is None else endpos)
+        (`_absent`), and else only where a match can begin (`Beginnings.search`): a context pattern is
+        absent from most sentences, and a search scans them whole."""
+        return None if _absent(self, words) else words.search(self.rx, self.starts, pos, endpos)
 
     def finditer_in(self, words: Beginnings, pos: int = 0) -> Iterator[re.Match[str]]:
-        """`rx.finditer(sentence, pos)`, not tried where `search_in` is not."""
-        return iter(()) if _absent(self, words) else self.rx.finditer(words.sent, pos)
+        """`rx.finditer(sentence, pos)`, tried as `search_in` is."""
+        return iter(()) if _absent(self, words) else words.finditer(self.rx, self.starts, pos)
 
 
 @dataclass(frozen=True)
