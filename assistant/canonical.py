@@ -69,6 +69,7 @@ class _Compiled:
     table: CanonicalTable
     translate: dict[int, str]
     speak: dict[str, str]
+    speak_token: re.Pattern[str]  # a token text speak writes out (`_speak`), in lower-case ASCII text
     spoken: tuple[Substitution, ...]
     any_spoken: re.Pattern[str]  # one search for their words: most sentences have none of them
     lookalikes: dict[int, str]
@@ -101,6 +102,7 @@ def _compiled() -> _Compiled:
     words = sorted({re.escape(f.word) for f in table.spoken_forms})
     any_spoken = re.compile(rf"\b(?:{'|'.join(words)})\b" if words else r"(?!x)x")
     speak = {word.lower(): full for word, full in table.text_speak.items()}
+    speak_token = _speak_token(speak)
     look = {ord(k): v for k, v in table.lookalikes.items()}
     letters = re.escape("".join(table.lookalikes))
     mixed = re.compile(rf"\b(?=\w*[{letters}])(?=\w*[A-Za-z])\w+" if table.lookalikes else r"(?!x)x")
@@ -108,7 +110,21 @@ def _compiled() -> _Compiled:
     list_line = re.compile(rf"(?m)^[^\S\n]*[{marks}].*$" if marks else r"(?!x)x")
     list_mark = re.compile(rf"[{marks}]\ufe0f?[^\S\n]*(?=[^\W\d_])" if marks else r"(?!x)x")
     stretched = frozenset(w.lower() for w in table.stretched_words)
-    return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed, list_line, list_mark, stretched)
+    return _Compiled(
+        table, translate, speak, speak_token, spoken, any_spoken, look, mixed, list_line, list_mark, stretched
+    )
+
+
+def _speak_token(speak: dict[str, str]) -> re.Pattern[str]:
+    """A whole token (`_TOKEN`) that `_speak` may write out: a word of the table, or one with an
+    apostrophe or "'s" after it, alone between characters no token has. Its words are grouped by their
+    first letter, so that at most token starts the search fails after one character."""
+    words = sorted(w for w in speak if _TOKEN.fullmatch(w))
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0], []).append(re.escape(word[1:]))
+    groups = "|".join(f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in by_first.items())
+    return re.compile(rf"(?<![\w'/])(?:{groups or '(?!)'})(?:'s?)?(?![\w'/])")
 
 
 def _list_items(line: re.Match[str], c: _Compiled) -> str:
@@ -150,7 +166,25 @@ def _unstretch(word: str, extra: frozenset[str] = frozenset()) -> str:
 
 def _speak(match: re.Match[str], table: dict[str, str]) -> str:
     """A text-speak word written out ("Cnt" -> "Can't"); any other word as it is."""
-    word = match.group(0)
+    return _speak_word(match.group(0), table)
+
+
+def _speak_all(text: str, c: _Compiled) -> str:
+    """Every token's text speak written out (`_speak`). In ASCII text (most messages) the table's words
+    are searched for first (`_speak_token`), so only the tokens that are one are looked at, not every
+    token with a call: the same text, as a token that is none of them is left as it is."""
+    if not text.isascii():
+        return _TOKEN.sub(partial(_speak, table=c.speak), text)
+    pieces: list[str] = []
+    last = 0
+    for m in c.speak_token.finditer(text.lower()):  # ASCII: lower case keeps every index
+        start, end = m.span()
+        pieces += (text[last:start], _speak_word(text[start:end], c.speak))
+        last = end
+    return "".join(pieces) + text[last:] if pieces else text
+
+
+def _speak_word(word: str, table: dict[str, str]) -> str:
     full = table.get(word.lower())
     if full is None and word.endswith("'"):
         full = table.get(word[:-1].lower())  # a dropped g written with an apostrophe: "nothin'", "doin'"
@@ -193,7 +227,7 @@ def _canonical(text: str, join_lines: bool) -> str:
         text = _MID_SENTENCE_BREAK.sub(" ", text)
     if _REPEAT.search(text):
         text = _STRETCHED.sub(lambda m: _unstretch(m.group(0), c.stretched), text)
-    text = _TOKEN.sub(partial(_speak, table=c.speak), text)  # one call a word, not two
+    text = _speak_all(text, c)
     text = _SPACES.sub(" ", text)
     if "\n" in text:
         text = re.sub(r"\n{2,}", "\n", _LINE_END_SPACES.sub("\n", text))
