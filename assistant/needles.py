@@ -17,6 +17,7 @@ False
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the typed names of the stdlib's regex parser (re._parser at run time, since 3.11)
@@ -49,6 +50,32 @@ def needles(rx: re.Pattern[str]) -> tuple[str, ...] | None:
 def may_match(found: tuple[str, ...] | None, text: str) -> bool:
     """Whether a pattern with these needles (`needles`) can match in `text`; True when not told."""
     return found is None or any(needle in text for needle in found)
+
+
+class Alternatives:
+    """An alternation `(?:a|b|...)`, searched without its rare alternatives in a text where they cannot match.
+
+    An alternative whose needles are in few of the sample texts (at most `rare_share` of them) is absent
+    from most texts, yet the alternation tries it at every position. So the alternation is compiled twice:
+    as written (`full`), and with the rare alternatives made to fail at once (`(?!)`, their groups kept).
+    A text with none of their needles is searched with the second: the same matches, groups and all, as
+    those alternatives match nowhere in it."""
+
+    def __init__(self, alternatives: Sequence[str], samples: Sequence[str], rare_share: float = 0.05) -> None:
+        self.full = re.compile(_alternation(alternatives))
+        found = [needles(re.compile(a)) for a in alternatives]
+        rare = [n is not None and sum(may_match(n, s) for s in samples) <= rare_share * len(samples) for n in found]
+        self._rare_needles = tuple(needle for n, r in zip(found, rare, strict=True) if r and n for needle in n)
+        common = [f"(?!)(?:{a})" if r else a for a, r in zip(alternatives, rare, strict=True)]
+        self._common = re.compile(_alternation(common)) if any(rare) else self.full
+
+    def pattern_for(self, text: str) -> re.Pattern[str]:
+        """The alternation to search `text` with: without the rare alternatives, unless one can match."""
+        return self.full if may_match(self._rare_needles, text) else self._common
+
+
+def _alternation(alternatives: Sequence[str]) -> str:
+    return "(?:" + "|".join(alternatives) + ")"
 
 
 def _sequence(items: list[Any]) -> set[str] | None:

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from assistant import canonical
-from assistant.needles import may_match, needles
+from assistant.needles import Alternatives, may_match, needles
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,13 @@ def test_no_needle_means_no_match() -> None:
         for text in texts:
             if rx.search(text):
                 assert may_match(found, text), (rx.pattern, text)
+
+
+def test_alternatives_without_the_rare_ones_find_the_same_matches() -> None:
+    alternatives = [r"\b(?P<age>\d{2}) years old\b", r"\b(?P<elderly>pensioner|retired)\b", r"\bborn (?P<born>\d{4})\b"]
+    found = Alternatives(alternatives, samples=["my back hurts", "i am 40 years old", "it hurts when i bend"])
+    assert found.pattern_for("40 years old, back pain") is not found.full  # no rare needle in it
+    assert found.pattern_for("retired at 60") is found.full
+    for text in ["40 years old, back pain", "retired, born 1950, 75 years old", "nothing here"]:
+        fast = [(m.span(), m.groupdict()) for m in found.pattern_for(text).finditer(text)]
+        assert fast == [(m.span(), m.groupdict()) for m in found.full.finditer(text)]

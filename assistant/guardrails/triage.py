@@ -23,6 +23,7 @@ from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts,
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
+from assistant.needles import Alternatives
 from assistant.sentences import sentences
 
 DOSE_FINDING = "overdose"  # the finding the medicine reader adds (the flag `medicine_overdose` reads it)
@@ -177,7 +178,10 @@ class TriageEngine:
         self._ruled: _Bounded[str, dict[str, str]] = _Bounded(2048)
         self._cut: _Bounded[str, list[str]] = _Bounded(2048)
         self._said: _Bounded[str, list[str]] = _Bounded(2048)
-        seen = self._seen_beginnings()
+        samples = self._samples()
+        seen = self._seen_beginnings(samples)
+        # ages are read off the whole message: its rare alternatives ("born in 1950") tried only if they can match
+        self._age = Alternatives(self.rules.source.context.age_pattern, samples)
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
         self._clear = _pattern(self.rules.checked_clear, seen)
         self._in = _InSentence.of(self.rules, seen)
@@ -206,14 +210,22 @@ class TriageEngine:
             if f.asks_about and f.screening_question
         ]
 
-    def _seen_beginnings(self) -> Counter[str]:
-        """How many of the rules' example sentences have each word beginning: which are common, so that
-        `match_needs` picks rare ones (a guide to speed only: any choice gives the same answers)."""
+    def _samples(self) -> list[str]:
+        """The rules' example sentences, prepared: what tells common words from rare ones (`_seen_beginnings`,
+        `Alternatives`), a guide to speed only: any choice gives the same answers."""
+        return [
+            self.fixer.fix(normalise_canonical(sent))
+            for flag in self.rules.source.flags
+            for text in [*flag.examples.fire, *flag.examples.quiet]
+            for sent in sentences(canonical(text))
+        ]
+
+    def _seen_beginnings(self, samples: list[str]) -> Counter[str]:
+        """How many of the sample sentences have each word beginning: which are common, so that
+        `match_needs` picks rare ones."""
         seen: Counter[str] = Counter()
-        for flag in self.rules.source.flags:
-            for text in [*flag.examples.fire, *flag.examples.quiet]:
-                for sent in sentences(canonical(text)):
-                    seen.update(word_starts(self.fixer.fix(normalise_canonical(sent))))
+        for sent in samples:
+            seen.update(word_starts(sent))
         return seen
 
     def _check(self, rule: FindingRule, seen: Counter[str]) -> _Check:
@@ -809,7 +821,7 @@ class TriageEngine:
     def _age_findings(self, text: str, others: bool = True) -> dict[str, str]:
         """Ages stated in the (normalised) message; `others=False` keeps only the writer's own."""
         ages: list[tuple[int, str]] = []
-        for m in self.rules.age.finditer(text):
+        for m in self._age.pattern_for(text).finditer(text):
             own = not (
                 m["person"]
                 or (m["stated"] and not self.rules.own_age_prefix.match(m.group(0)))
