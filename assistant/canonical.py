@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field
 
+from assistant.needles import may_match, needles
 from assistant.schema import Strict
 from assistant.spelling import known_words
 
@@ -60,12 +61,16 @@ class CanonicalTable(Strict):
     examples: list[tuple[str, str]] = Field(default_factory=list)
 
 
+Substitution = tuple[re.Pattern[str], str, tuple[str, ...] | None]  # pattern, replacement, `needles`
+
+
 @dataclass(frozen=True)
 class _Compiled:
     table: CanonicalTable
     translate: dict[int, str]
     speak: dict[str, str]
-    spoken: tuple[tuple[re.Pattern[str], str], ...]
+    speak_token: re.Pattern[str]  # a token text speak writes out (`_speak`), in lower-case ASCII text
+    spoken: tuple[Substitution, ...]
     any_spoken: re.Pattern[str]  # one search for their words: most sentences have none of them
     lookalikes: dict[int, str]
     has_lookalike: re.Pattern[str]  # a word with a lookalike letter and a Latin one
@@ -77,6 +82,13 @@ class _Compiled:
 def table() -> CanonicalTable:
     """The reviewed table as loaded (what the learned triage net's training hash covers)."""
     return _compiled().table
+
+
+def _substitution(pattern: str, replacement: str) -> Substitution:
+    """A substitution with its `needles`: one none of whose needles is in a text leaves it as it is, so
+    it is not run (most sentences have none of a rule's words, and a failed scan is most of its cost)."""
+    rx = re.compile(pattern)
+    return rx, replacement, needles(rx)
 
 
 def table_path() -> Path:
@@ -91,10 +103,11 @@ def _compiled() -> _Compiled:
     translate |= {ord(c): '"' for c in table.quotes}
     translate |= {ord(c): "-" for c in table.hyphens}
     translate |= {ord(c): word for c, word in table.symbols.items()}
-    spoken = tuple((re.compile(f.pattern), f.means) for f in table.spoken_forms)
+    spoken = tuple(_substitution(f.pattern, f.means) for f in table.spoken_forms)
     words = sorted({re.escape(f.word) for f in table.spoken_forms})
     any_spoken = re.compile(rf"\b(?:{'|'.join(words)})\b" if words else r"(?!x)x")
     speak = {word.lower(): full for word, full in table.text_speak.items()}
+    speak_token = _speak_token(speak)
     look = {ord(k): v for k, v in table.lookalikes.items()}
     letters = re.escape("".join(table.lookalikes))
     mixed = re.compile(rf"\b(?=\w*[{letters}])(?=\w*[A-Za-z])\w+" if table.lookalikes else r"(?!x)x")
@@ -102,7 +115,21 @@ def _compiled() -> _Compiled:
     list_line = re.compile(rf"(?m)^[^\S\n]*[{marks}].*$" if marks else r"(?!x)x")
     list_mark = re.compile(rf"[{marks}]\ufe0f?[^\S\n]*(?=[^\W\d_])" if marks else r"(?!x)x")
     stretched = frozenset(w.lower() for w in table.stretched_words)
-    return _Compiled(table, translate, speak, spoken, any_spoken, look, mixed, list_line, list_mark, stretched)
+    return _Compiled(
+        table, translate, speak, speak_token, spoken, any_spoken, look, mixed, list_line, list_mark, stretched
+    )
+
+
+def _speak_token(speak: dict[str, str]) -> re.Pattern[str]:
+    """A whole token (`_TOKEN`) that `_speak` may write out: a word of the table, or one with an
+    apostrophe or "'s" after it, alone between characters no token has. Its words are grouped by their
+    first letter, so that at most token starts the search fails after one character."""
+    words = sorted(w for w in speak if _TOKEN.fullmatch(w))
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0], []).append(re.escape(word[1:]))
+    groups = "|".join(f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in by_first.items())
+    return re.compile(rf"(?<![\w'/])(?:{groups or '(?!)'})(?:'s?)?(?![\w'/])")
 
 
 def _list_items(line: re.Match[str], c: _Compiled) -> str:
@@ -144,7 +171,25 @@ def _unstretch(word: str, extra: frozenset[str] = frozenset()) -> str:
 
 def _speak(match: re.Match[str], table: dict[str, str]) -> str:
     """A text-speak word written out ("Cnt" -> "Can't"); any other word as it is."""
-    word = match.group(0)
+    return _speak_word(match.group(0), table)
+
+
+def _speak_all(text: str, c: _Compiled) -> str:
+    """Every token's text speak written out (`_speak`). In ASCII text (most messages) the table's words
+    are searched for first (`_speak_token`), so only the tokens that are one are looked at, not every
+    token with a call: the same text, as a token that is none of them is left as it is."""
+    if not text.isascii():
+        return _TOKEN.sub(partial(_speak, table=c.speak), text)
+    pieces: list[str] = []
+    last = 0
+    for m in c.speak_token.finditer(text.lower()):  # ASCII: lower case keeps every index
+        start, end = m.span()
+        pieces += (text[last:start], _speak_word(text[start:end], c.speak))
+        last = end
+    return "".join(pieces) + text[last:] if pieces else text
+
+
+def _speak_word(word: str, table: dict[str, str]) -> str:
     full = table.get(word.lower())
     if full is None and word.endswith("'"):
         full = table.get(word[:-1].lower())  # a dropped g written with an apostrophe: "nothin'", "doin'"
@@ -187,7 +232,7 @@ def _canonical(text: str, join_lines: bool) -> str:
         text = _MID_SENTENCE_BREAK.sub(" ", text)
     if _REPEAT.search(text):
         text = _STRETCHED.sub(lambda m: _unstretch(m.group(0), c.stretched), text)
-    text = _TOKEN.sub(partial(_speak, table=c.speak), text)  # one call a word, not two
+    text = _speak_all(text, c)
     text = _SPACES.sub(" ", text)
     if "\n" in text:
         text = re.sub(r"\n{2,}", "\n", _LINE_END_SPACES.sub("\n", text))
@@ -233,7 +278,7 @@ _CONTRACTIONS = [
     (r"\bur\b", "your"),
     (r"\bpls\b", "please"),
 ]
-_CONTRACTIONS_RX = [(re.compile(p), r) for p, r in _CONTRACTIONS]
+_CONTRACTIONS_RX = [_substitution(p, r) for p, r in _CONTRACTIONS]
 _GROUP = 4  # contractions tried together: one search over a group's alternation skips it when none applies
 _CONTRACTION_GROUPS = [
     (re.compile("|".join(f"(?:{p})" for p, _r in _CONTRACTIONS[i : i + _GROUP])), _CONTRACTIONS_RX[i : i + _GROUP])
@@ -264,8 +309,9 @@ def normalise_canonical(text: str) -> str:
     for any_of, group in _CONTRACTION_GROUPS if _ANY_CONTRACTION.search(text) else ():
         # none of the group matches: each of its substitutions would leave the text as it is
         if any_of.search(text):
-            for rx, repl in group:
-                text = rx.sub(repl, text)
+            for rx, repl, needs in group:
+                if may_match(needs, text):
+                    text = rx.sub(repl, text)
     if "." in text:
         text = _DECIMAL_POINT.sub("p", text)  # 38.6 -> 38p6, kept as one token
     if "-" in text or "\u2013" in text or "\u2014" in text:
@@ -276,6 +322,7 @@ def normalise_canonical(text: str) -> str:
     text = _SPACE_RX.sub(" ", text).strip()
     c = _compiled()
     if c.any_spoken.search(text):  # "no bowl control", "my legs feel week" (`spoken_forms`)
-        for rx, means in c.spoken:
-            text = rx.sub(means, text)
+        for rx, means, needs in c.spoken:
+            if may_match(needs, text):
+                text = rx.sub(means, text)
     return text

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import pytest
 
-from assistant.canonical import _FORMAT, _compiled, canonical, normalise
+from assistant.canonical import _FORMAT, _TOKEN, _compiled, _speak, _speak_all, canonical, normalise
 from assistant.guardrails.input import clean
 
 EXAMPLES = _compiled().table.examples
@@ -96,3 +97,16 @@ def test_every_spoken_form_has_an_example_it_changes_and_one_it_leaves() -> None
         kept = [raw for raw, out in form.examples if out == normalise(raw) and out == " ".join(raw.lower().split())]
         assert changed and kept, form.pattern
         assert all(re.search(rf"\b{form.word}\b", raw.lower()) for raw in changed), form.word
+
+
+def test_text_speak_found_by_search_is_every_token_written_out() -> None:
+    """`_speak_all` looks up only the tokens its search finds: the same text as looking up every token."""
+    c = _compiled()
+    texts = [
+        "Cnt feel my legs, U know, wen I wake up b4 work",
+        "NOWT's changed; doin' fine/ish, CANT say more",
+        "b's and bb/b b_ b4b nothin'' im IM Im i'm",
+        "caf\u00e9 cnt u",  # not ASCII: every token looked up
+    ]
+    for text in texts:
+        assert _speak_all(text, c) == _TOKEN.sub(partial(_speak, table=c.speak), text)

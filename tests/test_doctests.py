@@ -13,6 +13,7 @@ MODULES = [
     "assistant.guardrails.doses",
     "assistant.guardrails.prefixes",
     "assistant.guardrails.redact",
+    "assistant.needles",
     "assistant.private_files",
     "assistant.spelling",
     "assistant.records.outbox",

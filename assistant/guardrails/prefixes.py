@@ -181,26 +181,30 @@ class Beginnings:
         self.words = word_starts(sent)
         self._at: dict[str, list[int]] = {}
 
-    def search(self, rx: re.Pattern[str], starts: frozenset[str] | None) -> re.Match[str] | None:
-        """The match `rx.search(sent)` finds, tried only where a word begins as one must (`starts`, from
-        `match_starts(rx)`; None tries everywhere): a match never starts elsewhere."""
+    def search(
+        self, rx: re.Pattern[str], starts: frozenset[str] | None, pos: int = 0, endpos: int | None = None
+    ) -> re.Match[str] | None:
+        """The match `rx.search(sent, pos, endpos)` finds, tried only where a word begins as one must
+        (`starts`, from `match_starts(rx)`; None tries everywhere): a match never starts elsewhere."""
+        end = len(self.sent) if endpos is None else endpos
         if starts is None:
-            return rx.search(self.sent)
-        for pos in self._places(starts):
-            m = rx.match(self.sent, pos)
-            if m is not None:
+            return rx.search(self.sent, pos, end)
+        for place in self._places(starts):
+            if place >= end:
+                break
+            if place >= pos and (m := rx.match(self.sent, place, end)) is not None:
                 return m
         return None
 
-    def finditer(self, rx: re.Pattern[str], starts: frozenset[str] | None) -> Iterator[re.Match[str]]:
-        """The matches `rx.finditer(sent)` finds, tried as `search` does: a match is never empty, so
+    def finditer(self, rx: re.Pattern[str], starts: frozenset[str] | None, pos: int = 0) -> Iterator[re.Match[str]]:
+        """The matches `rx.finditer(sent, pos)` finds, tried as `search` does: a match is never empty, so
         trying each place in order after the last match's end finds the same ones."""
         if starts is None:
-            yield from rx.finditer(self.sent)
+            yield from rx.finditer(self.sent, pos)
             return
-        end = 0
-        for pos in self._places(starts):
-            if pos >= end and (m := rx.match(self.sent, pos)) is not None:
+        end = pos
+        for place in self._places(starts):
+            if place >= end and (m := rx.match(self.sent, place)) is not None:
                 end = m.end()
                 yield m
 

@@ -11,7 +11,7 @@ import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +23,7 @@ from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts,
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
+from assistant.needles import Alternatives
 from assistant.sentences import sentences
 
 DOSE_FINDING = "overdose"  # the finding the medicine reader adds (the flag `medicine_overdose` reads it)
@@ -48,6 +49,44 @@ class _Pattern:
     rx: re.Pattern[str]
     starts: frozenset[str] | None
     needs: frozenset[str] | None
+
+    def search_in(self, words: Beginnings, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
+        """`rx.search(sentence, pos, endpos)`, not tried in a sentence without what every match needs
+        (`_absent`), and else only where a match can begin (`Beginnings.search`): a context pattern is
+        absent from most sentences, and a search scans them whole."""
+        return None if _absent(self, words) else words.search(self.rx, self.starts, pos, endpos)
+
+    def finditer_in(self, words: Beginnings, pos: int = 0) -> Iterator[re.Match[str]]:
+        """`rx.finditer(sentence, pos)`, tried as `search_in` is."""
+        return iter(()) if _absent(self, words) else words.finditer(self.rx, self.starts, pos)
+
+
+@dataclass(frozen=True)
+class _InSentence:
+    """The context patterns searched over a whole sentence, each with what its matches need (`_Pattern`)."""
+
+    terminators: _Pattern
+    soft_terminators: _Pattern
+    hypothetical: _Pattern
+    hypothetical_ends: _Pattern
+    feared: _Pattern
+    general_sentence: _Pattern
+    people: _Pattern
+    history: _Pattern
+    handled: _Pattern
+    family: _Pattern
+    resolved: _Pattern
+    resolved_unless: _Pattern
+    revived: _Pattern
+    new_subject: _Pattern
+    negation_before: _Pattern
+    clause_subject: _Pattern
+    retraction: _Pattern
+    unless_undone: _Pattern
+
+    @classmethod
+    def of(cls, rules: CompiledRules, seen: Counter[str]) -> _InSentence:
+        return cls(**{f.name: _pattern(getattr(rules, f.name), seen) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -139,9 +178,13 @@ class TriageEngine:
         self._ruled: _Bounded[str, dict[str, str]] = _Bounded(2048)
         self._cut: _Bounded[str, list[str]] = _Bounded(2048)
         self._said: _Bounded[str, list[str]] = _Bounded(2048)
-        seen = self._seen_beginnings()
+        samples = self._samples()
+        seen = self._seen_beginnings(samples)
+        # ages are read off the whole message: its rare alternatives ("born in 1950") tried only if they can match
+        self._age = Alternatives(self.rules.source.context.age_pattern, samples)
         self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
         self._clear = _pattern(self.rules.checked_clear, seen)
+        self._in = _InSentence.of(self.rules, seen)
         self._checks = [self._check(r, seen) for r in self.rules.source.findings]
         self._by_start, self._always = self._check_index()
         self._start_keys = frozenset(self._by_start)
@@ -167,14 +210,22 @@ class TriageEngine:
             if f.asks_about and f.screening_question
         ]
 
-    def _seen_beginnings(self) -> Counter[str]:
-        """How many of the rules' example sentences have each word beginning: which are common, so that
-        `match_needs` picks rare ones (a guide to speed only: any choice gives the same answers)."""
+    def _samples(self) -> list[str]:
+        """The rules' example sentences, prepared: what tells common words from rare ones (`_seen_beginnings`,
+        `Alternatives`), a guide to speed only: any choice gives the same answers."""
+        return [
+            self.fixer.fix(normalise_canonical(sent))
+            for flag in self.rules.source.flags
+            for text in [*flag.examples.fire, *flag.examples.quiet]
+            for sent in sentences(canonical(text))
+        ]
+
+    def _seen_beginnings(self, samples: list[str]) -> Counter[str]:
+        """How many of the sample sentences have each word beginning: which are common, so that
+        `match_needs` picks rare ones."""
         seen: Counter[str] = Counter()
-        for flag in self.rules.source.flags:
-            for text in [*flag.examples.fire, *flag.examples.quiet]:
-                for sent in sentences(canonical(text)):
-                    seen.update(word_starts(self.fixer.fix(normalise_canonical(sent))))
+        for sent in samples:
+            seen.update(word_starts(sent))
         return seen
 
     def _check(self, rule: FindingRule, seen: Counter[str]) -> _Check:
@@ -248,12 +299,17 @@ class TriageEngine:
         if DOSE_FINDING not in out and (dose := self._dose_evidence(text)):
             out[DOSE_FINDING] = dose
         risks = self.rules.others_risk.intersection(out)
-        if risks and self.rules.own_complaint.search(normalise_canonical(joined)):
-            theirs = {fid for fid in risks if self._theirs(text, fid)}
-            # together a whole warning sign of theirs ("my husband is on chemo and has a fever"): kept
-            if not any(group <= theirs for group in self._risk_pairs):
-                for fid in theirs:
-                    del out[fid]
+        # the writer's own complaint is looked for last: the whole message normalised costs more than
+        # the rest of this together, and with no risk factor of someone else's it changes nothing
+        theirs = {fid for fid in risks if self._theirs(text, fid)}
+        # together a whole warning sign of theirs ("my husband is on chemo and has a fever"): kept
+        if (
+            theirs
+            and not any(group <= theirs for group in self._risk_pairs)
+            and self.rules.own_complaint.search(normalise_canonical(joined))
+        ):
+            for fid in theirs:
+                del out[fid]
         return list(out.items())
 
     def _theirs(self, text: str, finding_id: str) -> bool:
@@ -497,13 +553,13 @@ class TriageEngine:
             return True
         return any(
             m.start() >= start or not self.rules.retraction_stops.search(scope.sent, m.end(), start)
-            for m in self.rules.retraction.finditer(scope.sent)
+            for m in self._in.retraction.finditer_in(_words(scope))
         )
 
     def _hedged(self, scope: _Scope) -> bool:
         """Whether a hedge takes the sentence's denials back ("I don't think I've wet myself... maybe a little")."""
         if scope.hedged is None:
-            scope.hedged = bool(self.rules.retraction.search(scope.sent) or self.rules.retraction.match(scope.nxt))
+            scope.hedged = bool(self._in.retraction.search_in(_words(scope)) or self.rules.retraction.match(scope.nxt))
         return scope.hedged
 
     def _answers_no(self, sentence: str) -> bool:
@@ -518,7 +574,7 @@ class TriageEngine:
                     return False
         if not self._finding_fires(check, scope):
             return False
-        if check.unless and (self._revived_next(scope) or self.rules.unless_undone.search(scope.sent)):
+        if check.unless and (self._revived_next(scope) or self._in.unless_undone.search_in(_words(scope))):
             # "... it went away. Now it's back since this morning", "years ago ... and it happened again
             # yesterday": what explained it away is over
             return True
@@ -604,33 +660,34 @@ class TriageEngine:
     ) -> list[bool]:
         """Per character: True where a hypothetical or someone-else's-history scope covers it."""
         mask = [False] * (len(sent) + 1)
-        strong_ends = [m.start() for m in self.rules.terminators.finditer(sent)]
+        words, ctx = self._beginnings(sent), self._in  # each context pattern tried only where it can match
+        strong_ends = [m.start() for m in ctx.terminators.finditer_in(words)]
 
         def scope_end(pos: int) -> int:
             return min((e for e in strong_ends if e > pos), default=len(sent))
 
-        def next_start(rx: re.Pattern[str], pos: int) -> int:
-            return next((t.start() for t in rx.finditer(sent, pos)), len(sent))
+        def next_start(pattern: _Pattern, pos: int) -> int:
+            return next((t.start() for t in pattern.finditer_in(words, pos)), len(sent))
 
         # "is it normal for it to travel up? - mine has": a report, not a general question
-        for m in [] if own else self.rules.hypothetical.finditer(sent):
-            _cover(mask, m.start(), min(scope_end(m.end()), next_start(self.rules.hypothetical_ends, m.end())))
-        for m in self.rules.feared.finditer(sent):
+        for m in () if own else ctx.hypothetical.finditer_in(words):
+            _cover(mask, m.start(), min(scope_end(m.end()), next_start(ctx.hypothetical_ends, m.end())))
+        for m in ctx.feared.finditer_in(words):
             # only the feared name is covered: a sign told beside the fear still counts, and so does a
             # clinician's worry ("my GP was worried it's cancer")
             if not self.rules.feared_by_others.search(sent, 0, m.start()):
                 _cover(mask, m.start(), m.end())
-        if not own and self.rules.general_sentence.search(sent) and not self.rules.first_person_report.search(sent):
+        if not own and ctx.general_sentence.search_in(words) and not self.rules.first_person_report.search(sent):
             return [True] * (len(sent) + 1)
-        someone = self.rules.people.search(sent) or self.rules.other_pronoun_start.match(sent)
+        someone = ctx.people.search_in(words) or self.rules.other_pronoun_start.match(sent)
         # another person's story told for comparison, or already in hand, is not the writer's
         if someone and not self.rules.first_person_owner.search(self.rules.people.sub(" ", sent)):
-            if comparing and self.rules.history.search(sent):
+            if comparing and ctx.history.search_in(words):
                 return [True] * (len(sent) + 1)
-            if in_hand := self.rules.handled.search(sent):
+            if in_hand := ctx.handled.search_in(words):
                 # up to the end of the clause that says so: "my mum is in hospital but tonight she can't feel
                 # her legs", "my dad ended up in hospital, he can't feel his legs": news after it is not in hand
-                end = min(scope_end(in_hand.end()), next_start(self.rules.soft_terminators, in_hand.end()))
+                end = min(scope_end(in_hand.end()), next_start(ctx.soft_terminators, in_hand.end()))
                 if end == len(sent):
                     return [True] * (len(sent) + 1)
                 _cover(mask, 0, end)
@@ -643,27 +700,23 @@ class TriageEngine:
             and writer
             and someone.start() < writer.start()
             and not self.rules.carer_asks.search(sent, someone.start())
-            and (in_hand := self.rules.handled.search(sent, 0, writer.start()))
+            and (in_hand := ctx.handled.search_in(words, 0, writer.start()))
         ):
-            _cover(mask, 0, min(writer.start(), next_start(self.rules.soft_terminators, in_hand.end())))
-        for m in self.rules.family.finditer(sent):
+            _cover(mask, 0, min(writer.start(), next_start(ctx.soft_terminators, in_hand.end())))
+        for m in ctx.family.finditer_in(words):
             # "thin bones run in my family and my scan said osteopenia": the family scope ends at "and my"
-            _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
-        for m in self.rules.resolved.finditer(sent) if resolved else ():
+            _cover(mask, 0, next_start(ctx.soft_terminators, m.end()))
+        for m in ctx.resolved.finditer_in(words) if resolved else ():
             # ... unless a change is told after it, here or as the next sentence ("but since yesterday")
-            if (
-                revived_next
-                or self.rules.resolved_unless.search(sent, m.end())
-                or self.rules.revived.search(sent, m.end())
-            ):
+            if revived_next or ctx.resolved_unless.search_in(words, m.end()) or ctx.revived.search_in(words, m.end()):
                 continue
             # "cleared up after the op" covers its qualifier, but "...went away and now I can't feel my
             # bum" starts something new at "and now": the scope ends at the next soft terminator
-            _cover(mask, 0, next_start(self.rules.soft_terminators, m.end()))
+            _cover(mask, 0, next_start(ctx.soft_terminators, m.end()))
         if not self.rules.same_as_me.search(sent):
-            for m in self.rules.people.finditer(sent):
+            for m in ctx.people.finditer_in(words):
                 # their story ends where a new subject starts ("my family ... and my scan showed")
-                end = min(scope_end(m.end()), next_start(self.rules.new_subject, m.end()))
+                end = min(scope_end(m.end()), next_start(ctx.new_subject, m.end()))
                 window = sent[m.end() : end]
                 if self.rules.observed.match(window) and (
                     not self.rules.their_pronouns.search(window) or self.rules.found_today.search(sent)
@@ -710,7 +763,7 @@ class TriageEngine:
         per sentence, not once per mention)."""
         starts: list[int] = []
         ends: list[int] = []
-        for m in self.rules.soft_terminators.finditer(sent):
+        for m in self._in.soft_terminators.finditer_in(self._beginnings(sent)):
             starts.append(m.start())
             ends.append(max(m.end(), ends[-1]) if ends else m.end())
         return starts, ends
@@ -723,17 +776,18 @@ class TriageEngine:
         breast cancer years ago, fine since": the writer is fine, the history stands)."""
         window = self.rules.source.context.negation_window
         starts, ends = stops
-        revived = self.rules.revived.search(sent, end)
+        begins, ctx = self._beginnings(sent), self._in
+        revived = ctx.revived.search_in(begins, end)
         if revived and not self.rules.revived_negated.search(sent, max(0, revived.start() - 12), revived.start()):
             return False  # "...said it was fine, but since last night it's come back": denied once, back now
         # a terminator may overlap the mention itself ("... not touching it and i am crying")
         before = bisect_left(starts, start)
         cut = min(ends[before - 1] if before else 0, start)
-        if self.rules.negation_before.search(sent, start, end) and self.rules.clause_subject.search(sent, cut, start):
+        if ctx.negation_before.search_in(begins, start, end) and ctx.clause_subject.search_in(begins, cut, start):
             # a mention with its own negation, in a clause of its own ("i do not want to die exactly i just
             # do not want to be here"): an earlier negation is about something else
             cut = start
-        for m in self.rules.negation_before.finditer(sent, cut):
+        for m in ctx.negation_before.finditer_in(begins, cut):
             if m.end() > start:
                 break
             pseudo = self.rules.pseudo_negation
@@ -767,7 +821,7 @@ class TriageEngine:
     def _age_findings(self, text: str, others: bool = True) -> dict[str, str]:
         """Ages stated in the (normalised) message; `others=False` keeps only the writer's own."""
         ages: list[tuple[int, str]] = []
-        for m in self.rules.age.finditer(text):
+        for m in self._age.pattern_for(text).finditer(text):
             own = not (
                 m["person"]
                 or (m["stated"] and not self.rules.own_age_prefix.match(m.group(0)))
