@@ -340,6 +340,8 @@ def test_a_cancer_history_whose_back_was_checked_and_found_benign_is_asked_about
         "I had bowel cancer 6 years ago and got the all clear at my 5 year check. My back has ached for 3 weeks.",
         "Breast cancer in 2019, scans all clear since. Now my back aches at night and I've lost weight.",
         "Oncologist says no spread on the scan. Since then I have lost a stone without trying.",
+        # the verdict is the writer's guess, not the clinician's: the all-clear was of the cancer
+        "I had prostate cancer and got the all clear at my last scan. I think I pulled a muscle lifting.",
     ],
 )
 def test_an_all_clear_of_the_cancer_itself_leaves_its_history_a_risk_factor(message: str) -> None:
@@ -765,6 +767,7 @@ def test_a_clinicians_check_in_more_words_asks_again_rather_than_escalating(mess
         ("I've had a foot drop since 2015 and wear a splint, it's unchanged.", Level.self_care),
         ("fell off a ladder years ago and again yesterday, my back is agony", Level.emergency),
         ("I fell off the roof this morning and my back hurts", Level.emergency),
+        ("I crashed my motorbike in 70 mph traffic this morning and my back hurts", Level.emergency),
     ],
 )
 def test_an_accident_or_deficit_long_past_and_unchanged_is_history_unless_it_happened_again(

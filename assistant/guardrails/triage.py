@@ -395,11 +395,18 @@ class TriageEngine:
     def all_clear(self, text: str) -> bool:
         """Whether the message reports a clinician's all-clear that covers what was told before it:
         "Had it checked at the time, nothing broken" does; "X-ray showed a fracture" does not."""
-        reading = self._reading(canonical(text))
-        return self._checked_upto(reading.parts, reading.fixed) is not None
+        return self.all_clear_report(text) is not None
 
-    def _checked_upto(self, parts: list[str], fixed: list[str]) -> tuple[int, int] | None:
-        """Where the first all-clear ends (part, character), unless the message says something came back or is new.
+    def all_clear_report(self, text: str) -> str | None:
+        """The sentences of the message's all-clear, from the check to its result ("I had a bone scan ...
+        oncologist phoned today no spread , the pain is a facet joint"); None without one."""
+        reading = self._reading(canonical(text))
+        upto = self._checked_upto(reading.parts, reading.fixed)
+        return None if upto is None else upto[2]
+
+    def _checked_upto(self, parts: list[str], fixed: list[str]) -> tuple[int, int, str] | None:
+        """Where the first all-clear ends (part, character), and its report (the sentences from the check to
+        its result), unless the message says something came back or is new.
 
         An all-clear is a check and a clear result in one sentence, or the check in one of the two before
         (`context.checked`). Only what was told before it was checked: "MRI said no compression, but
@@ -432,7 +439,7 @@ class TriageEngine:
             rests = [_without(part, [(a, b) for j, a, b in said if j == k]) for k, part in enumerate(fixed)]
             if rules.checked_relapse.search(" ".join(rests)) or self._news_beside_a_sign(rests, parts):
                 return None
-            return i, max(b for j, _a, b in said if j == i)
+            return i, max(b for j, _a, b in said if j == i), told
         return None
 
     def _news_beside_a_sign(self, rests: list[str], parts: list[str]) -> bool:
@@ -958,10 +965,14 @@ class TriageEngine:
         return Triage(level=level, flags=hits, screening_question=question)
 
     def _verdict_told(self, flag_id: str, turns: list[Turn]) -> bool:
-        """Whether a user turn names the verdict this flag's all-clear needs (`context.checkable_when`):
-        "oncologist says no spread, it's a disc" checks new back pain; "all clear at my five-year check" does not."""
+        """Whether a user turn's all-clear itself names the verdict this flag needs (`context.checkable_when`):
+        "oncologist says no spread, it's a disc" checks new back pain; "all clear at my five-year check. I
+        think I pulled a muscle" does not (the writer's guess is no clinician's verdict)."""
         verdict = self.rules.checkable_when.get(flag_id)
-        return verdict is None or any(t.role == "user" and verdict.search(normalise(t.content)) for t in turns)
+        if verdict is None:
+            return True
+        reports = (self.all_clear_report(t.content) for t in turns if t.role == "user")
+        return any(report is not None and verdict.search(report) for report in reports)
 
     def taken_back_at(self, turns: list[Turn]) -> int:
         """The index of the last user turn after the first that takes the earlier ones back (-1: none)."""
