@@ -454,9 +454,8 @@ class TriageEngine:
 
     def _search(self, pattern: _Pattern, sent: str) -> re.Match[str] | None:
         """`pattern.rx.search(sent)`, tried only where a match can begin (`Beginnings`), and not at all
-        in a sentence without what every match needs (`_ruled_out`)."""
-        words = self._beginnings(sent)
-        return None if _absent(pattern, words) else words.search(pattern.rx, pattern.starts)
+        in a sentence without what every match needs (`_Pattern.search_in`)."""
+        return pattern.search_in(self._beginnings(sent))
 
     def _someone_elses(self, told: str, fixed: list[str]) -> bool:
         """Whether a check is someone else's while the writer tells of themselves too: it names them and not
@@ -606,7 +605,7 @@ class TriageEngine:
         present = scope.present.get(concept)
         if present is None:
             pattern = self._concepts[concept]
-            present = not _ruled_out(pattern, scope) and _words(scope).search(pattern.rx, pattern.starts) is not None
+            present = pattern.search_in(_words(scope)) is not None
             scope.present[concept] = present
         return present
 
@@ -1103,14 +1102,9 @@ def _absent(pattern: _Pattern, words: Beginnings) -> bool:
     return pattern.needs is not None and pattern.needs.isdisjoint(words.words)
 
 
-def _ruled_out(pattern: _Pattern, scope: _Scope) -> bool:
-    """`_absent` for a sentence read in its context."""
-    return _absent(pattern, _words(scope))
-
-
 def _finditer(pattern: _Pattern, scope: _Scope) -> Iterator[re.Match[str]]:
     """The pattern's matches in the sentence, searched only if its word starts allow one."""
-    return iter(()) if _ruled_out(pattern, scope) else _words(scope).finditer(pattern.rx, pattern.starts)
+    return pattern.finditer_in(_words(scope))
 
 
 def _covered(scope: _Scope, covered: int) -> _Scope:
