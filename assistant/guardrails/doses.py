@@ -44,6 +44,8 @@ class Ingredient(Strict):
     max_single_mg: float | None = Field(gt=0)
     max_daily_mg: float | None = Field(gt=0)
     otc_note: str = ""
+    # ingredients of one kind (the anti-inflammatories): two of them taken together add up the same risk
+    group: str | None = Field(None, pattern=r"^[a-z][a-z-]*$")
     source: str = Field(min_length=5)
 
 
@@ -54,6 +56,7 @@ class Medicine(Strict):
     names: list[str] = Field(min_length=1)
     contains: dict[str, float] = Field(min_length=1)
     strengths: list[float] = Field(default_factory=list)
+    sedating: bool = False  # slows breathing or wakefulness: `{sedative}` in the stock forms
     source: str = Field(min_length=5)
     fire: list[str] = Field(default_factory=list)
     quiet: list[str] = Field(default_factory=list)
@@ -69,6 +72,8 @@ class StockForm(Strict):
     needs_medicine: bool = False
     # reported only when the first number in the match is at least twice the second ("4 instead of 2")
     more_than: bool = False
+    # reported only when the last number in the match is larger than the first ("the box says 8 ... I've had 12")
+    exceeds: bool = False
     fire: list[str] = Field(min_length=1)
     quiet: list[str] = Field(min_length=1)
 
@@ -79,6 +84,12 @@ class Words(Strict):
     at_once: list[str] = Field(min_length=1)
     once_a_day: list[str] = Field(min_length=1)
     in_a_day: list[str] = Field(min_length=1)
+    alcohol: list[str] = Field(min_length=1)
+    others: list[str] = Field(min_length=1)
+    # words between two products that say one replaced the other, not both taken ("switched from naproxen to ibuprofen")
+    not_both: list[str] = Field(min_length=1)
+    asking: list[str] = Field(min_length=1)
+    on_the_skin: list[str] = Field(min_length=1)
 
 
 class MedicinesFile(Strict):
@@ -103,7 +114,7 @@ class MedicinesFile(Strict):
         for form in self.stock_forms:
             for label, pattern in (("pattern", form.pattern), ("not_after", form.not_after or "")):
                 try:
-                    compiled = re.compile(_fill(pattern, "x", "x"))
+                    compiled = re.compile(_fill(pattern, "x", "x", "x", "x", "x"))
                 except re.error as exc:
                     raise ValueError(f"stock form {form.id!r}: {label} does not compile: {exc}") from exc
                 if compiled.groups:
@@ -119,7 +130,7 @@ class MedicinesFile(Strict):
 class Finding:
     """One reason to worry: a dose or a day over the limit, or a stock form; `evidence` is for a clinician."""
 
-    kind: Literal["dose", "day", "stock"]
+    kind: Literal["dose", "day", "stock", "both"]
     ingredients: tuple[str, ...]
     evidence: str
     spans: tuple[tuple[int, int], ...]
@@ -204,7 +215,7 @@ _UNIT_WORDS = r"tablets?|tabs?|pills?|capsules?|caps|caplets?|sachets?|doses?|sp
 # the nouns the stock forms turn on ("the whole packet", "everything in the cabinet", "more than prescribed")
 _STOCK_NOUNS = (
     r"packet|pack|box|bottle|strip|blister|tub|supply|prescription|lot|everything|prescribed|label|leaflet"
-    r"|dose|amount|cabinet|cupboard|drawer"
+    r"|dose|amount|cabinet|cupboard|drawer|stash|dosette|max|maximum|more\sthan|limit"
 )
 
 
@@ -212,12 +223,15 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _fill(pattern: str, med: str, took: str) -> str:
-    return pattern.replace("{med}", f"(?:{med})").replace("{took}", f"(?:{took})").replace("{n}", f"(?:{_N})")
+def _fill(pattern: str, med: str, took: str, sedative: str, drink: str, other: str) -> str:
+    """A stock form's pattern with its placeholders: `{med}` any medicine, `{sedative}` one that slows breathing,
+    `{took}` a verb of taking, `{drink}` alcohol, `{other}` someone whose medicine it is, `{n}` a number."""
+    filled = {"med": med, "took": took, "sedative": sedative, "drink": drink, "other": other, "n": _N}
+    return re.sub(r"\{(med|took|sedative|drink|other|n)\}", lambda m: f"(?:{filled[m.group(1)]})", pattern)
 
 
-def _names(f: MedicinesFile) -> str:
-    return _trie((n for m in f.medicines for n in m.names), r"[\s\-‐‑]?")
+def _names(f: MedicinesFile, *, sedating: bool = False) -> str:
+    return _trie((n for m in f.medicines if m.sedating or not sedating for n in m.names), r"[\s\-‐‑]?")
 
 
 _CLOCK = r"\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?"
@@ -228,7 +242,9 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
     med = _names(f)
     w = f.words
     took, once, at_once, in_a_day = (_trie(words, r"\s+") for words in (w.took, w.once_a_day, w.at_once, w.in_a_day))
-    groups = [f"(?P<stock{i}>{_fill(s.pattern, f'{med}|{_GENERIC}', took)})" for i, s in enumerate(f.stock_forms)]
+    sedative, drink, other = f"{_names(f, sedating=True)}s?", _trie(w.alcohol, r"\s+"), _trie(w.others, r"\s+")
+    fill = (f"{med}|{_GENERIC}", took, sedative, drink, other)
+    groups = [f"(?P<stock{i}>{_fill(s.pattern, *fill)})" for i, s in enumerate(f.stock_forms)]
     groups += [
         rf"(?P<verb>{took})",
         rf"(?P<every>every\s(?:{_NR}\s?|other\s|second\s)?(?:hours?|hrs?|h)|{_NR}[\s-]?hourly|hourly)",
@@ -290,6 +306,9 @@ class Engine:
     limits: dict[str, Ingredient]
     stock: tuple[_Stock, ...]
     day_hours: float
+    not_both: re.Pattern[str]
+    asking: re.Pattern[str]
+    on_the_skin: re.Pattern[str]
     # a word without which nothing here can be read (a medicine, a unit, a stock form's noun): most
     # messages do not mention medicines, and this one search spares them the full pass
     gate: re.Pattern[str] = re.compile(r"(?!x)x")
@@ -357,7 +376,12 @@ def engine(path: Path | None = None) -> Engine:
     limits = {i.id: i for i in f.ingredients}
     names_pattern = re.compile(rf"(?<!\w)(?:{_names(f)})s?(?!\w)", re.I)
     gate = re.compile(rf"(?<!\w)(?:{_names(f)}|{_GENERIC}|{_UNIT_WORDS}|{_STOCK_NOUNS})s?(?!\w)|doubl")
-    return Engine(f, _build(f), names_pattern, products, limits, stock, f.words.every_n_hours_day, gate)
+    between, asking, skin = (_trie(words, r"\s+") for words in (f.words.not_both, f.words.asking, f.words.on_the_skin))
+    not_both = re.compile(rf"(?<!\w)(?:{between})(?!\w)")
+    return Engine(
+        f, _build(f), names_pattern, products, limits, stock, f.words.every_n_hours_day, not_both,
+        re.compile(rf"(?<!\w)(?:{asking})(?!\w)"), re.compile(rf"\s(?:{skin})(?!\w)"), gate,
+    )  # fmt: skip
 
 
 def _numbers(text: str) -> list[float]:
@@ -771,6 +795,8 @@ def _stock(eng: Engine, text: str, stocks: list[tuple[_Stock, _Tok]], meds: list
             continue
         if stock.form.more_than and not _first_larger(tok.text):
             continue
+        if stock.form.exceeds and not _last_larger(tok.text):
+            continue
         ingredients = tuple(dict.fromkeys(i for p in products for i, _ in p.contains))
         said = " ".join(text[tok.start : tok.end].split())  # as written
         which = f" ({', '.join(dict.fromkeys(' '.join(n.lower().split()) for n in named))})" if named else ""
@@ -783,6 +809,64 @@ def _first_larger(said: str) -> bool:
     left to the arithmetic (600 mg is a dose an adult may take), and '1 instead of 2' is less."""
     values = _numbers(re.sub(r"\d+(?:\.\d+)?\s?(?:mg|mcg|g)\b", " ", said))
     return len(values) >= 2 and values[1] > 0 and values[0] >= 2 * values[1]
+
+
+def _last_larger(said: str) -> bool:
+    """'the box says 8 a day ... I've had 12': the count taken is over the one allowed."""
+    values = _numbers(re.sub(r"\d+(?:\.\d+)?\s?(?:mg|mcg|g)\b", " ", said))
+    return len(values) >= 2 and values[-1] > values[0] > 0
+
+
+def _duplicates(eng: Engine, text: str, intakes: list[_Intake]) -> list[Finding]:
+    """One ingredient taken in two products ("co-codamol and a Lemsip on top", "naproxen and Nurofen together"):
+    each at its own full dose is already too much, and people rarely know the second one holds the first.
+    Only products told as taken and swallowed count; not when the words between say one replaced the other,
+    nor in a question of permission, nor when both were counted (the arithmetic has read them)."""
+    taken = [i for i in intakes if i.told_taken and not eng.on_the_skin.match(text, i.end)]
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for a_idx, a in enumerate(taken):
+        for b in taken[a_idx + 1 :]:
+            if a.product.id == b.product.id:
+                continue
+            lo, hi = sorted((a, b), key=lambda i: i.spans[0][0])
+            if a.count is not None and b.count is not None:
+                continue
+            if eng.not_both.search(text, lo.end, hi.spans[0][0]) or _asked(eng, text, lo.spans[0][0]):
+                continue
+            shared = _shared(eng, a.product, b.product)
+            if shared is None or shared in seen:
+                continue
+            seen.add(shared)
+            evidence = f"{shared} in two products taken together ({a.name}, {b.name})"
+            ingredients = tuple(
+                dict.fromkeys(
+                    i
+                    for p in (a.product, b.product)
+                    for i, _ in p.contains
+                    if i == shared or eng.limits[i].group == shared
+                )
+            )
+            findings.append(Finding("both", ingredients, evidence, _merge([*a.spans, *b.spans])))
+    return findings
+
+
+def _asked(eng: Engine, text: str, at: int) -> bool:
+    """A question of permission earlier in the sentence: "can I take X and Y together?" takes neither yet."""
+    start = max(text.rfind(c, 0, at) for c in ".!?;\n") + 1
+    return eng.asking.search(text, start, at) is not None
+
+
+def _shared(eng: Engine, a: _Product, b: _Product) -> str | None:
+    """The ingredient, or the group of ingredients, that two products both hold."""
+    mine = dict(a.contains)
+    if common := [i for i, _ in b.contains if i in mine]:
+        return common[0]
+    groups = {eng.limits[i].group for i in mine} - {None}
+    for i, _ in b.contains:
+        if (group := eng.limits[i].group) in groups:
+            return group
+    return None
 
 
 def _same_sentence(text: str, a: _Tok, b: _Tok) -> bool:
@@ -816,4 +900,6 @@ def overdose(text: str, path: Path | None = None) -> Overdose | None:
         return None
     intakes, stocks, meds = _read(eng, low)
     findings = _stock(eng, text, stocks, meds) + _numeric(eng, intakes)
+    if not findings:
+        findings = _duplicates(eng, low, intakes)
     return Overdose(tuple(findings)) if findings else None
