@@ -765,6 +765,11 @@ def test_a_clinicians_check_in_more_words_asks_again_rather_than_escalating(mess
     [
         ("Had a bit of a limp since a motorbike smash in '99, nowt's changed.", Level.self_care),
         ("I've had a foot drop since 2015 and wear a splint, it's unchanged.", Level.self_care),
+        ("my old foot drop is unchanged, just a stiff back", Level.self_care),
+        ("my foot drop is unchanged since the op 3 years ago", Level.self_care),
+        # "unchanged" is no denial: a foot drop that began yesterday and has not got better is still new
+        ("my foot drop since yesterday is unchanged", Level.urgent),
+        ("my foot started dragging yesterday and it's unchanged this morning", Level.urgent),
         ("fell off a ladder years ago and again yesterday, my back is agony", Level.emergency),
         ("I fell off the roof this morning and my back hurts", Level.emergency),
         ("I crashed my motorbike in 70 mph traffic this morning and my back hurts", Level.emergency),
