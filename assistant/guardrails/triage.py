@@ -296,7 +296,9 @@ class TriageEngine:
         if split != joined:
             for fid, evidence in self._rules_of(split).items():
                 out.setdefault(fid, evidence)
-        if DOSE_FINDING not in out and (dose := self._dose_evidence(text)):
+        # the medicine reader reads the canonical text ("my wife’s tramadol") and, failing that, the text as
+        # written: its own words ("a 6 yr old", not text speak's "your") are in the medicines file
+        if DOSE_FINDING not in out and (dose := self._dose_evidence(joined) or self._dose_evidence(text)):
             out[DOSE_FINDING] = dose
         risks = self.rules.others_risk.intersection(out)
         # the writer's own complaint is looked for last: the whole message normalised costs more than
