@@ -779,3 +779,51 @@ def test_an_accident_or_deficit_long_past_and_unchanged_is_history_unless_it_hap
     message: str, level: Level
 ) -> None:
     assert ENGINE.triage(message).level == level
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "can u get cancer in ur back at 15?? its for a biology project not me, im fine",
+        "Can back pain with chest pain be your heart? Just curious, I don't have any chest pain myself.",
+    ],
+)
+def test_a_question_made_general_by_the_sentence_after_it_raises_nothing(message: str) -> None:
+    assert ENGINE.triage(message).level == Level.self_care
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # the question is the writer's own, or a sign follows the "just curious"
+        "Can I still walk with a numb bum? just wondering",
+        "Can numbness down below be serious? Just curious. I can't feel my bum since this morning.",
+    ],
+)
+def test_a_question_about_oneself_or_followed_by_a_sign_still_counts(message: str) -> None:
+    assert ENGINE.triage(message).level == Level.emergency
+
+
+def test_asking_to_exercise_again_after_an_all_clear_is_no_relapse() -> None:
+    history = [
+        Turn(role="user", content="my bum is numb on one side and the sciatica is awful"),
+        Turn(role="assistant", content="Please go to A&E now or call 999."),
+    ]
+    cleared = ENGINE.triage("they scanned me and it's fine!! can I do my exercises again?", history)
+    assert cleared.level.rank < Level.urgent.rank, [f.id for f in cleared.flags]
+    back = ENGINE.triage("they scanned me and it was fine but it's gone numb again tonight", history)
+    assert back.level == Level.emergency
+
+
+@pytest.mark.parametrize(
+    ("message", "level"),
+    [
+        ("pins and needles in my right foot but nowhere near my privates, toilet stuff normal", Level.self_care),
+        ("I fractured a vertebra in 2016 after a fall and it healed, I've had the bone treatment since.", Level.self_care),
+        ("I had some leaking after my first baby and it sorted completely", Level.self_care),
+        # the other leg named: sciatica in both legs
+        ("It was only the left, now it's gone into the right leg too and both soles are numb", Level.emergency),
+    ],
+)
+def test_places_denied_histories_healed_and_the_other_leg_named(message: str, level: Level) -> None:
+    assert ENGINE.triage(message).level == level

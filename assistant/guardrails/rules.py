@@ -115,6 +115,10 @@ class Context(Strict):
     new_subject: str = r"(?!x)x"
     resolved_next: str = r"(?!x)x"
     own_next: str = r"(?!x)x"
+    # a question made general by the sentence after it ("can you get cancer in your back at 15? it's for a
+    # biology project, not me"): `general_next` starts that sentence, `general_question` starts the question
+    general_next: str = r"(?!x)x"
+    general_question: str = r"(?!x)x"
     relapse: str = r"(?!x)x"
     # what says a sign explained away (a finding's `unless`) is happening again or changing now
     unless_undone: str = r"(?!x)x"
@@ -272,6 +276,8 @@ class CompiledRules:
     new_subject: re.Pattern[str]
     resolved_next: re.Pattern[str]
     own_next: re.Pattern[str]
+    general_next: re.Pattern[str]
+    general_question: re.Pattern[str]
     relapse: re.Pattern[str]
     unless_undone: re.Pattern[str]
     resolved_unless: re.Pattern[str]
@@ -388,6 +394,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         new_subject=_rx(ctx.new_subject, path, "context.new_subject"),
         resolved_next=re.compile(ctx.resolved_next),
         own_next=re.compile(ctx.own_next),
+        general_next=_rx(ctx.general_next, path, "context.general_next"),
+        general_question=_rx(ctx.general_question, path, "context.general_question"),
         relapse=_rx(ctx.relapse, path, "context.relapse"),
         unless_undone=_rx(ctx.unless_undone, path, "context.unless_undone"),
         resolved_unless=_rx(ctx.resolved_unless, path, "context.resolved_unless"),

@@ -538,9 +538,14 @@ class TriageEngine:
                 and not self.rules.relapse.search(nxt)
             )
             own = bool(self.rules.own_next.match(nxt) or self.rules.own_next.search(sent))
+            general_next = not own and bool(
+                self.rules.general_next.match(nxt)
+                and self.rules.general_question.match(sent)
+                and not self.rules.first_person_report.search(sent)
+            )
             masks = (
                 [True] * (len(sent) + 1)
-                if cleared_next
+                if cleared_next or general_next
                 else self._context_masks(
                     sent, scope.comparing, own=own, revived_next=self._revived_next(scope), resolved=not history
                 )
