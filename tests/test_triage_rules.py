@@ -827,3 +827,12 @@ def test_asking_to_exercise_again_after_an_all_clear_is_no_relapse() -> None:
 )
 def test_places_denied_histories_healed_and_the_other_leg_named(message: str, level: Level) -> None:
     assert ENGINE.triage(message).level == level
+
+
+def test_a_count_answering_the_medicine_just_named_is_read_as_an_overdose() -> None:
+    history = [
+        Turn(role="user", content="how many co-codamol can I take, the pain is unreal"),
+        Turn(role="assistant", content="Have you taken any already today?"),
+    ]
+    assert ENGINE.triage("took 20", history).level == Level.emergency
+    assert ENGINE.triage("took 2", history).level == Level.self_care

@@ -472,10 +472,14 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
         if kind.startswith("stock"):
             stocks.append((eng.stock[int(kind[5:])], tok))
             continue
+        if kind == "stop" and last_any and _counted_last(text, last_any, count, tok, taken, sentence, last):
+            assert count is not None
+            intakes.append(_told_alone(last_any, count, tok, sentence))
         if kind in ("stop", "clause"):
             close_clause()
             if kind == "stop":
-                sentence += 1
+                # "?\n" ends one sentence, not two: a sentence counts only when a piece came since the last stop
+                sentence += 0 if i and tokens[i - 1].kind == "stop" else 1
                 taken = False
             continue
         if kind == "verb":
@@ -587,7 +591,30 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
             elif not dangling:
                 forward.append(mark)
             dangling = False
+    end = _Tok("stop", len(text), len(text), "")
+    if last_any and _counted_last(text, last_any, count, end, taken, sentence, last):
+        assert count is not None
+        intakes.append(_told_alone(last_any, count, end, sentence))
     return intakes, stocks, meds
+
+
+def _counted_last(
+    text: str, before: _Intake, count: _Tok | None, stop: _Tok, taken: bool, sentence: int, last: _Intake | None
+) -> bool:
+    """A bare count that ends a sentence told as taken, after a sentence naming one medicine ("how many
+    co-codamol can I take? took 20"): the count is of it, its time not given (counted as one day)."""
+    if count is None or last is not None or not taken or count.kind != "num":
+        return False
+    return _told_next(text, before, count, stop, sentence) or (
+        before.sentence == sentence - 1 and not before.ambiguous and not text[count.end : stop.start].strip(" ,!?.")
+    )
+
+
+def _told_alone(like: _Intake, count: _Tok, tok: _Tok, sentence: int) -> _Intake:
+    intake = _again(like, count, tok, sentence)
+    intake.told_taken = True
+    intake.spans = [(count.start, count.end)]
+    return intake
 
 
 def _again(like: _Intake, count: _Tok, tok: _Tok, sentence: int) -> _Intake:

@@ -339,15 +339,25 @@ class TriageEngine:
         found = self._ruled.get(text)
         return self._ruled.keep(text, self._findings_of(text)) if found is None else found
 
-    def _dose_evidence(self, text: str) -> str | None:
+    def _dose_told_after(self, before: str, text: str, turn: int) -> list[Finding]:
+        """An answer that counts what the writer's last message named ("how many co-codamol can I take?" ...
+        "took 20 today"): the medicine reader reads the two as one text, and only a finding in the answer counts."""
+        joined = f"{canonical(before)}\n{canonical(text)}"
+        dose = self._dose_evidence(joined, start=len(joined) - len(canonical(text)))
+        return [Finding(DOSE_FINDING, dose, turn)] if dose else []
+
+    def _dose_evidence(self, text: str, start: int = 0) -> str | None:
         """What the medicine reader worked out (`doses.overdose`: count x strength x medicine against the
         label, or a whole supply taken), when the context analysis reads it as the writer's own intake:
         not denied, hypothetical ("what if I took 10?") or someone else's past."""
         found = read_doses(text, self.medicines_file)
         if found is None:
             return None
+        after = start
         for finding in found.findings:
             start, end = min(a for a, _ in finding.spans), max(b for _, b in finding.spans)
+            if end <= after:
+                continue  # told before the part being read (`_dose_told_after`)
             words = [w for w in normalise(text[start:end]).split() if len(w) >= 3 and w.isalpha()]
             if not words:
                 return finding.evidence
@@ -880,11 +890,15 @@ class TriageEngine:
         later = [i for i, t in enumerate(turns) if t.role == "user"][1:]
         back = self.taken_back_at(turns)
         clear = max((i for i in later if self.all_clear(turns[i].content)), default=-1)
+        users = [i for i, t in enumerate(turns) if t.role == "user"]
         for idx, turn in enumerate(turns):
             if turn.role != "user":
                 continue
             covered = self.checked_findings(turn.content)
-            for f in self.findings(turn.content, idx):
+            told = self.findings(turn.content, idx)
+            if idx == users[-1] and len(users) > 1 and all(f.id != DOSE_FINDING for f in told):
+                told += self._dose_told_after(turns[users[-2]].content, turn.content, idx)
+            for f in told:
                 first = f.id not in found
                 if first:
                     found[f.id] = f
