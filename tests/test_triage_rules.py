@@ -819,7 +819,7 @@ def test_asking_to_exercise_again_after_an_all_clear_is_no_relapse() -> None:
     ("message", "level"),
     [
         ("pins and needles in my right foot but nowhere near my privates, toilet stuff normal", Level.self_care),
-        ("I fractured a vertebra in 2016 after a fall and it healed, I've had the bone treatment since.", Level.self_care),
+        ("I fractured a vertebra in 2016 after a fall and it healed, bone treatment since.", Level.self_care),
         ("I had some leaking after my first baby and it sorted completely", Level.self_care),
         # the other leg named: sciatica in both legs
         ("It was only the left, now it's gone into the right leg too and both soles are numb", Level.emergency),
