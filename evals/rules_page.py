@@ -47,6 +47,16 @@ advice. Thresholds were chosen by cross-validation (`physio-assistant train-tria
 {% for name, fam in net.families.items() %}| {{ name }} | {{ fam.flag }} | {{ net.thresholds[name].escalate }} | {{ net.thresholds[name].ask }} | {{ fam.question }} |
 {% endfor %}
 
+# What says a sign is over
+A sign told with one of these in its sentence is history, not news, unless the sentence goes on to say
+it changed or came back (`context.resolved` in `triage.yaml`; a history such as cancer stays a risk
+factor whatever follows it).
+{% if resolved %}
+| part | pattern |
+| --- | --- |
+{% for name, pattern in resolved.items() %}| {{ name }} | `{{ pattern | replace('|', '\\|') }}` |
+{% endfor %}{% endif %}
+
 # Findings
 {% for x in findings %}- **{{ x.id }}**: {% if x.all %}all of [{{ x.all | join(', ') }}]{% endif %}{% if x.phrases %}{% if x.all %} or {% endif %}{{ x.phrases | length }} phrase(s){% endif %}{% if x.unless %}; not when [{{ x.unless | join(', ') }}]{% endif %}
 {% endfor %}
@@ -64,7 +74,9 @@ def render_markdown(rules: RuleFile, net: NetPolicy) -> str:
         return f"{fid} ({', '.join(f.all) or 'phrases'})"
 
     env.filters["describe"] = describe
-    return env.from_string(_MD).render(flags=rules.flags, findings=rules.findings, net=net)
+    resolved = rules.context.resolved
+    parts = {"resolved": resolved} if isinstance(resolved, str) else resolved.parts
+    return env.from_string(_MD).render(flags=rules.flags, findings=rules.findings, net=net, resolved=parts)
 
 
 def render_html(markdown_text: str) -> str:

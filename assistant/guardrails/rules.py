@@ -15,6 +15,17 @@ from assistant.models import Level
 from assistant.schema import Strict
 
 
+class Parts(Strict):
+    """A long context pattern told as named parts a reviewer can read one at a time; `before` applies to
+    every part (the lookbehinds that say "not resolved")."""
+
+    before: str = ""
+    parts: dict[str, str] = Field(min_length=1)
+
+    def pattern(self) -> str:
+        return self.before + "(?:" + "|".join(f"(?:{p})" for p in self.parts.values()) + ")"
+
+
 class OtherPerson(Strict):
     people: str
     history: str
@@ -94,7 +105,7 @@ class Context(Strict):
     other_person: OtherPerson
     general_sentence: str = r"(?!x)x"
     first_person_report: str = r"(?!x)x"
-    resolved: str = r"(?!x)x"
+    resolved: str | Parts = r"(?!x)x"
     family: str
     affirmative: str
     denial: str
@@ -220,6 +231,10 @@ class RuleFile(Strict):
 
 
 _NEVER = re.compile(r"(?!x)x")
+
+
+def _joined(pattern: str | Parts) -> str:
+    return pattern if isinstance(pattern, str) else pattern.pattern()
 
 
 def _rx(pattern: str, path: Path, where: str) -> re.Pattern[str]:
@@ -378,7 +393,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         found_today=_rx(ctx.other_person.found_today, path, "context.other_person.found_today"),
         general_sentence=_rx(ctx.general_sentence, path, "context.general_sentence"),
         first_person_report=re.compile(ctx.first_person_report),
-        resolved=_rx(ctx.resolved, path, "context.resolved"),
+        resolved=_rx(_joined(ctx.resolved), path, "context.resolved"),
         family=_rx(ctx.family, path, "context.family"),
         affirmative=re.compile(ctx.affirmative),
         denial=re.compile(ctx.denial),
