@@ -836,3 +836,19 @@ def test_a_count_answering_the_medicine_just_named_is_read_as_an_overdose() -> N
     ]
     assert ENGINE.triage("took 20", history).level == Level.emergency
     assert ENGINE.triage("took 2", history).level == Level.self_care
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "The thing I wanted to ask about is that my right foot doesn't clear the ground properly now",
+        "when I had a shower last night I couldn't really feel the water between my legs",
+    ],
+)
+def test_a_sign_told_inside_a_long_friendly_question_still_counts(message: str) -> None:
+    assert ENGINE.triage(message).level.rank >= Level.urgent.rank
+
+
+def test_being_asked_about_a_sign_is_still_no_report_of_it() -> None:
+    message = "Student q: for a pt who denies saddle anaesthesia, is there still a reason to ask about sexual function?"
+    assert ENGINE.triage(message).level.rank < Level.urgent.rank
