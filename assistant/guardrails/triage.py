@@ -296,9 +296,8 @@ class TriageEngine:
         if split != joined:
             for fid, evidence in self._rules_of(split).items():
                 out.setdefault(fid, evidence)
-        # the medicine reader reads the canonical text ("my wife’s tramadol") and, failing that, the text as
-        # written: its own words ("a 6 yr old", not text speak's "your") are in the medicines file
-        if DOSE_FINDING not in out and (dose := self._dose_evidence(joined) or self._dose_evidence(text)):
+        # the medicine reader reads the canonical text too ("my wife’s tramadol": one apostrophe)
+        if DOSE_FINDING not in out and (dose := self._dose_evidence(joined)):
             out[DOSE_FINDING] = dose
         risks = self.rules.others_risk.intersection(out)
         # the writer's own complaint is looked for last: the whole message normalised costs more than
@@ -896,7 +895,12 @@ class TriageEngine:
                 continue
             covered = self.checked_findings(turn.content)
             told = self.findings(turn.content, idx)
-            if idx == users[-1] and len(users) > 1 and all(f.id != DOSE_FINDING for f in told):
+            if (
+                idx == users[-1]
+                and len(users) > 1
+                and _short_count(turn.content)
+                and DOSE_FINDING not in {f.id for f in told}
+            ):
                 told += self._dose_told_after(turns[users[-2]].content, turn.content, idx)
             for f in told:
                 first = f.id not in found
@@ -1093,6 +1097,16 @@ class TriageEngine:
 
     def flag(self, flag_id: str) -> FlagRule:
         return self._flags[flag_id]
+
+
+_COUNT = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a dozen|fifteen|twenty|thirty)\b", re.I
+)
+
+
+def _short_count(text: str) -> bool:
+    """An answer that may count tablets ("took 20", "about 14 today"): short, with a number in it."""
+    return len(text) <= 200 and _COUNT.search(text) is not None
 
 
 def questions_in(said: str) -> str:
