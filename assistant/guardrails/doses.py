@@ -233,6 +233,18 @@ def _fill(pattern: str, med: str, took: str, sedative: str, drink: str, other: s
     return re.sub(r"\{(med|took|sedative|drink|other|n)\}", lambda m: f"(?:{filled[m.group(1)]})", pattern)
 
 
+def _fillers(f: MedicinesFile) -> tuple[str, str, str, str, str]:
+    """What `_fill` puts for `{med}`, `{took}`, `{sedative}`, `{drink}` and `{other}`, read from the file."""
+    w = f.words
+    return (
+        f"{_names(f)}|{_GENERIC}",
+        _trie(w.took, r"\s+"),
+        f"{_names(f, sedating=True)}s?",
+        _trie(w.alcohol, r"\s+"),
+        _trie(w.others, r"\s+"),
+    )
+
+
 def _names(f: MedicinesFile, *, sedating: bool = False) -> str:
     return _trie((n for m in f.medicines if m.sedating or not sedating for n in m.names), r"[\s\-‐‑]?")
 
@@ -245,8 +257,7 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
     med = _names(f)
     w = f.words
     took, once, at_once, in_a_day = (_trie(words, r"\s+") for words in (w.took, w.once_a_day, w.at_once, w.in_a_day))
-    sedative, drink, other = f"{_names(f, sedating=True)}s?", _trie(w.alcohol, r"\s+"), _trie(w.others, r"\s+")
-    fill = (f"{med}|{_GENERIC}", took, sedative, drink, other)
+    fill = _fillers(f)
     groups = [f"(?P<stock{i}>{_fill(s.pattern, *fill)})" for i, s in enumerate(f.stock_forms) if s.needs is None]
     groups += [
         rf"(?P<verb>{took})",
@@ -377,7 +388,8 @@ def engine(path: Path | None = None) -> Engine:
     for m in f.medicines:
         product = _Product(m.id, tuple(m.contains.items()), frozenset(m.strengths))
         products |= {_key(n): product for n in m.names}
-    stock = tuple(_stock_of(f, s) for s in f.stock_forms)
+    fill = _fillers(f)
+    stock = tuple(_stock_of(s, fill) for s in f.stock_forms)
     limits = {i.id: i for i in f.ingredients}
     names_pattern = re.compile(rf"(?<!\w)(?:{_names(f)})s?(?!\w)", re.I)
     gate = re.compile(rf"(?<!\w)(?:{_names(f)}|{_GENERIC}|{_UNIT_WORDS}|{_STOCK_NOUNS})s?(?!\w)|doubl")
@@ -389,15 +401,11 @@ def engine(path: Path | None = None) -> Engine:
     )  # fmt: skip
 
 
-def _stock_of(f: MedicinesFile, form: StockForm) -> _Stock:
+def _stock_of(form: StockForm, fill: tuple[str, str, str, str, str]) -> _Stock:
     not_after = re.compile(form.not_after, re.I) if form.not_after else None
     if form.needs is None:
         return _Stock(form, not_after)
-    w = f.words
-    took = _trie(w.took, r"\s+")
-    sedative, drink, other = f"{_names(f, sedating=True)}s?", _trie(w.alcohol, r"\s+"), _trie(w.others, r"\s+")
-    filled = _fill(form.pattern, f"{_names(f)}|{_GENERIC}", took, sedative, drink, other)
-    alone = re.compile(rf"(?<!\w)(?:{filled})(?!\w)")
+    alone = re.compile(rf"(?<!\w)(?:{_fill(form.pattern, *fill)})(?!\w)")
     return _Stock(form, not_after, re.compile(rf"(?<!\w)(?:{form.needs})"), alone)
 
 

@@ -341,18 +341,18 @@ class TriageEngine:
     def _dose_told_after(self, before: str, text: str, turn: int) -> list[Finding]:
         """An answer that counts what the writer's last message named ("how many co-codamol can I take?" ...
         "took 20 today"): the medicine reader reads the two as one text, and only a finding in the answer counts."""
-        joined = f"{canonical(before)}\n{canonical(text)}"
-        dose = self._dose_evidence(joined, start=len(joined) - len(canonical(text)))
+        answer = canonical(text)
+        joined = f"{canonical(before)}\n{answer}"
+        dose = self._dose_evidence(joined, after=len(joined) - len(answer))
         return [Finding(DOSE_FINDING, dose, turn)] if dose else []
 
-    def _dose_evidence(self, text: str, start: int = 0) -> str | None:
+    def _dose_evidence(self, text: str, after: int = 0) -> str | None:
         """What the medicine reader worked out (`doses.overdose`: count x strength x medicine against the
         label, or a whole supply taken), when the context analysis reads it as the writer's own intake:
         not denied, hypothetical ("what if I took 10?") or someone else's past."""
         found = read_doses(text, self.medicines_file)
         if found is None:
             return None
-        after = start
         for finding in found.findings:
             start, end = min(a for a, _ in finding.spans), max(b for _, b in finding.spans)
             if end <= after:
@@ -886,10 +886,10 @@ class TriageEngine:
         checkable = set(self.rules.source.context.checkable)
         # a later message that takes the earlier ones back, or reports a clinician's all-clear, covers what
         # only the messages before it told ("that wasn't about me", "ECG and bloods all normal")
-        later = [i for i, t in enumerate(turns) if t.role == "user"][1:]
+        users = [i for i, t in enumerate(turns) if t.role == "user"]
+        later = users[1:]
         back = self.taken_back_at(turns)
         clear = max((i for i in later if self.all_clear(turns[i].content)), default=-1)
-        users = [i for i, t in enumerate(turns) if t.role == "user"]
         for idx, turn in enumerate(turns):
             if turn.role != "user":
                 continue
