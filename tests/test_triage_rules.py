@@ -852,3 +852,18 @@ def test_a_sign_told_inside_a_long_friendly_question_still_counts(message: str) 
 def test_being_asked_about_a_sign_is_still_no_report_of_it() -> None:
     message = "Student q: for a pt who denies saddle anaesthesia, is there still a reason to ask about sexual function?"
     assert ENGINE.triage(message).level.rank < Level.urgent.rank
+
+
+@pytest.mark.parametrize(
+    ("message", "level"),
+    [
+        # the next sentence settles another part of the story, not the sign told before it
+        ("My foot started dragging this week. The leg pain has settled a lot.", Level.urgent),
+        ("My foot started dragging this week. The back has settled a lot.", Level.urgent),
+        ("I've wet myself twice today. The bladder infection cleared up last month.", Level.emergency),
+    ],
+)
+def test_a_next_sentence_that_settles_something_else_does_not_explain_a_new_sign_away(
+    message: str, level: Level
+) -> None:
+    assert ENGINE.triage(message).level == level
