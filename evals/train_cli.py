@@ -62,6 +62,7 @@ def run_train_triage(
 ) -> int:
     """Train (or, with `check_only`, only compare hashes); 1 when `--check` finds the weights stale."""
     from assistant.embeddings import load_embedder
+    from assistant.guardrails.needs_index import index_path
     from assistant.guardrails.triage import load_engine
     from assistant.guardrails.triage_net import NetWeights
     from assistant.guardrails.triager import Triager, load_net_policy, weights_path
@@ -72,20 +73,28 @@ def run_train_triage(
     model_name = settings.embedding_model
     if check_only:
         path, wanted = weights_path(knowledge), T.training_hash(triager, model_name)
-        return check_hash(path, lambda p: NetWeights.load(p).data_hash, wanted, "triage net", "train-triage", say)
+        code = check_hash(path, lambda p: NetWeights.load(p).data_hash, wanted, "triage net", "train-triage", say)
+        if not triager.engine.needs_index.complete():
+            say(f"The rule index in {index_path(knowledge)} is stale: run `physio-assistant train-triage` and commit.")
+            code = 1
+        return code
     start = time.perf_counter()
     embedder = load_embedder(settings)
     cache = VectorCache(settings.data_dir / "cache" / "triage-clauses.npz", model_name)
     trained = T.train(triager, cache.wrap(embedder.encode), model_name, say=say)
     cache.save()
     T.write(trained, knowledge)
+    triager.engine.needs_index.save(index_path(knowledge))  # loading the engine needs no search next time
     for fam, t in trained.thresholds.items():
         say(
             f"  {fam:14s} positives {trained.report['positives'][fam]:4d}  "
             f"escalate >= {t['escalate']:.2f}  ask >= {t['ask']:.2f}"
         )
     say(f"  plain self-care messages the net would ask, out of fold: {trained.report['plain_asked']:.1%}")
-    say(f"Wrote {weights_path(knowledge)} and the thresholds in net.yaml in {time.perf_counter() - start:.0f} s.")
+    took = time.perf_counter() - start
+    say(
+        f"Wrote {weights_path(knowledge)}, {index_path(knowledge).name} and the thresholds in net.yaml in {took:.0f} s."
+    )
     return 0
 
 

@@ -386,8 +386,14 @@ def test_a_flag_naming_an_unknown_finding_fails_loudly(tmp_path: Path) -> None:
         load_rules(bad)
 
 
-def test_engine_is_deterministic_and_fast_enough_to_run_per_turn() -> None:
-    engine = TriageEngine(ENGINE.rules)
+def test_an_engine_that_searches_every_pattern_reads_as_the_one_loaded_from_the_stored_index() -> None:
+    """The stored index (`needs_index`) only saves the search at start-up: the answers are the search's own."""
+    engine = TriageEngine(ENGINE.rules)  # no index file: every pattern searched
+    assert engine.needs_index.searched > 100 and ENGINE.needs_index.complete()
+    assert {k: p.needs for k, p in engine._concepts.items()} == {k: p.needs for k, p in ENGINE._concepts.items()}
+    assert [c.phrase and c.phrase.needs for c in engine._checks] == [
+        c.phrase and c.phrase.needs for c in ENGINE._checks
+    ]
     message = "I've had sciatica for 3 weeks, my leg tingles and I'm worried about driving to work. " * 5
     assert engine.triage(message) == ENGINE.triage(message)
 

@@ -19,7 +19,8 @@ from typing import TypeVar
 from assistant.canonical import canonical, normalise, normalise_canonical
 from assistant.gloss import gloss
 from assistant.guardrails.doses import overdose as read_doses
-from assistant.guardrails.prefixes import Beginnings, match_needs, match_starts, shortest, word_starts
+from assistant.guardrails.needs_index import NeedsIndex, index_path, seen_digest
+from assistant.guardrails.prefixes import Beginnings, match_starts, shortest, word_starts
 from assistant.guardrails.rules import CompiledRules, FindingRule, FlagRule, load_rules
 from assistant.guardrails.typos import SafetyTermCorrector
 from assistant.models import FlagHit, Level, Triage, Turn, max_level
@@ -38,6 +39,9 @@ class Finding:
     id: str
     evidence: str
     turn: int
+
+
+_Needs = Callable[[re.Pattern[str]], frozenset[str] | None]  # a pattern -> what a sentence needs of it (`match_needs`)
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,8 @@ class _InSentence:
     unless_undone: _Pattern
 
     @classmethod
-    def of(cls, rules: CompiledRules, seen: Counter[str]) -> _InSentence:
-        return cls(**{f.name: _pattern(getattr(rules, f.name), seen) for f in fields(cls)})
+    def of(cls, rules: CompiledRules, needs: _Needs) -> _InSentence:
+        return cls(**{f.name: _pattern(getattr(rules, f.name), needs) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,9 @@ class _Bounded(dict[K, V]):
 class TriageEngine:
     rules: CompiledRules
     medicines_file: Path | None = None  # the medicine reader's data (`doses`); None: the package's own
+    needs_file: Path | None = None  # stored `match_needs` answers (`needs_index`); None: searched at load
     fixer: SafetyTermCorrector = field(init=False)
+    needs_index: NeedsIndex = field(init=False)
 
     def __post_init__(self) -> None:
         self.fixer = SafetyTermCorrector(self.rules.source.vocabulary)
@@ -180,12 +186,18 @@ class TriageEngine:
         self._said: _Bounded[str, list[str]] = _Bounded(2048)
         samples = self._samples()
         seen = self._seen_beginnings(samples)
+        self.needs_index = NeedsIndex.load(self.needs_file)
+        digest = seen_digest(seen)
+
+        def needs(rx: re.Pattern[str]) -> frozenset[str] | None:
+            return self.needs_index.needs(rx, seen, digest)
+
         # ages are read off the whole message: its rare alternatives ("born in 1950") tried only if they can match
         self._age = Alternatives(self.rules.source.context.age_pattern, samples)
-        self._concepts = {k: _pattern(rx, seen) for k, rx in self.rules.concepts.items()}
-        self._clear = _pattern(self.rules.checked_clear, seen)
-        self._in = _InSentence.of(self.rules, seen)
-        self._checks = [self._check(r, seen) for r in self.rules.source.findings]
+        self._concepts = {k: _pattern(rx, needs) for k, rx in self.rules.concepts.items()}
+        self._clear = _pattern(self.rules.checked_clear, needs)
+        self._in = _InSentence.of(self.rules, needs)
+        self._checks = [self._check(r, needs) for r in self.rules.source.findings]
         self._by_start, self._always = self._check_index()
         self._start_keys = frozenset(self._by_start)
         self._flags = {f.id: f for f in self.rules.source.flags}
@@ -228,9 +240,9 @@ class TriageEngine:
             seen.update(word_starts(sent))
         return seen
 
-    def _check(self, rule: FindingRule, seen: Counter[str]) -> _Check:
+    def _check(self, rule: FindingRule, search: _Needs) -> _Check:
         phrase = self.rules.phrases.get(rule.id)
-        pattern = _pattern(phrase, seen) if phrase is not None else None
+        pattern = _pattern(phrase, search) if phrase is not None else None
         needs = tuple(n for c in rule.all if (n := self._concepts[c].needs) is not None)
         return _Check(
             rule.id, pattern, tuple(rule.all), rule.ignore_context, tuple(rule.unless), needs, rule.history_kind
@@ -1128,8 +1140,8 @@ def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str]
     return "no" if denied else None
 
 
-def _pattern(rx: re.Pattern[str], seen: Counter[str]) -> _Pattern:
-    return _Pattern(rx, shortest(match_starts(rx)), match_needs(rx, seen))
+def _pattern(rx: re.Pattern[str], needs: _Needs) -> _Pattern:
+    return _Pattern(rx, shortest(match_starts(rx)), needs(rx))
 
 
 def _absent(pattern: _Pattern, words: Beginnings) -> bool:
@@ -1209,4 +1221,6 @@ def _sentence_around(text: str, start: int, end: int) -> str:
 
 
 def load_engine(knowledge: Path) -> TriageEngine:
-    return TriageEngine(load_rules(rules_path(knowledge)), knowledge / "safety" / "medicines.yaml")
+    return TriageEngine(
+        load_rules(rules_path(knowledge)), knowledge / "safety" / "medicines.yaml", index_path(knowledge)
+    )
