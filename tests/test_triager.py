@@ -63,6 +63,41 @@ def test_a_moderate_signal_asks_the_familys_question_with_its_advice() -> None:
     assert t.safety_advice == POLICY.families["cauda_equina"].advice
 
 
+@pytest.mark.parametrize(
+    ("message", "flag"),
+    [
+        ("my right leg keeps giving way on the stairs", "progressive_weakness"),  # rules
+        ("my leg just isn't doing what I tell it to any more", "progressive_weakness"),  # the net
+        ("I've had shivers and a temperature since the epidural last week", "spinal_infection"),
+    ],
+)
+def test_a_raised_flag_that_can_lead_to_an_emergency_asks_the_cauda_equina_question_too(
+    message: str, flag: str
+) -> None:
+    """A weak leg, an infection or a cancer (`also_ask` in net.yaml) is an emergency with cauda equina's
+    signs: below an emergency the reply asks about them, with what to do."""
+    family = next(name for name, fam in POLICY.families.items() if flag in fam.flags)
+    t = combine(message, signal(**{family: 0.999}))
+    assert t.level == Level.urgent and flag in [f.id for f in t.flags]
+    ce = POLICY.families["cauda_equina"]
+    assert ce.question in (t.screening_question or "") and ce.advice in (t.safety_advice or "")
+    # the rules alone (no net loaded, or a message too long for it) ask it too
+    if flag == "progressive_weakness" and "giving way" in message:
+        alone = TRIAGER.triage(message)
+        assert alone.level == Level.urgent and ce.question in (alone.screening_question or "")
+
+
+def test_the_cauda_equina_question_is_not_asked_again_once_denied_or_answered_no() -> None:
+    ce = POLICY.families["cauda_equina"].question
+    denied = combine("my right leg keeps giving way, no problems with my bladder or bowels", signal())
+    assert denied.level == Level.urgent and ce not in (denied.screening_question or "")
+    said_no = [Turn(role="user", content="my back hurts"), Turn(role="assistant", content=f"One question: {ce}")]
+    t = combine("no. but my right leg keeps giving way on the stairs", signal(), said_no)
+    assert t.level == Level.urgent and ce not in (t.screening_question or "")
+    # an emergency sends, it does not ask
+    assert combine("my legs keep giving way and I've wet myself without knowing", signal()).screening_question is None
+
+
 def test_a_family_the_writer_denies_is_not_asked() -> None:
     ask = POLICY.thresholds["infection"].ask
     t = combine("no fever or temperature at all, just a stiff back", signal(infection=ask + 0.001))

@@ -50,6 +50,9 @@ class FamilyPolicy(Strict):
     # question is no answer to "Do you take Bupa?". Escalation on a strong signal is not limited.
     asks_when: str | None = None
     or_medicine_named: bool = False
+    # families whose question is asked too when this family's flag is raised below an emergency: a
+    # weak leg, an infection or a cancer can be the start of one ("both legs weak" is cauda equina)
+    also_ask: list[str] = []
 
     @field_validator("asks_about", "asks_when")
     @classmethod
@@ -86,6 +89,9 @@ class NetPolicy(Strict):
         for name, t in self.thresholds.items():
             if not 0 < t.ask <= t.escalate <= 1:
                 raise ValueError(f"thresholds of {name!r} must satisfy 0 < ask <= escalate <= 1")
+        for name, fam in self.families.items():
+            if unknown := set(fam.also_ask) - set(self.families):
+                raise ValueError(f"family {name!r}: also_ask names unknown families {sorted(unknown)}")
         return self
 
 
@@ -158,7 +164,7 @@ class Triager:
         rules = self.engine.triage(message, history)
         sig = self.signal(message, history) if len(message) <= NET_LIMIT else None
         if sig is None:
-            return self.checked_if_unread(rules, message, history)
+            return self.checked_if_unread(self.also_asked(rules, message, history), message, history)
         return self.combine(rules, sig, message, history, on_topic=on_topic)
 
     def combine(
@@ -231,7 +237,7 @@ class Triager:
             screening_question=question,
             safety_advice=" ".join(dict.fromkeys(advice)) or rules.safety_advice,
         )
-        return self.checked_if_unread(combined, message, history)
+        return self.checked_if_unread(self.also_asked(combined, message, history), message, history)
 
     def checked_if_unread(self, t: Triage, message: str, history: list[Turn] | None = None) -> Triage:
         """A message the triage cannot read (`unread` in net.yaml) is asked the red-flag checklist first,
@@ -259,6 +265,28 @@ class Triager:
                 "safety_advice": advice,
             }
         )
+
+    def also_asked(self, t: Triage, message: str, history: list[Turn] | None = None) -> Triage:
+        """A raised flag below an emergency asks the questions of the families it can lead to (`also_ask`:
+        a weak leg, the cauda equina question), unless the writer denied them or answered no."""
+        raised = {f.id for f in t.flags}
+        wanted = [name for fam in self.policy.families.values() if raised & set(fam.flags) for name in fam.also_ask]
+        if t.level == Level.emergency or not wanted:
+            return t
+        turns = [*(history or []), Turn(role="user", content=message)]
+        back = self.engine.taken_back_at(turns)
+        asked: list[FamilyPolicy] = []
+        for name in dict.fromkeys(wanted):
+            fam = self.policy.families[name]
+            if raised & set(fam.flags) or self._denied(turns, fam.denied_by):
+                continue
+            if self._answered(turns, fam, back) != "no":
+                asked.append(fam)
+        if not asked:
+            return t
+        question = " ".join(dict.fromkeys(q for q in [t.screening_question, *(f.question for f in asked)] if q))
+        advice = " ".join(dict.fromkeys(a for a in [t.safety_advice, *(f.advice for f in asked)] if a))
+        return t.model_copy(update={"screening_question": question, "safety_advice": advice or None})
 
     def _answered(self, turns: list[Turn], fam: FamilyPolicy, back: int = -1) -> str | None:
         """'yes' or 'no' when the writer answered the family's question, or a question in other words
