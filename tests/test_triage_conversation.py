@@ -43,6 +43,8 @@ def test_a_later_message_that_takes_the_earlier_one_back_goes_on_with_the_questi
         "ah no, false alarm, it was the cold bench at the match",
         "no no, not that kind of numb, I meant my bum was sore from the bike seat",
         "oops, autocorrect, I meant my thumb",
+        "no wait, I mean the outside of my thigh, nowhere near my bum",
+        "reading that back, it was my shoe catching, not my foot",
     ):
         assert assistant.reply(taken_back, EMERGENCY).triage.level != Level.emergency, taken_back
     for not_taken_back in (
