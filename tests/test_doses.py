@@ -217,3 +217,22 @@ def test_lower_keeps_each_character_in_place(text: str) -> None:
     slow = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
     assert _lower(text) == slow
     assert len(_lower(text)) == len(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [
+        ("I took two co-codamol and a Lemsip", True),  # 1,500 mg of paracetamol in one go
+        ("took 2 co-codamol and 2 lemsip max", True),
+        ("I took 2 ibuprofen and 2 naproxen", True),  # two NSAIDs together, whatever the amounts
+        ("I took a paracetamol and a co-codamol", False),  # 1,000 mg: within the most in one dose
+        ("I took 2 co-codamol at 8 and a lemsip at 2", False),  # told apart in time
+        ("took two co-codamol then a lemsip an hour later", False),
+        ("I have had 2 co-codamol and a lemsip today", False),  # spread over the day, within it
+    ],
+)
+def test_two_counted_products_sharing_an_ingredient_are_summed_as_one_dose(text: str, fires: bool) -> None:
+    found = overdose(text)
+    assert (found is not None) == fires, text
+    if found is not None:
+        assert found.findings[0].kind == "both"

@@ -93,6 +93,9 @@ class Words(Strict):
     not_both: list[str] = Field(min_length=1)
     asking: list[str] = Field(min_length=1)
     on_the_skin: list[str] = Field(min_length=1)
+    # words between two counted products that say they were taken at different times ("2 co-codamol at 8
+    # and a Lemsip at 2"): their shared ingredient is then not summed as one dose
+    apart: list[str] = Field(min_length=1)
 
 
 class MedicinesFile(Strict):
@@ -325,6 +328,7 @@ class Engine:
     not_both: re.Pattern[str]
     asking: re.Pattern[str]
     on_the_skin: re.Pattern[str]
+    apart: re.Pattern[str]
     # a word without which nothing here can be read (a medicine, a unit, a stock form's noun): most
     # messages do not mention medicines, and this one search spares them the full pass
     gate: re.Pattern[str] = re.compile(r"(?!x)x")
@@ -393,11 +397,14 @@ def engine(path: Path | None = None) -> Engine:
     limits = {i.id: i for i in f.ingredients}
     names_pattern = re.compile(rf"(?<!\w)(?:{_names(f)})s?(?!\w)", re.I)
     gate = re.compile(rf"(?<!\w)(?:{_names(f)}|{_GENERIC}|{_UNIT_WORDS}|{_STOCK_NOUNS})s?(?!\w)|doubl")
-    between, asking, skin = (_trie(words, r"\s+") for words in (f.words.not_both, f.words.asking, f.words.on_the_skin))
+    between, asking, skin, apart = (
+        _trie(words, r"\s+") for words in (f.words.not_both, f.words.asking, f.words.on_the_skin, f.words.apart)
+    )
     not_both = re.compile(rf"(?<!\w)(?:{between})(?!\w)")
     return Engine(
         f, _build(f), names_pattern, products, limits, stock, f.words.every_n_hours_day, not_both,
-        re.compile(rf"(?<!\w)(?:{asking})(?!\w)"), re.compile(rf"\s(?:{skin})(?!\w)"), gate,
+        re.compile(rf"(?<!\w)(?:{asking})(?!\w)"), re.compile(rf"\s(?:{skin})(?!\w)"),
+        re.compile(rf"(?<!\w)(?:{apart})(?!\w)"), gate,
     )  # fmt: skip
 
 
@@ -873,7 +880,10 @@ def _duplicates(eng: Engine, text: str, intakes: list[_Intake]) -> list[Finding]
     """One ingredient taken in two products ("co-codamol and a Lemsip on top", "naproxen and Nurofen together"):
     each at its own full dose is already too much, and people rarely know the second one holds the first.
     Only products told as taken and swallowed count; not when the words between say one replaced the other,
-    nor in a question of permission, nor when both were counted (the arithmetic has read them)."""
+    nor in a question of permission. When both were counted, only when told in one sentence with no time
+    between, and the shared ingredient summed over the two is over its most in one dose ("two co-codamol and a
+    Lemsip": 1,500 mg of paracetamol; "a paracetamol and a co-codamol": 1,000 mg, within it), or they are two
+    of a group ("2 ibuprofen and 2 naproxen")."""
     taken = [i for i in intakes if i.told_taken and not eng.on_the_skin.match(text, i.end)]
     findings: list[Finding] = []
     seen: set[str] = set()
@@ -882,15 +892,21 @@ def _duplicates(eng: Engine, text: str, intakes: list[_Intake]) -> list[Finding]
             if a.product.id == b.product.id:
                 continue
             lo, hi = sorted((a, b), key=lambda i: i.spans[0][0])
-            if a.count is not None and b.count is not None:
-                continue
             if eng.not_both.search(text, lo.end, hi.spans[0][0]) or _asked(eng, text, lo.spans[0][0]):
                 continue
             shared = _shared(eng, a.product, b.product)
             if shared is None or shared in seen:
                 continue
+            amount = limit = None
+            if a.count is not None and b.count is not None:
+                summed = _one_dose(eng, a, b, shared, apart=bool(eng.apart.search(text, lo.end, hi.spans[0][0])))
+                if summed is None:
+                    continue
+                amount, limit = summed
             seen.add(shared)
             evidence = f"{shared} in two products taken together ({a.name}, {b.name})"
+            if amount is not None and limit is not None:
+                evidence += f": {amount:,.0f} mg in one go, over the {limit:,.0f} mg most in one dose"
             ingredients = tuple(
                 dict.fromkeys(
                     i
@@ -899,8 +915,24 @@ def _duplicates(eng: Engine, text: str, intakes: list[_Intake]) -> list[Finding]
                     if i == shared or eng.limits[i].group == shared
                 )
             )
-            findings.append(Finding("both", ingredients, evidence, _merge([*a.spans, *b.spans])))
+            findings.append(Finding("both", ingredients, evidence, _merge([*a.spans, *b.spans]), amount, limit))
     return findings
+
+
+def _one_dose(
+    eng: Engine, a: _Intake, b: _Intake, shared: str, *, apart: bool
+) -> tuple[float | None, float | None] | None:
+    """Two counted products told in one sentence, nothing between them saying they were taken at different times
+    (`apart`), nor how often: their shared ingredient summed as one dose and its most in one dose, when over it;
+    two of a group (two different NSAIDs) with no amounts to add. None: within the dose, or not one dose."""
+    spread = {"rate", "day", "period"}
+    if apart or a.sentence != b.sentence or spread & (set(a.slots) | set(b.slots)):
+        return None
+    limits = eng.limits.get(shared)
+    if limits is None:
+        return None, None  # a group: the two together is the risk, whatever the counts
+    total = sum((i.count or 0) * i.mg.get(shared, 0.0) for i in (a, b))
+    return (total, limits.max_single_mg) if limits.max_single_mg and total > limits.max_single_mg else None
 
 
 def _asked(eng: Engine, text: str, at: int) -> bool:
