@@ -99,6 +99,9 @@ class Context(Strict):
     # where a hypothetical's scope ends before the sentence does: the writer starting a report of their
     # own ("my physio said to watch out for numbness and now i cannot feel my bum")
     hypothetical_ends: str = r"(?!x)x"
+    # what, just before a hypothetical's "if", makes it a likeness or an uncertainty, told as the writer's own
+    # ("feels as if", "not sure if", "can't tell if"): matched against the text that ends at the "if"
+    hypothetical_not_after: str = r"(?!x)x"
     # a diagnosis named as what the writer fears or believes ('convinced it's a tumour'): the name is no sign
     feared: list[str] = Field(default_factory=list)
     feared_by_others: str = r"(?!x)x"
@@ -265,6 +268,7 @@ class CompiledRules:
     history_well: re.Pattern[str]
     hypothetical: re.Pattern[str]
     hypothetical_ends: re.Pattern[str]
+    hypothetical_not_after: re.Pattern[str]
     feared: re.Pattern[str]
     feared_by_others: re.Pattern[str]
     people: re.Pattern[str]
@@ -383,6 +387,7 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         history_well=_rx(ctx.history_well, path, "context.history_well"),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
         hypothetical_ends=_rx(ctx.hypothetical_ends, path, "context.hypothetical_ends"),
+        hypothetical_not_after=_rx(ctx.hypothetical_not_after, path, "context.hypothetical_not_after"),
         feared=_alternation(ctx.feared, path, "context.feared") if ctx.feared else _NEVER,
         feared_by_others=re.compile(ctx.feared_by_others),
         people=_rx(ctx.other_person.people, path, "context.other_person.people"),

@@ -705,6 +705,10 @@ class TriageEngine:
 
         # "is it normal for it to travel up? - mine has": a report, not a general question
         for m in () if own else ctx.hypothetical.finditer_in(words):
+            # "feels as if", "not sure if": the writer's own, told as a likeness or an uncertainty
+            before = max(0, m.start() - _NOT_AFTER_REACH)
+            if sent.startswith("if", m.start()) and self.rules.hypothetical_not_after.search(sent, before, m.start()):
+                continue
             _cover(mask, m.start(), min(scope_end(m.end()), next_start(ctx.hypothetical_ends, m.end())))
         for m in ctx.feared.finditer_in(words):
             # only the feared name is covered: a sign told beside the fear still counts, and so does a
@@ -1114,6 +1118,9 @@ class TriageEngine:
 _COUNT = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a dozen|fifteen|twenty|thirty)\b", re.I
 )
+
+
+_NOT_AFTER_REACH = 16  # characters before an "if" that `context.hypothetical_not_after` reads ("wondering ")
 
 
 def _short_count(text: str) -> bool:
