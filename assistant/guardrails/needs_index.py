@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -79,17 +77,10 @@ class NeedsIndex:
         return self.searched == 0
 
     def save(self, path: Path) -> None:
-        """The answers this process used (and no others), written whole or not at all."""
+        """The answers this process used (and no others), written like the net's weights beside it: a file cut
+        short is read as no index (`load`), which costs the search, not a wrong answer."""
         text = json.dumps({"format": FORMAT, "needs": dict(sorted(self.used.items()))}, indent=0, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text + "\n")
-            os.chmod(tmp, 0o644)  # a shipped file, read by whoever runs the app
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        path.write_text(text + "\n", encoding="utf-8")
 
 
 def index_path(knowledge: Path) -> Path:
