@@ -3,7 +3,8 @@
 `physio-assistant train-triage` runs `train()`: every labelled message of the triage and training-only
 sets in `evals/datasets/manifest.yaml` plus every example in the rule file, deduplicated; one
 encoding of every clause; a logistic
-read-out per flag family (fixed seed: same data, same weights); thresholds chosen by grouped
+read-out per flag family (fixed seed: same data, same weights) and the training rows as its
+nearest-neighbour memory; thresholds chosen by grouped
 cross-validation; the weights written with the hash of their training data, so a test can tell
 when the shipped weights are stale.
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from assistant.canonical import table as canonical_table
 from assistant.gloss import load_table as load_gloss_table
-from assistant.guardrails.triage_net import ASIDE, DENIED, LIVE, NetSignal, NetWeights, score_vectors, whole_of
+from assistant.guardrails.triage_net import ASIDE, DENIED, LIVE, Memory, NetSignal, NetWeights, score_vectors, whole_of
 from assistant.guardrails.triager import Triager, net_text, policy_path, weights_path
 from assistant.models import Level, Triage, Turn
 from evals.manifest import DATASETS, load_manifest
@@ -52,7 +53,11 @@ ASK_BUDGET = 0.10
 CRISIS_PLAIN_SHARE = 0.02
 EMERGENCY_PLAIN_SHARE = 0.015
 URGENT_PLAIN_SHARE = 0.006
-_GRID = np.round(np.arange(0.30, 0.995, 0.01), 2)  # the bars a threshold may take
+# the bars a threshold may take: every hundredth from 0.30, and finer steps below it (the memory's
+# score is 0 on most plain messages, so an `ask` bar can sit low and still ask few of them)
+_GRID = np.unique(
+    np.concatenate([np.round(np.geomspace(0.002, 0.3, 60), 4), np.round(np.arange(0.30, 0.995, 0.01), 2)])
+)
 RANK = {"self_care": 0, "routine": 1, "urgent": 2, "emergency": 3}
 TEAM_SETS = ("triage",)  # the team's own set; the manifest names the training-only sets
 
@@ -302,6 +307,21 @@ def fit(X: np.ndarray, Y: np.ndarray, families: Sequence[str], C: float = 2.0) -
     return W.astype(np.float32), b.astype(np.float32)
 
 
+def fit_net(
+    X: np.ndarray, Y: np.ndarray, families: Sequence[str], model_name: str = "", data_hash: str = ""
+) -> NetWeights:
+    """The net for training rows X, Y: the logistic read-out (`fit`) and the rows themselves as its memory."""
+    W, b = fit(X, Y, families)
+    return NetWeights(
+        families=list(families),
+        weights=W,
+        bias=b,
+        data_hash=data_hash,
+        model_name=model_name,
+        memory=Memory.of(X, Y, data_hash),
+    )
+
+
 def design(
     examples: Sequence[Example], enc: Encoded, families: Sequence[str], rows: Iterable[int]
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -328,11 +348,10 @@ def out_of_fold(
     probs = np.zeros((len(examples), len(families)), np.float32)
     for k in range(folds):
         X, Y, _ = design(examples, enc, families, np.nonzero(fold != k)[0])
-        W, b = fit(X, Y, families)
-        for i in np.nonzero(fold == k)[0]:
-            x = enc.features(int(i))
-            if x is not None:
-                probs[i] = 1 / (1 + np.exp(-(W @ x + b)))
+        w = fit_net(X, Y, families)
+        Xt, _, kept = design(examples, enc, families, np.nonzero(fold == k)[0])
+        if kept:
+            probs[kept] = w.probabilities(Xt)
     return probs
 
 
@@ -438,21 +457,15 @@ def train(
     plain_sets = {*independent_sets(datasets), *TEAM_SETS}
     thresholds = choose_thresholds(examples, probs, families, family_shares(triager), plain_sets)
     X, Y, _ = design(examples, enc, families, range(len(examples)))
-    W, b = fit(X, Y, families)
+    weights = fit_net(X, Y, families, model_name, training_hash(triager, model_name, datasets))
     counts = {f: int(Y[:, j].sum()) for j, f in enumerate(families)}
-    weights = NetWeights(
-        families=families,
-        weights=W,
-        bias=b,
-        model_name=model_name,
-        data_hash=training_hash(triager, model_name, datasets),
-        meta={
-            "examples": len(examples),
-            "positives": counts,
-            "seed": SEED,
-            "features": "whole live text + max-pooled live clauses",
-        },
-    )
+    weights.meta = {
+        "examples": len(examples),
+        "positives": counts,
+        "seed": SEED,
+        "features": "whole live text + max-pooled live clauses",
+        "score": "mean of the logistic read-out and the memory's nearest-neighbour share",
+    }
     plain = np.array([ex.level == "self_care" and not ex.negated and not ex.families for ex in examples])
     asked = np.any(probs[plain] >= np.array([thresholds[f]["ask"] for f in families]), axis=1)
     report = {"positives": counts, "examples": len(examples), "plain_asked": float(asked.mean())}
@@ -503,8 +516,7 @@ def leave_one_set_out(
             i for i, e in enumerate(examples) if e.set != held and e.set not in never and groups[i] not in banned
         ]
         X, Y, _ = design(examples, enc, families, train_rows)
-        W, b = fit(X, Y, families)
-        w = NetWeights(families=families, weights=W, bias=b, data_hash="", model_name=model_name)
+        w = fit_net(X, Y, families, model_name)
         tally = dict.fromkeys(TALLY, 0)
         for i in test:
             ex = examples[i]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from assistant.guardrails.triage import load_engine
-from assistant.guardrails.triage_net import ASIDE, NetSignal, NetWeights, RedFlagNet, clauses
+from assistant.guardrails.triage_net import ASIDE, Memory, NetSignal, NetWeights, RedFlagNet, clauses, memory_path
 from assistant.guardrails.triager import Triager, load_net_policy, weights_path
 from assistant.models import Level, Triage, Turn
 from evals import triage_training as T
@@ -261,7 +261,47 @@ def test_training_is_reproducible(tmp_path: Path, embedder) -> None:  # type: ig
     assert np.allclose(first.weights.weights, second.weights.weights, atol=1e-5)
     assert first.thresholds == second.thresholds
     assert first.weights.data_hash == second.weights.data_hash
+    assert first.weights.memory is not None and second.weights.memory is not None
+    assert np.array_equal(first.weights.memory.vectors, second.weights.memory.vectors)
+    assert first.weights.memory.data_hash == first.weights.data_hash
     shutil.rmtree(data)
+
+
+def test_the_memory_scores_a_near_copy_of_an_example_by_its_families() -> None:
+    X = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], np.float32)
+    Y = np.array([[1, 0], [0, 1], [0, 0]])
+    memory = Memory.of(X, Y)
+    near_first = memory.score(np.array([[0.95, 0.05, 0.0, 0.0]], np.float32))[0]
+    assert near_first[0] > 0.9 and near_first[1] < 0.1
+    assert memory.score(np.zeros((0, 4), np.float32)).shape == (0, 2)
+
+
+def test_a_missing_or_stale_memory_is_a_clear_error_not_a_quiet_change_of_scores(tmp_path: Path) -> None:
+    """The bars in net.yaml were chosen for the read-out and its memory together: without it, or with one
+    from other training data, the net's scores would mean something else."""
+    weights = NetWeights(
+        ["a"],
+        np.ones((1, 4), np.float32),
+        np.zeros(1, np.float32),
+        "hash-1",
+        "m",
+        memory=Memory.of(np.eye(4), np.eye(4, 1), "hash-1"),
+    )
+    path = tmp_path / "triage_net.json"
+    weights.save(path)
+    assert NetWeights.load(path).memory is not None
+    Memory.of(np.eye(4), np.eye(4, 1), "hash-2").save(memory_path(path))
+    with pytest.raises(ValueError, match="train-triage"):
+        NetWeights.load(path)
+    memory_path(path).unlink()
+    with pytest.raises(ValueError, match="missing or unreadable.*train-triage"):
+        NetWeights.load(path)
+
+
+def test_the_shipped_net_has_its_memory() -> None:
+    weights = NetWeights.load(weights_path(KNOWLEDGE))
+    assert weights.memory is not None
+    assert weights.memory.vectors.shape == (len(weights.memory.labels), weights.weights.shape[1])
 
 
 def test_the_net_does_not_ask_about_a_message_that_is_not_about_health() -> None:
@@ -336,5 +376,17 @@ def test_a_crisis_family_gets_the_largest_share_then_emergency_then_urgent() -> 
 
 
 def test_the_shipped_ask_bars_stay_within_the_escalate_bars() -> None:
+    """An ask bar above zero (at zero every message is asked) and below its escalate bar; an escalate bar
+    of 0.6 at least (a net signal that escalates on its own must be a strong one)."""
     for name, t in POLICY.thresholds.items():
-        assert 0.3 <= t.ask <= t.escalate, name
+        assert 0.002 <= t.ask <= t.escalate, name
+        assert t.escalate >= 0.6, name
+
+
+def test_a_clause_read_on_its_own_scores_as_its_doubled_features() -> None:
+    """`clause_probabilities` is the shortcut for rows [c, c]: the same numbers as the long way."""
+    weights = NetWeights.load(weights_path(KNOWLEDGE))
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=(5, weights.weights.shape[1] // 2)).astype(np.float32)
+    long_way = weights.probabilities(np.concatenate([C, C], axis=1))
+    assert np.allclose(weights.clause_probabilities(C), long_way, atol=1e-4)
