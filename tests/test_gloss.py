@@ -45,8 +45,10 @@ def test_a_red_flag_told_in_a_language_mix_is_escalated_or_asked_about(assistant
     reply = assistant.reply("Doctor sahib, kamar mein dard hai aur kal se peshab nahi aa raha, bahut zor lagta hai")
     ids = [f.id for f in reply.triage.flags]
     assert "cauda_equina" in ids or "cauda_equina_check" in ids
-    # the emergency reply ("Call 999 ... A&E now") or the question's advice ("go to A&E now or call 999")
-    assert "999" in reply.answer and "A&E now" in reply.answer
+    # the emergency reply, or the question with its advice
+    assert "Call 999 for an ambulance or go to the nearest A&E now" in reply.answer or (
+        "go to A&E now or call 999" in reply.answer
+    )
 
 
 def test_a_plain_question_in_a_language_mix_is_not_alarmed(assistant) -> None:

@@ -68,15 +68,13 @@ class Memory:
 
     @classmethod
     def of(cls, X: np.ndarray, Y: np.ndarray, data_hash: str = "") -> Memory:
-        unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        return cls(np.round(unit * 127).astype(np.int8), np.asarray(Y, dtype=np.uint8), data_hash)
+        return cls(np.round(_unit_rows(X) * 127).astype(np.int8), np.asarray(Y, dtype=np.uint8), data_hash)
 
     def score(self, Z: np.ndarray) -> np.ndarray:
         """(rows, families): the similarity-weighted share of each row's nearest examples that have the family."""
         if not len(Z):
             return np.zeros((0, self.labels.shape[1]), np.float32)
-        B = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
-        return self._share(B.astype(np.float32) @ self._matrix().T)
+        return self._share(_unit_rows(Z).astype(np.float32) @ self._matrix().T)
 
     def score_clauses(self, C: np.ndarray) -> np.ndarray:
         """`score` of rows [c, c] (one clause read on its own), with half the arithmetic: the cosine of
@@ -87,8 +85,7 @@ class Memory:
         if self._halves is None:
             m = self._matrix()
             self._halves = np.ascontiguousarray(m[:, :d] + m[:, d:])
-        B = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True) * np.sqrt(2.0), 1e-12)
-        return self._share(B.astype(np.float32) @ self._halves.T)
+        return self._share((_unit_rows(C) / np.sqrt(2.0)).astype(np.float32) @ self._halves.T)
 
     def _matrix(self) -> np.ndarray:
         if self._unit is None:
@@ -110,6 +107,10 @@ class Memory:
     def load(cls, path: Path) -> Memory:
         with np.load(path, allow_pickle=False) as z:
             return cls(z["vectors"].astype(np.int8), z["labels"].astype(np.uint8), str(z["data_hash"]))
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    return np.asarray(X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12))
 
 
 def memory_path(weights: Path) -> Path:
@@ -293,18 +294,17 @@ def score_vectors(
     """The net's signal from embeddings already computed (the evals reuse one encoding for many trainings).
     Every row is scored in one call: the memory reads its matrix once per message, not once per part."""
     out = NetSignal(live={f: 0.0 for f in w.families}, denied={f: 0.0 for f in w.families}, evidence={})
-    aside = aside if aside is not None else np.zeros((0, live.shape[1] if live.ndim == 2 else 0), np.float32)
-    parts = [np.asarray(p, np.float32).reshape(-1, w.weights.shape[1] // 2) for p in (live, denied, aside)]
+    d = w.weights.shape[1] // 2
+    parts = [np.asarray(p, np.float32).reshape(-1, d) for p in (live, denied, () if aside is None else aside)]
     scores = w.clause_probabilities(np.concatenate(parts))
     a, b = len(parts[0]), len(parts[0]) + len(parts[1])
-    c = len(scores)
     if len(live):
         p, per_clause = w.probabilities(features(whole, live)[None])[0], scores[:a]  # (clauses, families)
         for j, fam in enumerate(w.families):
             out.live[fam] = float(p[j])
             out.evidence[fam] = live_texts[int(per_clause[:, j].argmax())]
     out.denied, out.denied_evidence = _strongest(w.families, scores[a:b], denied_texts)
-    out.aside, out.aside_evidence = _strongest(w.families, scores[b:c], aside_texts)
+    out.aside, out.aside_evidence = _strongest(w.families, scores[b:], aside_texts)
     return out
 
 
