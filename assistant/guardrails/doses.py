@@ -210,6 +210,7 @@ _DAY = r"(?:day|24\s?(?:hours?|hrs?|h))"
 _TIMES = rf"(?:{_NR}\s?(?:times?|x)|twice|thrice)"
 _NUMBER_IN = re.compile(rf"(?<![\d.])\d+(?:\.\d+)?|(?<!\w)(?:{_WORD}|half|other|second)(?!\w)", re.I)
 _BREAK = r"then|but|so|instead|because|although|though|however|whereas|otherwise|except|unless|after\sthat|later"
+_CLAUSE_BREAK = re.compile(r"(?<!\w)(?:because|cos|coz|cause)(?!\w)")  # a reason that tells the count
 # words that cannot lie between a count and its medicine ("I'm 45 and take paracetamol")
 _GAP_STOP = re.compile(
     r"(?<!\w)(?:and|or|i|i'?m|am|is|are|was|were|be|been|take|takes|took|taking|taken|had|have|has|having|with"
@@ -272,7 +273,8 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         rf"(?P<single>{at_once})",
         rf"(?P<period>since\syesterday|over\sthe\sweekend|(?:this|a|per|each|in\sa|last|the\spast|the\slast)\sweek"
         rf"|weekly|(?:for|over|in|during)\s(?:the\s)?(?:last\s|past\s)?{_NR}\s(?:days?|weeks?))",
-        rf"(?P<day>{in_a_day})",
+        # "since 7am", "since breakfast": one day's doses so far
+        rf"(?P<day>{in_a_day}|since\s(?:{_CLOCK}|first\sthing|breakfast|lunch(?:time)?|midday|noon|i\swoke|i\sgot\sup))",
         # doses listed by the clock ("at 8, 12, 4 and 8"): as many a day as times listed
         rf"(?P<clock>at\s{_CLOCK}(?:\s?,\s?{_CLOCK})*\s?,?\s(?:and|&)\s{_CLOCK}(?!\s(?:at|o'?clock)\b))",
         r"(?P<ignore>at\s(?:\d{1,2}(?:[:.]\d\d)?(?:\s?[ap]m)?|noon|midday|midnight|breakfast|lunch(?:time)?|tea(?:time)?"
@@ -284,8 +286,9 @@ def _build(f: MedicinesFile) -> re.Pattern[str]:
         rf"(?P<grams>{_NR}\s?(?:g|gm|grams?))",
         r"(?P<plural>\d{2,4}s)",
         rf"(?P<x>x\s?{_N}|{_N}\s?x)",
-        r"(?P<a>an?)(?=\s)",
+        # a count in words first: "a dozen", "a couple of", "half a dozen" are numbers, not the article
         rf"(?P<num>{_NR})",
+        r"(?P<a>an?)(?=\s)",
         rf"(?P<med>(?:{med})s?)",
         rf"(?P<unit>{_UNIT_WORDS})",
         r"(?P<more>more|of\s(?:them|those|these|it))",
@@ -361,6 +364,9 @@ class _Intake:
     ambiguous: bool = False
     more: bool = False
     told_taken: bool = False  # a verb of taking came before it in its sentence
+    # no verb in its sentence, but the sentence before told this medicine as taken ("I've been taking
+    # co-codamol ... So roughly 10 co-codamol since 7am"): an intake when its own sentence gives the day
+    carried: bool = False
     slots: dict[str, _Marker] = field(default_factory=dict)
 
     @property
@@ -434,9 +440,14 @@ def _words_between(text: str, a: int, b: int) -> int | None:
     return len(gap.split())
 
 
-def _told_next(text: str, before: _Intake, count: _Tok, tok: _Tok, sentence: int) -> bool:
-    """A bare count told as taken, with its timing, in the sentence after the only medicine named."""
-    if count.kind != "num" or before.ambiguous or before.sentence != sentence - 1:
+def _told_next(text: str, before: _Intake, count: _Tok, tok: _Tok, sentence: int, *, clause: bool = False) -> bool:
+    """A bare count told as taken, with its timing, in the sentence after the only medicine named, or
+    (`clause`) in a later clause of the same one, when dictation left out the full stop ("how many
+    paracetamol can you have in a day because I've had ten today")."""
+    if count.kind != "num" or before.ambiguous:
+        return False
+    later_clause = clause and before.sentence == sentence and _CLAUSE_BREAK.search(text, before.end, count.start)
+    if before.sentence != sentence - 1 and not later_clause:
         return False
     return _words_between(text, count.end, tok.start) == 0
 
@@ -490,6 +501,8 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
 
     dangling = False  # a count read since the last marker that no medicine took
     taken = False  # a verb of taking seen in this sentence
+    taken_before: set[str] = set()  # the medicines the sentence before told as taken
+    sentence_start = 0
 
     def close_clause() -> None:
         nonlocal count, strength, last, dangling
@@ -511,7 +524,10 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
             close_clause()
             if kind == "stop":
                 # "?\n" ends one sentence, not two: a sentence counts only when a piece came since the last stop
-                sentence += 0 if i and tokens[i - 1].kind == "stop" else 1
+                if not (i and tokens[i - 1].kind == "stop"):
+                    taken_before = {x.product.id for x in intakes if x.sentence == sentence and x.told_taken}
+                    sentence += 1
+                sentence_start = tok.end
                 taken = False
             continue
         if kind == "verb":
@@ -555,6 +571,9 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
             intake = _intake(eng, text, product, tok, count, strength, sentence)
             count = strength = None
             intake.told_taken = taken
+            summed = any(x.carried and x.sentence == sentence for x in intakes)  # "... and 6 paracetamol"
+            carried = product.id in taken_before and (summed or _summing(text, sentence_start, intake))
+            intake.carried = not taken and carried
             for marker in forward:
                 intake.slots.setdefault(marker.kind, marker)
             intakes.append(intake)
@@ -596,7 +615,8 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
                 last = last_any = intake
             count = None
         elif kind in ("every", "minutes", "times", "clock", "once", "single", "day", "period"):
-            if count and last is None and last_any and taken and _told_next(text, last_any, count, tok, sentence):
+            told_next = count and last_any and _told_next(text, last_any, count, tok, sentence, clause=True)
+            if count and last is None and last_any and taken and told_next:
                 # "how many paracetamol is too many? I've had 14 since yesterday": the count is of it
                 intake = _again(last_any, count, tok, sentence)
                 intake.told_taken = True
@@ -628,6 +648,19 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
         assert count is not None
         intakes.append(_told_alone(last_any, count, end, sentence))
     return intakes, stocks, meds
+
+
+_SUMMING = re.compile(
+    r"(?:\W*\b(?:so|that'?s|that\sis|that\smakes|which\sis|making|roughly|about|around|approx\w*|maybe|probably"
+    r"|like|in\stotal|altogether|total|basically|i\sthink|so\sfar|and|plus)\b)*\W*"
+)
+
+
+def _summing(text: str, start: int, intake: _Intake) -> bool:
+    """The sentence sums up before its first count ("So roughly 10 co-codamol ..."), with no verb of its
+    own: "I bought 32 today" is no intake."""
+    first = min((a for a, _ in intake.spans), default=start)
+    return _SUMMING.fullmatch(text, start, first) is not None
 
 
 def _counted_last(
@@ -764,7 +797,7 @@ def _numeric(eng: Engine, intakes: list[_Intake]) -> list[Finding]:
     # a total ("12 today", "10" with no time) is an intake only when told as taken: "I have 100
     # paracetamol at home" and "bought 32 today" are not; a regimen ("2 every 4 hours") needs no verb
     readable = [i for i in intakes if not i.ambiguous and (i.count is not None or i.stated)]
-    usable = [i for i in readable if i.told_taken or "rate" in i.slots or "single" in i.slots]
+    usable = [i for i in readable if i.told_taken or _timed(i) or (i.carried and "day" in i.slots)]
     for i in usable:
         if i.count is None:
             i.count = 1  # "ibuprofen 400 every 2 hours": one tablet of the strength given
@@ -779,17 +812,24 @@ def _numeric(eng: Engine, intakes: list[_Intake]) -> list[Finding]:
             seen.add(key)
         kept.append(i)
     findings: list[Finding] = []
-    by_ingredient: dict[str, list[_Intake]] = defaultdict(list)
-    for i in kept:
-        for ingredient in i.mg:
-            by_ingredient[ingredient].append(i)
-    for ingredient, group in by_ingredient.items():
-        limit = eng.limits[ingredient]
-        if limit.max_single_mg is not None:
-            findings += _over_single(ingredient, group, limit.max_single_mg)
-        if limit.max_daily_mg is not None:
-            findings += _over_day(ingredient, group, limit.max_daily_mg)
+    # a day's total told after the doses ("2 every 4 hours. So 10 since 7am") may restate them: it is
+    # weighed on its own, never added to them
+    for part in ([i for i in kept if not i.carried], [i for i in kept if i.carried]):
+        by_ingredient: dict[str, list[_Intake]] = defaultdict(list)
+        for i in part:
+            for ingredient in i.mg:
+                by_ingredient[ingredient].append(i)
+        for ingredient, group in by_ingredient.items():
+            limit = eng.limits[ingredient]
+            if limit.max_single_mg is not None:
+                findings += _over_single(ingredient, group, limit.max_single_mg)
+            if limit.max_daily_mg is not None:
+                findings += _over_day(ingredient, group, limit.max_daily_mg)
     return findings
+
+
+def _timed(i: _Intake) -> bool:
+    return "rate" in i.slots or "single" in i.slots
 
 
 def _occasion(i: _Intake) -> _Marker | None:
