@@ -210,7 +210,7 @@ _DAY = r"(?:day|24\s?(?:hours?|hrs?|h))"
 _TIMES = rf"(?:{_NR}\s?(?:times?|x)|twice|thrice)"
 _NUMBER_IN = re.compile(rf"(?<![\d.])\d+(?:\.\d+)?|(?<!\w)(?:{_WORD}|half|other|second)(?!\w)", re.I)
 _BREAK = r"then|but|so|instead|because|although|though|however|whereas|otherwise|except|unless|after\sthat|later"
-_CLAUSE_BREAK = re.compile(r"(?<!\w)(?:because|cos|coz|cause)(?!\w)")  # a reason that tells the count
+_REASON = re.compile(r"(?<!\w)(?:because|cos|coz|cause)(?!\w)")  # the one break after which a count goes on telling
 # words that cannot lie between a count and its medicine ("I'm 45 and take paracetamol")
 _GAP_STOP = re.compile(
     r"(?<!\w)(?:and|or|i|i'?m|am|is|are|was|were|be|been|take|takes|took|taking|taken|had|have|has|having|with"
@@ -446,7 +446,7 @@ def _told_next(text: str, before: _Intake, count: _Tok, tok: _Tok, sentence: int
     paracetamol can you have in a day because I've had ten today")."""
     if count.kind != "num" or before.ambiguous:
         return False
-    later_clause = clause and before.sentence == sentence and _CLAUSE_BREAK.search(text, before.end, count.start)
+    later_clause = clause and before.sentence == sentence and _REASON.search(text, before.end, count.start)
     if before.sentence != sentence - 1 and not later_clause:
         return False
     return _words_between(text, count.end, tok.start) == 0
@@ -615,8 +615,13 @@ def _read(eng: Engine, text: str) -> tuple[list[_Intake], list[tuple[_Stock, _To
                 last = last_any = intake
             count = None
         elif kind in ("every", "minutes", "times", "clock", "once", "single", "day", "period"):
-            told_next = count and last_any and _told_next(text, last_any, count, tok, sentence, clause=True)
-            if count and last is None and last_any and taken and told_next:
+            if (
+                count
+                and last is None
+                and last_any
+                and taken
+                and _told_next(text, last_any, count, tok, sentence, clause=True)
+            ):
                 # "how many paracetamol is too many? I've had 14 since yesterday": the count is of it
                 intake = _again(last_any, count, tok, sentence)
                 intake.told_taken = True
@@ -797,7 +802,7 @@ def _numeric(eng: Engine, intakes: list[_Intake]) -> list[Finding]:
     # a total ("12 today", "10" with no time) is an intake only when told as taken: "I have 100
     # paracetamol at home" and "bought 32 today" are not; a regimen ("2 every 4 hours") needs no verb
     readable = [i for i in intakes if not i.ambiguous and (i.count is not None or i.stated)]
-    usable = [i for i in readable if i.told_taken or _timed(i) or (i.carried and "day" in i.slots)]
+    usable = [i for i in readable if i.told_taken or _occasion(i) is not None or (i.carried and "day" in i.slots)]
     for i in usable:
         if i.count is None:
             i.count = 1  # "ibuprofen 400 every 2 hours": one tablet of the strength given
@@ -826,10 +831,6 @@ def _numeric(eng: Engine, intakes: list[_Intake]) -> list[Finding]:
             if limit.max_daily_mg is not None:
                 findings += _over_day(ingredient, group, limit.max_daily_mg)
     return findings
-
-
-def _timed(i: _Intake) -> bool:
-    return "rate" in i.slots or "single" in i.slots
 
 
 def _occasion(i: _Intake) -> _Marker | None:
