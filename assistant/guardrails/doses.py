@@ -210,7 +210,7 @@ _DAY = r"(?:day|24\s?(?:hours?|hrs?|h))"
 _TIMES = rf"(?:{_NR}\s?(?:times?|x)|twice|thrice)"
 _NUMBER_IN = re.compile(rf"(?<![\d.])\d+(?:\.\d+)?|(?<!\w)(?:{_WORD}|half|other|second)(?!\w)", re.I)
 _BREAK = r"then|but|so|instead|because|although|though|however|whereas|otherwise|except|unless|after\sthat|later"
-_REASON = re.compile(r"(?<!\w)(?:because|cos|coz|cause)(?!\w)")  # the one break after which a count goes on telling
+_REASON = re.compile(r"(?<!\w)(?:because|cos|coz|cause|so)(?!\w)")  # the breaks after which a count goes on telling
 # words that cannot lie between a count and its medicine ("I'm 45 and take paracetamol")
 _GAP_STOP = re.compile(
     r"(?<!\w)(?:and|or|i|i'?m|am|is|are|was|were|be|been|take|takes|took|taking|taken|had|have|has|having|with"
@@ -443,10 +443,13 @@ def _words_between(text: str, a: int, b: int) -> int | None:
 def _told_next(text: str, before: _Intake, count: _Tok, tok: _Tok, sentence: int, *, clause: bool = False) -> bool:
     """A bare count told as taken, with its timing, in the sentence after the only medicine named, or
     (`clause`) in a later clause of the same one, when dictation left out the full stop ("how many
-    paracetamol can you have in a day because I've had ten today")."""
+    paracetamol can you have in a day because I've had ten today", "the co-codamol wasn't doing anything
+    so I've been taking 4 at a time")."""
     if count.kind != "num" or before.ambiguous:
         return False
-    later_clause = clause and before.sentence == sentence and _REASON.search(text, before.end, count.start)
+    reason = _REASON.search(text, before.end, count.start) if clause and before.sentence == sentence else None
+    # "so I've been taking 4 at a time" goes on telling; "so 8 a day" only sums up what was told
+    later_clause = reason and (reason.group() != "so" or len(text[reason.end() : count.start].split()) >= 2)
     if before.sentence != sentence - 1 and not later_clause:
         return False
     return _words_between(text, count.end, tok.start) == 0

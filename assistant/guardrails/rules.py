@@ -90,6 +90,11 @@ class Context(Strict):
     # body named before it ("I cannot feel my bum, bladder fine")
     negation_after_breaks: list[str] = Field(default_factory=list)
     negation_after_other: str = r"(?!x)x"
+    # an exception told first ("apart from the wee taking ages to start, nothing new"): the all-clear after
+    # the mention is about everything else, so it does not deny the mention
+    exception_before: str = r"(?!x)x"
+    # ... and the exception's clause, up to its comma: a problem told over after it ("nothing new") starts there
+    exception_lead: str = r"(?!x)x"
     # a feeling told as lost, after which a bare "good" means "well" ("she cannot feel her legs good")
     lost_feeling: str = r"(?!x)x"
     # the words of a denial after a mention that say the writer is well: they do not deny a history
@@ -132,6 +137,11 @@ class Context(Strict):
     # a question made general by the sentence after it ("can you get cancer in your back at 15? it's for a
     # biology project, not me"): `general_next` starts that sentence, `general_question` starts the question
     general_next: str = r"(?!x)x"
+    # fiction, coursework, teaching and quizzes ("I'm writing a short story ...", "Quiz question for my
+    # students: ..."): what the frame tells is a character's, a case's or a question's, not the writer's;
+    # a sentence after it is the writer's own when it says "I" or "my", or opens with `frame_exit`
+    frame: str = r"(?!x)x"
+    frame_exit: str = r"(?!x)x"
     general_question: str = r"(?!x)x"
     relapse: str = r"(?!x)x"
     # what says a sign explained away (a finding's `unless`) is happening again or changing now
@@ -264,6 +274,8 @@ class CompiledRules:
     negation_after: re.Pattern[str]
     negation_after_breaks: frozenset[str]
     negation_after_other: re.Pattern[str]
+    exception_before: re.Pattern[str]
+    exception_lead: re.Pattern[str]
     lost_feeling: re.Pattern[str]
     history_well: re.Pattern[str]
     hypothetical: re.Pattern[str]
@@ -296,6 +308,8 @@ class CompiledRules:
     resolved_next: re.Pattern[str]
     own_next: re.Pattern[str]
     general_next: re.Pattern[str]
+    frame: re.Pattern[str]
+    frame_exit: re.Pattern[str]
     general_question: re.Pattern[str]
     relapse: re.Pattern[str]
     unless_undone: re.Pattern[str]
@@ -383,6 +397,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         negation_after=re.compile("|".join(f"(?:{p})" for p in ctx.negation_after)),
         negation_after_breaks=frozenset(ctx.negation_after_breaks),
         negation_after_other=_rx(ctx.negation_after_other, path, "context.negation_after_other"),
+        exception_before=_rx(ctx.exception_before, path, "context.exception_before"),
+        exception_lead=_rx(ctx.exception_lead, path, "context.exception_lead"),
         lost_feeling=_rx(ctx.lost_feeling, path, "context.lost_feeling"),
         history_well=_rx(ctx.history_well, path, "context.history_well"),
         hypothetical=_alternation(ctx.hypothetical, path, "context.hypothetical"),
@@ -415,6 +431,8 @@ def compile_rules(rules: RuleFile, path: Path) -> CompiledRules:
         resolved_next=re.compile(ctx.resolved_next),
         own_next=re.compile(ctx.own_next),
         general_next=_rx(ctx.general_next, path, "context.general_next"),
+        frame=_rx(ctx.frame, path, "context.frame"),
+        frame_exit=_rx(ctx.frame_exit, path, "context.frame_exit"),
         general_question=_rx(ctx.general_question, path, "context.general_question"),
         relapse=_rx(ctx.relapse, path, "context.relapse"),
         unless_undone=_rx(ctx.unless_undone, path, "context.unless_undone"),

@@ -144,6 +144,7 @@ class _Reading:
     fixed: list[str]
     comparing: bool
     ages: dict[str, str]
+    framed: bool = False  # fiction, coursework, teaching or a quiz (`context.frame`)
 
 
 K = TypeVar("K")
@@ -499,6 +500,10 @@ class TriageEngine:
             sent = fixed[i]
             if not sent:
                 continue
+            if reading.framed:
+                sent = self._outside_frame(sent)  # a story's, a case's or a quiz's is not the writer's
+                if not sent:
+                    continue
             if original.rstrip().endswith("?"):
                 if i + 1 < len(parts) and self._answers_no(parts[i + 1]):
                     continue  # "numb bum? no." : a checklist question answered no
@@ -514,6 +519,19 @@ class TriageEngine:
             out.setdefault(fid, evidence)
         return out
 
+    def _outside_frame(self, sent: str) -> str:
+        """What of a sentence is the writer's own, in a message framed as fiction, coursework, teaching or
+        a quiz: a sentence the frame leads, from a "but" after it ("I'm writing a novel, but honestly I
+        can't feel my bum"); a sentence that says "I" or "my" before any frame, or opens as the writer's
+        aside ("Anyway, ..."), whole; any other sentence ("The main character wakes up ...") none."""
+        frame = self.rules.frame.search(sent)
+        if frame is not None and not self.rules.first_person_owner.search(sent, 0, frame.start()):
+            turn = self.rules.terminators.search(sent, frame.end())
+            return sent[turn.start() :] if turn else ""
+        if frame is not None or self.rules.first_person_owner.search(sent) or self.rules.frame_exit.match(sent):
+            return sent
+        return ""
+
     def _reading(self, text: str) -> _Reading:
         """The canonical text cut into parts and prepared, once for every pass over it (the all-clear's too)."""
         reading = self._readings.get(text)
@@ -522,7 +540,9 @@ class TriageEngine:
             fixed = [self._prepared(p) for p in parts]
             whole = " ".join(fixed)
             comparing = bool(self.rules.comparison.search(whole))
-            reading = _Reading(parts, fixed, comparing, self._age_findings(whole, others=not comparing))
+            framed = bool(self.rules.frame.search(whole))
+            ages = self._age_findings(whole, others=not (comparing or framed))
+            reading = _Reading(parts, fixed, comparing, ages, framed)
             self._readings.keep(text, reading)
         return reading
 
@@ -749,8 +769,10 @@ class TriageEngine:
             if revived_next or ctx.resolved_unless.search_in(words, m.end()) or ctx.revived.search_in(words, m.end()):
                 continue
             # "cleared up after the op" covers its qualifier, but "...went away and now I can't feel my
-            # bum" starts something new at "and now": the scope ends at the next soft terminator
-            _cover(mask, 0, next_start(ctx.soft_terminators, m.end()))
+            # bum" starts something new at "and now": the scope ends at the next soft terminator. An
+            # exception told first is not over: "apart from the wee taking ages, nothing new"
+            exception = self.rules.exception_lead.search(sent, 0, m.start())
+            _cover(mask, exception.end() if exception else 0, next_start(ctx.soft_terminators, m.end()))
         if not self.rules.same_as_me.search(sent):
             for m in ctx.people.finditer_in(words):
                 # their story ends where a new subject starts ("my family ... and my scan showed")
@@ -833,6 +855,8 @@ class TriageEngine:
                 continue
             if len(sent[m.end() : start].split()) <= window:
                 return True
+        if self.rules.exception_before.search(sent, 0, start):
+            return False  # "apart from the wee taking ages to start, nothing new": the all-clear is the rest's
         after = sent[end:]
         first = self.rules.soft_terminators.search(after)
         stop = first.start() if first else len(after)
