@@ -519,18 +519,28 @@ class TriageEngine:
             out.setdefault(fid, evidence)
         return out
 
+    def _frame_leads(self, sent: str) -> re.Match[str] | None:
+        """The frame that opens a sentence, before anything the writer tells of themselves: "I'm writing a
+        short story", "For my coursework ...". Not "I have to stand for my lectures": the writer came first."""
+        frame = self.rules.frame.search(sent)
+        if frame is None or self.rules.first_person_owner.search(sent, 0, frame.start()):
+            return None
+        return frame
+
     def _outside_frame(self, sent: str) -> str:
         """What of a sentence is the writer's own, in a message framed as fiction, coursework, teaching or
         a quiz: a sentence the frame leads, from a "but" after it ("I'm writing a novel, but honestly I
-        can't feel my bum"); a sentence that says "I" or "my" before any frame, or opens as the writer's
-        aside ("Anyway, ..."), whole; any other sentence ("The main character wakes up ...") none."""
-        frame = self.rules.frame.search(sent)
-        if frame is not None and not self.rules.first_person_owner.search(sent, 0, frame.start()):
+        can't feel my bum"); a sentence that says "I" or "my", tells something as now ("since yesterday"),
+        or opens as the writer's aside ("Anyway, ..."), whole; any other sentence ("The main character
+        wakes up ...") none."""
+        frame = self._frame_leads(sent)
+        if frame is not None:
             turn = self.rules.terminators.search(sent, frame.end())
             return sent[turn.start() :] if turn else ""
-        if frame is not None or self.rules.first_person_owner.search(sent) or self.rules.frame_exit.match(sent):
+        rules = self.rules
+        if rules.first_person_owner.search(sent) or rules.first_person_report.search(sent):
             return sent
-        return ""
+        return sent if rules.frame_exit.match(sent) else ""
 
     def _reading(self, text: str) -> _Reading:
         """The canonical text cut into parts and prepared, once for every pass over it (the all-clear's too)."""
@@ -540,7 +550,7 @@ class TriageEngine:
             fixed = [self._prepared(p) for p in parts]
             whole = " ".join(fixed)
             comparing = bool(self.rules.comparison.search(whole))
-            framed = bool(self.rules.frame.search(whole))
+            framed = any(self._frame_leads(f) for f in fixed)
             ages = self._age_findings(whole, others=not (comparing or framed))
             reading = _Reading(parts, fixed, comparing, ages, framed)
             self._readings.keep(text, reading)
