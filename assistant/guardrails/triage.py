@@ -496,9 +496,14 @@ class TriageEngine:
         reading = self._reading(text)
         parts, fixed, comparing = reading.parts, reading.fixed, reading.comparing
         upto = self._checked_upto(parts, fixed) if checked else None
+        story = False  # the sentence before told someone else's past ("My mum had cauda equina in 2015.")
         for i, original in enumerate(parts):
             sent = fixed[i]
             if not sent:
+                continue
+            told_on, story = story and self._their_story_goes_on(sent), self._their_past(sent)
+            if told_on:
+                story = True  # "She went to bed with sciatica and woke up ... she had emergency surgery"
                 continue
             if reading.framed:
                 sent = self._outside_frame(sent)  # a story's, a case's or a quiz's is not the writer's
@@ -518,6 +523,22 @@ class TriageEngine:
         for fid, evidence in reading.ages.items():
             out.setdefault(fid, evidence)
         return out
+
+    def _their_past(self, sent: str) -> bool:
+        """A sentence that tells someone else's past and nothing of the writer's or of now ("My mum had
+        cauda equina back in 2015")."""
+        rules = self.rules
+        if not rules.people.search(sent) or rules.first_person_owner.search(rules.people.sub(" ", sent)):
+            return False
+        return bool(rules.history.search(sent)) and not rules.current.search(sent)
+
+    def _their_story_goes_on(self, sent: str) -> bool:
+        """After someone else's past, a sentence about "he", "she" or "they" that tells nothing of now or
+        of the writer is more of that story. "She can't feel her legs since this morning" is now."""
+        rules = self.rules
+        if not rules.other_pronoun_start.match(sent) or rules.first_person_owner.search(sent):
+            return False
+        return not rules.current.search(sent)
 
     def _frame_leads(self, sent: str) -> re.Match[str] | None:
         """The frame that opens a sentence, before anything the writer tells of themselves: "I'm writing a
