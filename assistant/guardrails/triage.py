@@ -501,10 +501,9 @@ class TriageEngine:
             sent = fixed[i]
             if not sent:
                 continue
-            told_on, story = story and self._their_story_goes_on(sent), self._their_past(sent)
-            if told_on:
-                story = True  # "She went to bed with sciatica and woke up ... she had emergency surgery"
-                continue
+            if story and self._their_story_goes_on(sent):
+                continue  # more of their story: "She went to bed with sciatica and woke up ... had surgery"
+            story = self._their_past(sent)
             if reading.framed:
                 sent = self._outside_frame(sent)  # a story's, a case's or a quiz's is not the writer's
                 if not sent:
