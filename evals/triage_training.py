@@ -31,6 +31,14 @@ from assistant.models import Level, Triage, Turn
 from evals.manifest import DATASETS, load_manifest
 
 SEED = 20261203
+# Each bar is the mean of the bars chosen out of fold on this many fold splits. With one split, the
+# split alone moved a bar by up to 0.14 (six seeds, 2026-12-05: escalate bars up to 0.03-0.14 apart
+# between two splits, ask bars 0.03-0.12), and a retrain that adds one example reshuffles the folds, so
+# the figures moved between sessions for no reason of the rules'. The mean of three splits' bars against
+# three others: at most 0.03 (escalate) and 0.06 (ask) apart. Averaging the splits' scores instead and
+# choosing once held the bars as well but lowered every ask bar (a mean of three models' scores has a
+# thinner tail than one model's): leave-one-set-out asked 255 plain messages of 1,493 instead of 242.
+SPLITS = 5
 ESCALATE_BUDGET = 0.0025
 # The share of plain self-care messages the net may ask, all families together (the rules' own
 # questions come on top; the issue's limit for both is 10%).
@@ -337,12 +345,17 @@ def design(
 
 
 def out_of_fold(
-    examples: Sequence[Example], enc: Encoded, families: Sequence[str], groups: Sequence[int], folds: int = 5
+    examples: Sequence[Example],
+    enc: Encoded,
+    families: Sequence[str],
+    groups: Sequence[int],
+    folds: int = 5,
+    seed: int = SEED,
 ) -> np.ndarray:
-    """Out-of-fold live probabilities for every example (grouped by near-duplicate cluster)."""
-    rng = np.random.default_rng(SEED)
+    """Out-of-fold live probabilities for every example (grouped by near-duplicate cluster), on the
+    fold split that `seed` draws."""
     uniq = sorted(set(groups))
-    order = rng.permutation(len(uniq))
+    order = np.random.default_rng(seed).permutation(len(uniq))
     fold_of_group = {uniq[k]: int(pos % folds) for pos, k in enumerate(order)}
     fold = np.array([fold_of_group[g] for g in groups])
     probs = np.zeros((len(examples), len(families)), np.float32)
@@ -353,6 +366,14 @@ def out_of_fold(
         if kept:
             probs[kept] = w.probabilities(Xt)
     return probs
+
+
+def mean_bars(per_split: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each bar as the mean of the bars chosen on each fold split (`SPLITS`)."""
+    return {
+        fam: {kind: round(float(np.mean([bars[fam][kind] for bars in per_split])), 4) for kind in per_split[0][fam]}
+        for fam in per_split[0]
+    }
 
 
 def choose_thresholds(
@@ -448,14 +469,15 @@ def train(
         f"{len(enc.vectors)} distinct clauses; {len(examples) - len(set(groups))} near-duplicates grouped; "
         "cross-validating..."
     )
-    probs = out_of_fold(examples, enc, families, groups)
+    splits = [out_of_fold(examples, enc, families, groups, seed=SEED + k) for k in range(SPLITS)]
     # the bars are set on the plain messages of the sets written as patients write (the team's set and
     # the independent ones), not on the training-only sets: those were written to teach the net hard
     # look-alikes (doses within the label, idioms), so a bar set on them sits higher than patients'
     # plain messages need, and misses more (2026-12-04, twenty-four sets left out in turn: 27 missed
     # instead of 36, for 219 plain messages asked instead of 190, of 1,161)
     plain_sets = {*independent_sets(datasets), *TEAM_SETS}
-    thresholds = choose_thresholds(examples, probs, families, family_shares(triager), plain_sets)
+    shares = family_shares(triager)
+    thresholds = mean_bars([choose_thresholds(examples, p, families, shares, plain_sets) for p in splits])
     X, Y, _ = design(examples, enc, families, range(len(examples)))
     weights = fit_net(X, Y, families, model_name, training_hash(triager, model_name, datasets))
     counts = {f: int(Y[:, j].sum()) for j, f in enumerate(families)}
@@ -463,12 +485,14 @@ def train(
         "examples": len(examples),
         "positives": counts,
         "seed": SEED,
+        "bars": f"mean of the bars chosen out of fold on {SPLITS} grouped 5-fold splits",
         "features": "whole live text + max-pooled live clauses",
         "score": "mean of the logistic read-out and the memory's nearest-neighbour share",
     }
     plain = np.array([ex.level == "self_care" and not ex.negated and not ex.families for ex in examples])
-    asked = np.any(probs[plain] >= np.array([thresholds[f]["ask"] for f in families]), axis=1)
-    report = {"positives": counts, "examples": len(examples), "plain_asked": float(asked.mean())}
+    bars = np.array([thresholds[f]["ask"] for f in families])
+    asked = np.mean([np.any(p[plain] >= bars, axis=1).mean() for p in splits])
+    report = {"positives": counts, "examples": len(examples), "plain_asked": float(asked)}
     return Trained(weights, thresholds, report)
 
 
