@@ -368,6 +368,14 @@ def test_typos_are_understood() -> None:
     assert ENGINE.triage("my bladdder feels numb and i have numbess in my groin").level == Level.emergency
 
 
+def test_a_real_word_with_an_ending_is_not_corrected_into_a_red_flag() -> None:
+    """ "shoveling" (American spelling, not in the dictionary) was read as "shivering": a spinal infection.
+    A known word with an English ending stays as written; a mistyped red-flag word is still corrected."""
+    assert ENGINE.triage("Back hurts from shoveling snow.").level == Level.self_care
+    assert ENGINE.triage("Back hurts from shovelling snow.").level == Level.self_care
+    assert ENGINE.triage("lost control of my bowles since yesterday").level == Level.emergency
+
+
 def test_unknown_key_in_a_rule_file_fails_loudly(tmp_path: Path) -> None:
     text = (KNOWLEDGE / "safety" / "triage.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "triage.yaml"

@@ -153,6 +153,19 @@ def test_a_question_in_other_words_about_a_familys_signs_is_answered_too() -> No
     assert combine("no, nothing like that", signal(heart_aorta=ask + 0.001), asked).screening_question is None
 
 
+def test_a_question_that_points_back_at_the_sentence_before_it_is_asked_about_that_sentence() -> None:
+    """ "... thoughts of harming themselves. Have you had any thoughts like that?": "now and then, yeah"
+    answers the self-harm question; the same question after a sentence about sleep answers nothing."""
+    said = "When pain goes on, some people have thoughts of harming themselves. Have you had any thoughts like that?"
+    asked = [Turn(role="user", content="been really down lately"), Turn(role="assistant", content=said)]
+    assert combine("now and then, yeah. not planning anything", signal(), asked).level == Level.emergency
+    about_sleep = [
+        Turn(role="user", content="been really down lately"),
+        Turn(role="assistant", content="Some people sleep badly with pain. Have you had any nights like that?"),
+    ]
+    assert combine("now and then, yeah", signal(), about_sleep).level != Level.emergency
+
+
 def test_the_net_never_lowers_what_the_rules_raised() -> None:
     rules_only = TRIAGER.engine.triage("I can't feel my bum when I wipe")
     assert combine("I can't feel my bum when I wipe", signal()).level == rules_only.level == Level.emergency
@@ -366,6 +379,14 @@ def test_each_familys_ask_bar_asks_at_most_its_own_share_of_plain_messages() -> 
         assert (probs[:200, 1] >= got["b"]).mean() <= shares["b"]
         bars.append(got["a"])
     assert bars[0] == bars[1]
+
+
+def test_each_bar_is_the_mean_of_the_bars_chosen_on_each_fold_split() -> None:
+    """One split's bars are one draw of the folds: the shipped bar is the mean over `SPLITS` draws, so a
+    retrain that reshuffles the folds moves it little."""
+    per_split = [{"a": {"escalate": 0.9, "ask": 0.3}}, {"a": {"escalate": 0.8, "ask": 0.5}}]
+    assert T.mean_bars(per_split) == {"a": {"escalate": 0.85, "ask": 0.4}}
+    assert T.SPLITS >= 3
 
 
 def test_a_crisis_family_gets_the_largest_share_then_emergency_then_urgent() -> None:

@@ -1182,10 +1182,27 @@ def _short_count(text: str) -> bool:
     return len(text) <= 200 and _COUNT.search(text) is not None
 
 
+# a question that points back at the sentence before it ("... thoughts of harming themselves. Have you
+# had any thoughts like that?"): that sentence is part of what was asked
+_POINTS_BACK = re.compile(
+    r"\b(?:like (?:that|this|these|those)|any of (?:these|those|that|this|them)"
+    r"|such (?:thoughts|feelings|symptoms|things)|(?:those|these) (?:thoughts|feelings|symptoms|things|signs))\b",
+    re.IGNORECASE,
+)
+
+
 def questions_in(said: str) -> str:
     """The question sentences of what the assistant said, lower-cased: what a question in other words is
-    looked for in (the rules' screening flags, the net's families)."""
-    return " ".join(s for s in sentences(said) if s.rstrip().endswith("?")).lower()
+    looked for in (the rules' screening flags, the net's families); with the sentence before a question
+    that points back at it."""
+    parts = sentences(said)
+    asked = []
+    for i, s in enumerate(parts):
+        if s.rstrip().endswith("?"):
+            if i and _POINTS_BACK.search(s):
+                asked.append(parts[i - 1])
+            asked.append(s)
+    return " ".join(asked).lower()
 
 
 def answer_verdict(rules: CompiledRules, text: str, reports_sign: Callable[[str], bool] | None = None) -> str | None:

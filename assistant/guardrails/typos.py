@@ -62,6 +62,23 @@ _GLUE = frozenset(
 )
 
 
+_SUFFIXES = ("ings", "ing", "ers", "er", "ed", "es", "s", "ly")
+
+
+def _inflects_known(token: str) -> bool:
+    """An ending on a word the dictionary knows ("shoveling": "shovel" + "ing", the American spelling) is
+    a real word, not a typo: "shoveling snow" must not become "shivering"."""
+    words = known_words()
+    for suffix in _SUFFIXES:
+        stem = token[: -len(suffix)]
+        # "-es" only where English puts it ("pushes", not "bowles", which is "bowels" mistyped)
+        if token.endswith(suffix) and len(stem) >= 4 and (suffix != "es" or stem.endswith(("s", "x", "z", "ch", "sh"))):
+            doubled = len(stem) > 4 and stem[-1] == stem[-2] and stem[:-1] in words  # "shovelling"
+            if stem in words or stem + "e" in words or doubled:
+                return True
+    return False
+
+
 class SafetyTermCorrector:
     """Triage's corrector: unknown tokens to the nearest safety term ("numbess" -> "numbness").
 
@@ -85,7 +102,7 @@ class SafetyTermCorrector:
                 fixed = collapsed
             elif token not in known_words() and (split := self._split(collapsed)):
                 fixed = split  # "feelmy" -> "feel my", "onthe" -> "on the" (no space typed)
-            elif token not in known_words() and len(token) >= 5:
+            elif token not in known_words() and len(token) >= 5 and not _inflects_known(token):
                 best = nearest(collapsed, self._by_initial, 2 if len(token) >= 8 else 1)
                 # "stretch" for "stretches" is the same word: an inflection is left as typed
                 inflection = (
